@@ -1,0 +1,446 @@
+//! Publish options from the `Upstash-*` request headers (QStash v2 §4.1).
+//!
+//! The gateway hands over the request's headers and the `upstash-*` query
+//! parameters of webhook mode; this module turns them into typed options or
+//! an error whose text names the offending header, so a client always learns
+//! what to fix. Header names are matched case-insensitively (the JS SDK sends
+//! them lower-case). Unknown `Upstash-*` headers are ignored, as QStash does,
+//! so newer SDKs keep working against an older relay.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+
+use crate::destination;
+use crate::duration::parse_duration;
+use crate::message::{CallbackSpec, canonical_header_name};
+use crate::retry::RetryDelayExpr;
+
+pub const HEADER_METHOD: &str = "upstash-method";
+pub const HEADER_DELAY: &str = "upstash-delay";
+pub const HEADER_NOT_BEFORE: &str = "upstash-not-before";
+pub const HEADER_RETRIES: &str = "upstash-retries";
+pub const HEADER_RETRY_DELAY: &str = "upstash-retry-delay";
+pub const HEADER_TIMEOUT: &str = "upstash-timeout";
+pub const HEADER_DEDUP_ID: &str = "upstash-deduplication-id";
+pub const HEADER_CONTENT_DEDUP: &str = "upstash-content-based-deduplication";
+pub const HEADER_CALLBACK: &str = "upstash-callback";
+pub const HEADER_FAILURE_CALLBACK: &str = "upstash-failure-callback";
+pub const HEADER_LABEL: &str = "upstash-label";
+const FORWARD_PREFIX: &str = "upstash-forward-";
+
+/// Methods a delivery may use.
+pub const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Headers that describe one hop of HTTP, or that Ferry sets itself on every
+/// delivery; forwarding them would break framing or confuse receivers.
+const UNFORWARDABLE: [&str; 14] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "content-length",
+    "user-agent",
+    "upstash-signature",
+    "upstash-message-id",
+    "upstash-retried",
+    "upstash-caller-ip",
+    "upstash-schedule-id",
+];
+
+/// Bounds on what a publish may ask for; all come from configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub default_retries: u32,
+    pub max_retries: u32,
+    pub max_delay: Duration,
+    pub max_timeout: Duration,
+    pub max_forward_headers: usize,
+    pub max_dedup_id_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            default_retries: 3,
+            max_retries: 20,
+            max_delay: Duration::from_secs(365 * 24 * 3600),
+            max_timeout: Duration::from_secs(120),
+            max_forward_headers: 64,
+            max_dedup_id_len: 256,
+        }
+    }
+}
+
+/// How duplicates of this publish are recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dedup {
+    None,
+    Id(String),
+    ContentBased,
+}
+
+/// Everything a publish request configured, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishOptions {
+    pub method: String,
+    /// Delivered headers (forwarded ones and `Content-Type`), canonical names.
+    pub headers: Vec<(String, String)>,
+    /// Absolute not-before, Unix ms; `None` means now.
+    pub not_before_ms: Option<u64>,
+    pub retries: u32,
+    pub retry_delay: Option<RetryDelayExpr>,
+    pub timeout: Option<Duration>,
+    pub dedup: Dedup,
+    pub callback: Option<CallbackSpec>,
+    pub failure_callback: Option<CallbackSpec>,
+    pub labels: Vec<String>,
+}
+
+/// A publish header that cannot be honoured; the text goes to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PublishError(pub String);
+
+fn bad(msg: impl Into<String>) -> PublishError {
+    PublishError(msg.into())
+}
+
+/// Parses the publish headers, plus webhook-mode query parameters (already
+/// stripped from the destination, names lower-case), at time `now_ms`.
+pub fn parse(
+    headers: &HeaderMap,
+    query_config: &[(String, String)],
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<PublishOptions, PublishError> {
+    let mut fields = Fields::default();
+    for (name, value) in headers {
+        let value = value
+            .to_str()
+            .map_err(|_| bad(format!("header {name} has a value that is not visible ASCII")))?;
+        fields.take(name.as_str(), value)?;
+    }
+    for (name, value) in query_config {
+        fields.take(&name.to_ascii_lowercase(), value)?;
+    }
+    fields.finish(limits, now_ms)
+}
+
+/// Raw header values gathered in one pass, validated in `finish`.
+#[derive(Default)]
+struct Fields {
+    method: Option<String>,
+    delay: Option<String>,
+    not_before: Option<String>,
+    retries: Option<String>,
+    retry_delay: Option<String>,
+    timeout: Option<String>,
+    dedup_id: Option<String>,
+    content_dedup: Option<String>,
+    labels: Option<String>,
+    forward: Vec<(String, String)>,
+    callback: CallbackFields,
+    failure_callback: CallbackFields,
+}
+
+#[derive(Default)]
+struct CallbackFields {
+    url: Option<String>,
+    method: Option<String>,
+    retries: Option<String>,
+    retry_delay: Option<String>,
+    timeout: Option<String>,
+    delay: Option<String>,
+    forward: Vec<(String, String)>,
+}
+
+impl Fields {
+    fn take(&mut self, name: &str, value: &str) -> Result<(), PublishError> {
+        if name == "content-type" {
+            push_forward(&mut self.forward, "content-type", value);
+            return Ok(());
+        }
+        let Some(rest) = name.strip_prefix("upstash-") else {
+            return Ok(());
+        };
+        if let Some(forwarded) = name.strip_prefix(FORWARD_PREFIX) {
+            push_forward(&mut self.forward, forwarded, value);
+            return Ok(());
+        }
+        if let Some(sub) = rest.strip_prefix("failure-callback-") {
+            return self.failure_callback.take(sub, value, "Upstash-Failure-Callback");
+        }
+        if let Some(sub) = rest.strip_prefix("callback-") {
+            return self.callback.take(sub, value, "Upstash-Callback");
+        }
+        let slot = match name {
+            HEADER_METHOD => &mut self.method,
+            HEADER_DELAY => &mut self.delay,
+            HEADER_NOT_BEFORE => &mut self.not_before,
+            HEADER_RETRIES => &mut self.retries,
+            HEADER_RETRY_DELAY => &mut self.retry_delay,
+            HEADER_TIMEOUT => &mut self.timeout,
+            HEADER_DEDUP_ID => &mut self.dedup_id,
+            HEADER_CONTENT_DEDUP => &mut self.content_dedup,
+            HEADER_LABEL => &mut self.labels,
+            HEADER_CALLBACK => &mut self.callback.url,
+            HEADER_FAILURE_CALLBACK => &mut self.failure_callback.url,
+            _ => return Ok(()),
+        };
+        *slot = Some(value.trim().to_owned());
+        Ok(())
+    }
+
+    fn finish(self, limits: &Limits, now_ms: u64) -> Result<PublishOptions, PublishError> {
+        let not_before_ms = match (&self.not_before, &self.delay) {
+            (Some(nb), _) => Some(parse_not_before(nb, limits, now_ms)?),
+            (None, Some(delay)) => {
+                let delay = parse_bounded(delay, "Upstash-Delay", limits.max_delay)?;
+                Some(now_ms.saturating_add(millis(delay)))
+            }
+            (None, None) => None,
+        };
+        Ok(PublishOptions {
+            method: parse_method(self.method.as_deref(), "Upstash-Method")?,
+            headers: finish_forward(self.forward, limits)?,
+            not_before_ms,
+            retries: parse_retries(self.retries.as_deref(), "Upstash-Retries", limits)?
+                .unwrap_or(limits.default_retries),
+            retry_delay: parse_retry_delay(self.retry_delay.as_deref(), "Upstash-Retry-Delay")?,
+            timeout: parse_timeout(self.timeout.as_deref(), "Upstash-Timeout", limits)?,
+            dedup: parse_dedup(self.dedup_id, self.content_dedup.as_deref(), limits)?,
+            callback: self.callback.finish("Upstash-Callback", limits)?,
+            failure_callback: self
+                .failure_callback
+                .finish("Upstash-Failure-Callback", limits)?,
+            labels: parse_labels(self.labels.as_deref())?,
+        })
+    }
+}
+
+impl CallbackFields {
+    fn take(&mut self, sub: &str, value: &str, header: &str) -> Result<(), PublishError> {
+        if let Some(forwarded) = sub.strip_prefix("forward-") {
+            push_forward(&mut self.forward, forwarded, value);
+            return Ok(());
+        }
+        let slot = match sub {
+            "method" => &mut self.method,
+            "retries" => &mut self.retries,
+            "retry-delay" => &mut self.retry_delay,
+            "timeout" => &mut self.timeout,
+            "delay" => &mut self.delay,
+            // The Python SDK sends `callback_headers` as `Upstash-Callback-<Name>`
+            // without `Forward-`; treating any other sub-header as a forwarded
+            // one keeps those headers instead of silently dropping them.
+            _ if !sub.is_empty() => {
+                push_forward(&mut self.forward, sub, value);
+                return Ok(());
+            }
+            _ => return Err(bad(format!("{header}- header has no name"))),
+        };
+        *slot = Some(value.trim().to_owned());
+        Ok(())
+    }
+
+    fn finish(self, header: &str, limits: &Limits) -> Result<Option<CallbackSpec>, PublishError> {
+        let Some(url) = self.url else {
+            return Ok(None);
+        };
+        let url = destination::parse(&url)
+            .map_err(|e| bad(format!("invalid {header}: {e}")))?
+            .to_string();
+        let delay = self
+            .delay
+            .as_deref()
+            .map(|d| parse_bounded(d, &format!("{header}-Delay"), limits.max_delay))
+            .transpose()?;
+        Ok(Some(CallbackSpec {
+            url,
+            method: parse_method(self.method.as_deref(), &format!("{header}-Method"))?,
+            headers: finish_forward(self.forward, limits)?,
+            retries: parse_retries(self.retries.as_deref(), &format!("{header}-Retries"), limits)?,
+            retry_delay: parse_retry_delay(
+                self.retry_delay.as_deref(),
+                &format!("{header}-Retry-Delay"),
+            )?,
+            timeout_ms: parse_timeout(self.timeout.as_deref(), &format!("{header}-Timeout"), limits)?
+                .map(millis),
+            delay_ms: delay.map(millis),
+        }))
+    }
+}
+
+fn push_forward(forward: &mut Vec<(String, String)>, name: &str, value: &str) {
+    // Repeated headers arrive as separate entries; HTTP allows joining them.
+    match forward.iter_mut().find(|(n, _)| n == name) {
+        Some((_, existing)) => {
+            existing.push_str(", ");
+            existing.push_str(value);
+        }
+        None => forward.push((name.to_owned(), value.to_owned())),
+    }
+}
+
+fn finish_forward(
+    forward: Vec<(String, String)>,
+    limits: &Limits,
+) -> Result<Vec<(String, String)>, PublishError> {
+    if forward.len() > limits.max_forward_headers {
+        return Err(bad(format!(
+            "too many forwarded headers: {} (at most {})",
+            forward.len(),
+            limits.max_forward_headers
+        )));
+    }
+    forward
+        .into_iter()
+        .map(|(name, value)| {
+            if name.is_empty() || UNFORWARDABLE.contains(&name.as_str()) || name.starts_with("proxy-")
+            {
+                return Err(bad(format!(
+                    "header {name:?} cannot be forwarded (hop-by-hop or set by the relay)"
+                )));
+            }
+            Ok((canonical_header_name(&name), value))
+        })
+        .collect()
+}
+
+fn parse_method(value: Option<&str>, header: &str) -> Result<String, PublishError> {
+    let Some(value) = value else {
+        return Ok("POST".to_owned());
+    };
+    let upper = value.to_ascii_uppercase();
+    if METHODS.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err(bad(format!(
+            "invalid {header} {value:?}: use one of {}",
+            METHODS.join(", ")
+        )))
+    }
+}
+
+fn parse_not_before(value: &str, limits: &Limits, now_ms: u64) -> Result<u64, PublishError> {
+    let secs: u64 = value.parse().map_err(|_| {
+        bad(format!(
+            "invalid Upstash-Not-Before {value:?}: expected Unix time in seconds"
+        ))
+    })?;
+    let at_ms = secs.saturating_mul(1000);
+    if at_ms.saturating_sub(now_ms) > millis(limits.max_delay) {
+        return Err(bad(format!(
+            "Upstash-Not-Before {value} is further away than the maximum delay of {}s",
+            limits.max_delay.as_secs()
+        )));
+    }
+    Ok(at_ms)
+}
+
+fn parse_bounded(value: &str, header: &str, max: Duration) -> Result<Duration, PublishError> {
+    let d = parse_duration(value).map_err(|e| bad(format!("invalid {header}: {e}")))?;
+    if d > max {
+        return Err(bad(format!(
+            "{header} {value} exceeds the maximum of {}s",
+            max.as_secs()
+        )));
+    }
+    Ok(d)
+}
+
+fn parse_timeout(
+    value: Option<&str>,
+    header: &str,
+    limits: &Limits,
+) -> Result<Option<Duration>, PublishError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let d = parse_bounded(value, header, limits.max_timeout)?;
+    if d.is_zero() {
+        return Err(bad(format!("{header} must be greater than zero")));
+    }
+    Ok(Some(d))
+}
+
+fn parse_retries(
+    value: Option<&str>,
+    header: &str,
+    limits: &Limits,
+) -> Result<Option<u32>, PublishError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let n: u32 = value
+        .parse()
+        .map_err(|_| bad(format!("invalid {header} {value:?}: expected a whole number")))?;
+    if n > limits.max_retries {
+        return Err(bad(format!(
+            "{header} {n} exceeds the maximum of {}",
+            limits.max_retries
+        )));
+    }
+    Ok(Some(n))
+}
+
+fn parse_retry_delay(
+    value: Option<&str>,
+    header: &str,
+) -> Result<Option<RetryDelayExpr>, PublishError> {
+    value
+        .map(|v| RetryDelayExpr::parse(v).map_err(|e| bad(format!("invalid {header}: {e}"))))
+        .transpose()
+}
+
+fn parse_dedup(
+    id: Option<String>,
+    content_based: Option<&str>,
+    limits: &Limits,
+) -> Result<Dedup, PublishError> {
+    if let Some(id) = id {
+        if id.is_empty() || id.len() > limits.max_dedup_id_len {
+            return Err(bad(format!(
+                "Upstash-Deduplication-Id must have 1 to {} characters",
+                limits.max_dedup_id_len
+            )));
+        }
+        return Ok(Dedup::Id(id));
+    }
+    match content_based.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => Ok(Dedup::None),
+        Some("true") => Ok(Dedup::ContentBased),
+        Some(other) => Err(bad(format!(
+            "invalid Upstash-Content-Based-Deduplication {other:?}: use true or false"
+        ))),
+    }
+}
+
+fn parse_labels(value: Option<&str>) -> Result<Vec<String>, PublishError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            if l.len() > 128 {
+                Err(bad(format!("Upstash-Label {l:?} is longer than 128 bytes")))
+            } else {
+                Ok(l.to_owned())
+            }
+        })
+        .collect()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+use super::*;
+use http::{HeaderName, HeaderValue};
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (n, v) in pairs {
+        map.append(
+            HeaderName::from_bytes(n.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    map
+}
+
+fn ok(pairs: &[(&str, &str)]) -> PublishOptions {
+    parse(&headers(pairs), &[], &Limits::default(), NOW).unwrap()
+}
+
+fn err(pairs: &[(&str, &str)]) -> String {
+    parse(&headers(pairs), &[], &Limits::default(), NOW)
+        .unwrap_err()
+        .0
+}
+
+#[test]
+fn defaults_are_post_three_retries_now() {
+    let o = ok(&[]);
+    assert_eq!(o.method, "POST");
+    assert_eq!(o.retries, 3);
+    assert_eq!(o.not_before_ms, None);
+    assert_eq!(o.dedup, Dedup::None);
+    assert!(o.headers.is_empty());
+}
+
+#[test]
+fn forwarded_headers_lose_their_prefix_and_keep_content_type() {
+    let o = ok(&[
+        ("content-type", "application/json"),
+        ("upstash-forward-x-custom", "abc"),
+        ("Upstash-Forward-My-Header", "v1"),
+        ("upstash-forward-my-header", "v2"),
+        ("authorization", "Bearer secret"),
+        ("upstash-telemetry-sdk", "js"),
+    ]);
+    assert_eq!(
+        o.headers,
+        vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("X-Custom".to_owned(), "abc".to_owned()),
+            ("My-Header".to_owned(), "v1, v2".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn the_js_sdk_publish_parses() {
+    let o = ok(&[
+        ("upstash-callback", "http://127.0.0.1:9999/hook/cb"),
+        ("upstash-deduplication-id", "dedup-1"),
+        ("upstash-delay", "3s"),
+        ("upstash-failure-callback", "http://127.0.0.1:9999/hook/fcb"),
+        ("upstash-method", "POST"),
+        ("upstash-retries", "2"),
+        ("upstash-timeout", "10s"),
+    ]);
+    assert_eq!(o.not_before_ms, Some(NOW + 3000));
+    assert_eq!(o.retries, 2);
+    assert_eq!(o.timeout, Some(Duration::from_secs(10)));
+    assert_eq!(o.dedup, Dedup::Id("dedup-1".into()));
+    assert_eq!(o.callback.unwrap().url, "http://127.0.0.1:9999/hook/cb");
+    assert_eq!(
+        o.failure_callback.unwrap().url,
+        "http://127.0.0.1:9999/hook/fcb"
+    );
+}
+
+#[test]
+fn not_before_overrides_delay() {
+    let o = ok(&[("upstash-delay", "1h"), ("upstash-not-before", "1700000100")]);
+    assert_eq!(o.not_before_ms, Some(1_700_000_100_000));
+}
+
+#[test]
+fn content_based_dedup_accepts_both_sdk_spellings() {
+    assert_eq!(ok(&[(HEADER_CONTENT_DEDUP, "true")]).dedup, Dedup::ContentBased);
+    assert_eq!(ok(&[(HEADER_CONTENT_DEDUP, "True")]).dedup, Dedup::ContentBased);
+    assert_eq!(ok(&[(HEADER_CONTENT_DEDUP, "False")]).dedup, Dedup::None);
+    assert!(err(&[(HEADER_CONTENT_DEDUP, "yes")]).contains("Content-Based"));
+}
+
+#[test]
+fn callback_sub_headers_configure_the_callback() {
+    let o = ok(&[
+        ("upstash-callback", "https://cb.example.com/x"),
+        ("upstash-callback-method", "put"),
+        ("upstash-callback-retries", "0"),
+        ("upstash-callback-forward-x-a", "1"),
+        ("upstash-callback-x-b", "2"),
+        ("upstash-callback-delay", "5s"),
+    ]);
+    let cb = o.callback.unwrap();
+    assert_eq!(cb.method, "PUT");
+    assert_eq!(cb.retries, Some(0));
+    assert_eq!(cb.delay_ms, Some(5000));
+    assert_eq!(
+        cb.headers,
+        vec![("X-A".into(), "1".into()), ("X-B".into(), "2".into())]
+    );
+}
+
+#[test]
+fn labels_split_on_commas() {
+    assert_eq!(ok(&[(HEADER_LABEL, "a, b,,c")]).labels, ["a", "b", "c"]);
+}
+
+#[test]
+fn webhook_query_parameters_configure_like_headers() {
+    let o = parse(
+        &HeaderMap::new(),
+        &[("upstash-retries".into(), "5".into())],
+        &Limits::default(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(o.retries, 5);
+}
+
+#[test]
+fn bad_values_name_the_header() {
+    for (pairs, needle) in [
+        (vec![(HEADER_METHOD, "FETCH")], "Upstash-Method"),
+        (vec![(HEADER_RETRIES, "-1")], "Upstash-Retries"),
+        (vec![(HEADER_RETRIES, "21")], "maximum of 20"),
+        (vec![(HEADER_DELAY, "10x")], "Upstash-Delay"),
+        (vec![(HEADER_DELAY, "400d")], "maximum"),
+        (vec![(HEADER_NOT_BEFORE, "soon")], "Upstash-Not-Before"),
+        (vec![(HEADER_TIMEOUT, "0s")], "greater than zero"),
+        (vec![(HEADER_TIMEOUT, "1h")], "Upstash-Timeout"),
+        (vec![(HEADER_RETRY_DELAY, "foo(1)")], "Upstash-Retry-Delay"),
+        (vec![(HEADER_CALLBACK, "ftp://x")], "Upstash-Callback"),
+        (vec![(HEADER_DEDUP_ID, "")], "Deduplication-Id"),
+        (vec![("upstash-forward-host", "evil")], "cannot be forwarded"),
+        (vec![("upstash-forward-transfer-encoding", "chunked")], "cannot be forwarded"),
+    ] {
+        let message = err(&pairs);
+        assert!(message.contains(needle), "{pairs:?}: {message}");
+    }
+}
+
+#[test]
+fn too_many_forwarded_headers_are_rejected() {
+    let names: Vec<String> = (0..65).map(|i| format!("upstash-forward-h{i}")).collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    assert!(err(&pairs).contains("too many forwarded headers"));
+}
