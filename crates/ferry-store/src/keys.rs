@@ -1,0 +1,78 @@
+//! Redis key names: built here and nowhere else (see the crate doc's table).
+
+use ferry_core::ids::{MessageId, Partition, TenantId};
+
+/// The consumer group every deliverer reads the ready streams with.
+pub(crate) const GROUP: &str = "ferry-deliver";
+const VERSION: &str = "v1";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn partition(&self, p: Partition) -> String {
+        format!("{}:{VERSION}:{{p{}}}", self.prefix, p.0)
+    }
+
+    pub(crate) fn ready(&self, p: Partition) -> String {
+        format!("{}:ready", self.partition(p))
+    }
+
+    pub(crate) fn delayed(&self, p: Partition) -> String {
+        format!("{}:delayed", self.partition(p))
+    }
+
+    pub(crate) fn msg(&self, id: &MessageId) -> String {
+        format!("{}:msg:{id}", self.partition(id.partition()))
+    }
+
+    pub(crate) fn dedup(&self, p: Partition, tenant: &TenantId, dedup: &str) -> String {
+        format!("{}:dedup:{tenant}:{dedup}", self.partition(p))
+    }
+
+    pub(crate) fn dlq(&self, p: Partition, tenant: &TenantId) -> String {
+        format!("{}:dlq:{tenant}", self.partition(p))
+    }
+
+    pub(crate) fn events(&self, p: Partition, tenant: &TenantId) -> String {
+        format!("{}:events:{tenant}", self.partition(p))
+    }
+
+    pub(crate) fn signing(&self, tenant: &TenantId) -> String {
+        format!("{}:{VERSION}:tenant:{tenant}:keys", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_a_partition_share_one_hash_tag() {
+        let keys = Keys::new("ferry");
+        let tenant = TenantId::new("acme").unwrap();
+        let id = MessageId::generate(Partition(3));
+        let p = id.partition();
+        let all = [
+            keys.ready(p),
+            keys.delayed(p),
+            keys.msg(&id),
+            keys.dedup(p, &tenant, "d:1"),
+            keys.dlq(p, &tenant),
+            keys.events(p, &tenant),
+        ];
+        for key in &all {
+            assert!(key.starts_with("ferry:v1:{p3}:"), "{key}");
+        }
+        assert_eq!(keys.ready(p), "ferry:v1:{p3}:ready");
+        assert_eq!(keys.signing(&tenant), "ferry:v1:tenant:acme:keys");
+    }
+}

@@ -1,0 +1,323 @@
+//! Everything Ferry keeps: messages, the ready stream and its consumer group,
+//! delayed work, dead letters, deduplication, the per-tenant event log and
+//! the tenants' signing keys.
+//!
+//! **Invariant:** this is the only crate that knows Redis key names. The
+//! [`Store`] trait is the whole contract; the gateway and the deliverer are
+//! generic over it, so a second, in-process backend can serve `ferry dev`.
+//!
+//! # Redis layout
+//!
+//! Every key starts with the configured prefix (default `ferry`) and the
+//! layout version `v1`. Keys of one partition share the Redis Cluster hash
+//! tag `{p<n>}`, so every script below touches a single slot.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `<prefix>:v1:{p<n>}:ready` | stream, group `ferry-deliver` | one entry `m=<message id>` per deliverable message; pending entries are attempts in flight. Never trimmed: entries leave only by `XACK` + `XDEL` when their outcome is recorded |
+//! | `<prefix>:v1:{p<n>}:delayed` | sorted set | message ids scored by the Unix ms at which they become ready (delays and retry backoff) |
+//! | `<prefix>:v1:{p<n>}:msg:<id>` | hash | `tenant`, `spec` (JSON `MessageSpec`), `body`, `retried`, `state` (`pending` or `dead`), last response `status`/`rhead`/`rbody`/`error`, and for dead letters `dlq_entry` and `dead_at`. Deleted on delivery or cancel; dead letters expire with the DLQ retention |
+//! | `<prefix>:v1:{p<n>}:dedup:<tenant>:<dedup id>` | string | the id of the message first published with that deduplication id; expires after the dedup window |
+//! | `<prefix>:v1:{p<n>}:dlq:<tenant>` | stream | one entry `m=<message id>` per dead letter, trimmed by age (`MINID`) to the DLQ retention |
+//! | `<prefix>:v1:{p<n>}:events:<tenant>` | stream | the log: `m=<id> s=<STATE> d=<detail JSON>`, trimmed by length |
+//! | `<prefix>:v1:tenant:<tenant>:keys` | hash | the tenant's signing keys `current` and `next` |
+//!
+//! # Transitions
+//!
+//! Every transition whose outcome depends on a read is one Lua script that
+//! names all its keys: publish (backlog check, dedup, store, ready or
+//! delayed), promote due delayed ids, record an attempt's outcome (with an
+//! ownership check on the pending entry, so a deliverer that was paused past
+//! its lease and reclaimed cannot schedule a second copy), cancel, dead-letter
+//! delete and retry, and key rotation. Successful deliveries are recorded in
+//! batches, one script call per batch.
+//!
+//! A message is placed in a partition when it is published and its id names
+//! that partition ([`ferry_core::ids::MessageId::partition`]); callbacks and
+//! dead-letter retries stay in their source's partition so they can be
+//! created in the same atomic step.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
+use ferry_core::message::MessageSpec;
+use ferry_core::signing::SigningKey;
+
+mod dlq;
+mod keys;
+mod record;
+mod redis_store;
+mod scripts;
+
+pub use dlq::{DlqFilter, DlqOrder, DlqPage, DlqQuery, valid_cursor as valid_dlq_cursor};
+pub use redis_store::{RedisConfig, RedisReader, RedisStore};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Redis could not be reached or answered with an error.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Stored data did not have the shape this version writes.
+    #[error("corrupt record {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+    /// Redis is configured to evict keys, which would silently lose messages.
+    #[error(
+        "redis maxmemory-policy is {0:?}: Ferry needs a policy that never evicts its keys (use noeviction)"
+    )]
+    EvictingPolicy(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A message about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub spec: MessageSpec,
+    pub body: Bytes,
+}
+
+/// What publishing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    Created,
+    /// A message with the same deduplication id exists; this is its id.
+    Duplicate(MessageId),
+    /// The partition's backlog is at its configured bound; nothing was stored.
+    BacklogFull,
+}
+
+/// The last response (or failure) of a message's attempts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastResponse {
+    /// HTTP status, or `None` when no response arrived (connect error, timeout).
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    /// The first bytes of the response body, up to the configured excerpt.
+    pub body: Bytes,
+    /// Why the attempt failed when there was no response, or a refusal reason.
+    pub error: Option<String>,
+}
+
+/// A stored message as the API and the deliverer see it.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: MessageId,
+    pub spec: MessageSpec,
+    pub body: Bytes,
+    /// Attempts retried so far: the `Upstash-Retried` value of the next attempt.
+    pub retried: u32,
+    pub last: Option<LastResponse>,
+    /// Set when the message is in the dead-letter queue: when it got there.
+    pub dead_at: Option<u64>,
+}
+
+impl StoredMessage {
+    pub fn dlq_id(&self) -> DlqId {
+        self.id.dlq_id()
+    }
+}
+
+/// A ready-stream entry handed to this deliverer.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The stream entry id; it names the attempt when recording its outcome.
+    pub entry: String,
+    pub message_id: MessageId,
+    /// `None` when the message was cancelled after the entry was written.
+    pub message: Option<StoredMessage>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Delivered,
+    /// Try again at `due_ms`; `retried` is the new retry count.
+    Retry {
+        due_ms: u64,
+        retried: u32,
+        response: LastResponse,
+    },
+    /// No attempts left, or the destination said not to retry.
+    Dead { retried: u32, response: LastResponse },
+    /// Not attempted (e.g. the destination is saturated); try again at `due_ms`.
+    Defer { due_ms: u64 },
+}
+
+/// An outcome to record, with the messages it triggers (callbacks).
+#[derive(Debug, Clone)]
+pub struct OutcomeRecord {
+    pub entry: String,
+    pub message_id: MessageId,
+    pub tenant: TenantId,
+    pub outcome: Outcome,
+    /// JSON detail for the event log (status, error, next delivery time).
+    pub detail: String,
+    pub new_messages: Vec<NewMessage>,
+    pub now_ms: u64,
+}
+
+/// One successful delivery in a batch.
+#[derive(Debug, Clone)]
+pub struct DeliveredEntry {
+    pub entry: String,
+    pub message_id: MessageId,
+    pub tenant: TenantId,
+    pub detail: String,
+}
+
+/// What recording an outcome did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Done,
+    /// The entry was already acknowledged, or the message was cancelled.
+    Gone,
+    /// Another deliverer reclaimed the entry; this one must not act on it.
+    NotOwner,
+}
+
+/// A tenant's signing keys: `current` signs, receivers also accept `next`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPair {
+    pub current: SigningKey,
+    pub next: SigningKey,
+}
+
+/// Reads ready entries for one consumer of one partition. It owns whatever
+/// a blocking read needs (in Redis, a dedicated connection).
+pub trait Reader: Send + 'static {
+    /// Up to `count` new entries, waiting at most `block` for the first one.
+    fn read(
+        &mut self,
+        count: usize,
+        block: Duration,
+    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+}
+
+/// The storage contract shared by the gateway and the deliverer.
+pub trait Store: Clone + Send + Sync + 'static {
+    type Reader: Reader;
+
+    /// How many partitions new messages are spread over.
+    fn partitions(&self) -> u16;
+
+    /// Checks that the backend is reachable (readiness).
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a message; with `dedup`, only if no message with that
+    /// deduplication key was published within the window.
+    fn publish(
+        &self,
+        msg: &NewMessage,
+        dedup: Option<&str>,
+    ) -> impl Future<Output = Result<PublishOutcome>> + Send;
+
+    /// A pending or dead-lettered message of `tenant`.
+    fn message(
+        &self,
+        tenant: &TenantId,
+        id: &MessageId,
+    ) -> impl Future<Output = Result<Option<StoredMessage>>> + Send;
+
+    /// Cancels a pending message of `tenant`; false when there is none.
+    fn cancel(
+        &self,
+        tenant: &TenantId,
+        id: &MessageId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The tenant's keys, storing `initial` first if it has none.
+    fn ensure_signing_keys(
+        &self,
+        tenant: &TenantId,
+        initial: &KeyPair,
+    ) -> impl Future<Output = Result<KeyPair>> + Send;
+
+    fn signing_keys(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<KeyPair>>> + Send;
+
+    /// Promotes `next` to current and installs `new_next`.
+    fn rotate_signing_keys(
+        &self,
+        tenant: &TenantId,
+        new_next: &SigningKey,
+    ) -> impl Future<Output = Result<Option<KeyPair>>> + Send;
+
+    /// One page of the tenant's dead letters.
+    fn dlq_page(
+        &self,
+        tenant: &TenantId,
+        query: &DlqQuery,
+    ) -> impl Future<Output = Result<DlqPage>> + Send;
+
+    fn dlq_get(
+        &self,
+        tenant: &TenantId,
+        id: &DlqId,
+    ) -> impl Future<Output = Result<Option<StoredMessage>>> + Send;
+
+    fn dlq_delete(
+        &self,
+        tenant: &TenantId,
+        id: &DlqId,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Replaces the dead letter by `replacement` (same partition; its body is
+    /// taken from the dead letter). False when the dead letter is gone.
+    fn dlq_retry(
+        &self,
+        tenant: &TenantId,
+        id: &DlqId,
+        replacement: &NewMessage,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// A reader for `consumer` (unique per deliverer task) on `partition`.
+    fn reader(
+        &self,
+        partition: Partition,
+        consumer: &str,
+    ) -> impl Future<Output = Result<Self::Reader>> + Send;
+
+    /// Moves due delayed messages to ready; returns how many moved and when
+    /// the next one is due.
+    fn promote_due(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        batch: usize,
+    ) -> impl Future<Output = Result<(usize, Option<u64>)>> + Send;
+
+    /// Takes over entries that other consumers left pending for `min_idle`.
+    fn reclaim(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+
+    fn record(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        record: &OutcomeRecord,
+    ) -> impl Future<Output = Result<Recorded>> + Send;
+
+    /// Acknowledges an entry whose message no longer exists (cancelled after
+    /// the entry was written), recording nothing else.
+    fn discard(&self, partition: Partition, entry: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records successful deliveries in one step; returns how many were still
+    /// pending (the rest were handled elsewhere).
+    fn record_delivered(
+        &self,
+        partition: Partition,
+        batch: &[DeliveredEntry],
+    ) -> impl Future<Output = Result<usize>> + Send;
+}

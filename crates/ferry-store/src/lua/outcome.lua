@@ -1,0 +1,47 @@
+-- Records the outcome of one attempt atomically with its acknowledgement:
+-- delivered, retry (schedule the next attempt), dead (move to the DLQ) or
+-- defer (put back unchanged, e.g. its destination is saturated), and creates
+-- the callback messages that the outcome triggers.
+-- KEYS: 1 ready  2 delayed  3 msg  4 events  5 dlq, then one msg key per new message
+-- ARGV: 1 group  2 entry  3 id  4 consumer  5 kind  6 due_ms  7 retried
+--       8 status  9 response_headers  10 response_body  11 error  12 now_ms
+--       13 events_maxlen  14 dlq_retention_ms  15 detail  16 tenant,
+--       then per new message: id, spec, body, due_ms
+-- Returns 1 recorded, 0 nothing to do (already acked or cancelled), -1 not the owner.
+local own = ownership(KEYS[1], ARGV[1], ARGV[2], ARGV[4])
+if own ~= 1 then return own end
+ack(KEYS[1], ARGV[1], ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+
+local kind, id = ARGV[5], ARGV[3]
+if kind == 'defer' then
+  redis.call('ZADD', KEYS[2], ARGV[6], id)
+  return 1
+end
+if kind == 'delivered' then
+  redis.call('DEL', KEYS[3])
+  log_event(KEYS[4], id, 'DELIVERED', ARGV[15], ARGV[13])
+else
+  redis.call('HSET', KEYS[3], 'retried', ARGV[7], 'status', ARGV[8], 'rhead', ARGV[9],
+    'rbody', ARGV[10], 'error', ARGV[11])
+  log_event(KEYS[4], id, 'ERROR', ARGV[15], ARGV[13])
+  if kind == 'retry' then
+    redis.call('ZADD', KEYS[2], ARGV[6], id)
+    log_event(KEYS[4], id, 'RETRY', ARGV[15], ARGV[13])
+  else
+    local now = tonumber(ARGV[12])
+    local retention = tonumber(ARGV[14])
+    local entry = redis.call('XADD', KEYS[5], 'MINID', '~', math.max(0, now - retention), '*', 'm', id)
+    redis.call('HSET', KEYS[3], 'state', 'dead', 'dlq_entry', entry, 'dead_at', now)
+    redis.call('PEXPIRE', KEYS[3], retention)
+    log_event(KEYS[4], id, 'FAILED', ARGV[15], ARGV[13])
+  end
+end
+
+local a = 17
+for k = 6, #KEYS do
+  create_message(KEYS[k], KEYS[1], KEYS[2], KEYS[4], ARGV[a], ARGV[16], ARGV[a + 1], ARGV[a + 2],
+    ARGV[a + 3], ARGV[12], ARGV[13])
+  a = a + 4
+end
+return 1

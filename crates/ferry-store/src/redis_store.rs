@@ -1,0 +1,602 @@
+//! The Redis backend of [`Store`].
+//!
+//! One `ConnectionManager` (multiplexed, reconnecting) carries every
+//! non-blocking command; concurrent callers are pipelined on it
+//! automatically. Each [`RedisReader`] owns a separate connection because
+//! `XREADGROUP … BLOCK` holds its connection for the whole wait. redis-rs
+//! defaults to a 500 ms response timeout, so both kinds of connection get an
+//! explicit one (a blocking reader's exceeds its BLOCK time).
+
+use std::time::Duration;
+
+use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
+use ferry_core::signing::SigningKey;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
+
+use crate::dlq::{self, DlqEntry, DlqOrder, DlqPage, DlqQuery, DlqSource, EntryPos, Start};
+use crate::keys::{GROUP, Keys};
+use crate::record::{RawHash, decode};
+use crate::scripts;
+use crate::{
+    Claimed, DeliveredEntry, Error, KeyPair, NewMessage, Outcome, OutcomeRecord, PublishOutcome, Reader,
+    Recorded, Result, Store, StoredMessage,
+};
+
+/// How a `RedisStore` is set up; every value comes from configuration.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Namespace of every key; tests use a unique one each.
+    pub prefix: String,
+    pub partitions: u16,
+    /// Timeout of every non-blocking command.
+    pub command_timeout: Duration,
+    /// Bound on ready + delayed messages per partition; 0 disables it.
+    pub max_backlog_per_partition: u64,
+    pub dedup_window: Duration,
+    pub dlq_retention: Duration,
+    /// Approximate length kept of each tenant's event log; 0 disables it.
+    pub events_max_len: u64,
+}
+
+#[derive(Clone)]
+pub struct RedisStore {
+    client: Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    cfg: RedisConfig,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.cfg.prefix)
+            .field("partitions", &self.cfg.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects, refuses an evicting `maxmemory-policy`, and creates the
+    /// consumer groups.
+    pub async fn connect(cfg: RedisConfig) -> Result<Self> {
+        let client = Client::open(cfg.url.as_str())?;
+        let manager_cfg = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(cfg.command_timeout))
+            .set_connection_timeout(Some(cfg.command_timeout));
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_cfg).await?;
+        let store = Self {
+            client,
+            conn,
+            keys: Keys::new(&cfg.prefix),
+            cfg,
+        };
+        store.check_eviction_policy().await?;
+        store.create_groups().await?;
+        Ok(store)
+    }
+
+    async fn check_eviction_policy(&self) -> Result<()> {
+        let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut self.conn.clone())
+            .await;
+        match reply {
+            Ok(pair) => match pair.get(1) {
+                Some(policy) if policy.starts_with("allkeys-") => {
+                    Err(Error::EvictingPolicy(policy.clone()))
+                }
+                _ => Ok(()),
+            },
+            // Managed Redis services often disable CONFIG; the policy is then
+            // the operator's responsibility, as the deployment guide says.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read redis maxmemory-policy; make sure it is noeviction");
+                Ok(())
+            }
+        }
+    }
+
+    async fn create_groups(&self) -> Result<()> {
+        for p in 0..self.cfg.partitions {
+            let created: redis::RedisResult<()> = self
+                .conn
+                .clone()
+                .xgroup_create_mkstream(self.keys.ready(Partition(p)), GROUP, "0")
+                .await;
+            match created {
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    async fn load_messages(&self, ids: &[MessageId]) -> Result<Vec<Option<StoredMessage>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hgetall(self.keys.msg(id));
+        }
+        let raws: Vec<RawHash> = pipe.query_async(&mut self.conn()).await?;
+        ids.iter()
+            .zip(raws)
+            .map(|(id, raw)| decode(&self.keys.msg(id), id.clone(), raw))
+            .collect()
+    }
+
+    async fn claimed_from(&self, entries: Vec<StreamId>) -> Result<Vec<Claimed>> {
+        let (positions, ids): (Vec<String>, Vec<MessageId>) = entries
+            .into_iter()
+            .filter_map(|entry| {
+                let id = match entry.map.get("m") {
+                    Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| MessageId::parse(s).ok()),
+                    _ => None,
+                };
+                if id.is_none() {
+                    tracing::error!(stream.entry = %entry.id, "ready entry without a valid message id; leaving it pending");
+                }
+                Some((entry.id, id?))
+            })
+            .unzip();
+        let messages = self.load_messages(&ids).await?;
+        Ok(positions
+            .into_iter()
+            .zip(ids)
+            .zip(messages)
+            .map(|((entry, message_id), message)| Claimed {
+                entry,
+                message_id,
+                message,
+            })
+            .collect())
+    }
+
+    fn message_args(&self, msg: &NewMessage) -> Result<String> {
+        serde_json::to_string(&msg.spec).map_err(|e| Error::Corrupt {
+            key: self.keys.msg(&msg.id),
+            reason: format!("cannot encode spec: {e}"),
+        })
+    }
+
+    fn millis(d: Duration) -> u64 {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+fn key_pair(values: Vec<Option<String>>, key: &str) -> Result<Option<KeyPair>> {
+    let corrupt = |reason: String| Error::Corrupt {
+        key: key.to_owned(),
+        reason,
+    };
+    match values.as_slice() {
+        [Some(current), Some(next)] => Ok(Some(KeyPair {
+            current: SigningKey::new(current.clone()).map_err(|e| corrupt(e.to_string()))?,
+            next: SigningKey::new(next.clone()).map_err(|e| corrupt(e.to_string()))?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+impl Store for RedisStore {
+    type Reader = RedisReader;
+
+    fn partitions(&self) -> u16 {
+        self.cfg.partitions
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn publish(&self, msg: &NewMessage, dedup: Option<&str>) -> Result<PublishOutcome> {
+        let p = msg.id.partition();
+        let spec = self.message_args(msg)?;
+        let mut invocation = scripts::PUBLISH.prepare_invoke();
+        invocation
+            .key(self.keys.msg(&msg.id))
+            .key(self.keys.ready(p))
+            .key(self.keys.delayed(p))
+            .key(self.keys.events(p, &msg.spec.tenant));
+        if let Some(dedup) = dedup {
+            invocation.key(self.keys.dedup(p, &msg.spec.tenant, dedup));
+        }
+        invocation
+            .arg(msg.id.as_str())
+            .arg(msg.spec.tenant.as_str())
+            .arg(spec)
+            .arg(msg.body.as_ref())
+            .arg(msg.spec.not_before)
+            .arg(msg.spec.created_at)
+            .arg(self.cfg.max_backlog_per_partition)
+            .arg(self.cfg.events_max_len)
+            .arg(Self::millis(self.cfg.dedup_window));
+        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        match reply.as_slice() {
+            [ok] if ok == "ok" => Ok(PublishOutcome::Created),
+            [full] if full == "full" => Ok(PublishOutcome::BacklogFull),
+            [dup, original] if dup == "dup" => MessageId::parse(original)
+                .map(PublishOutcome::Duplicate)
+                .map_err(|e| Error::Corrupt {
+                    key: "dedup".into(),
+                    reason: e.to_string(),
+                }),
+            other => Err(Error::Corrupt {
+                key: self.keys.msg(&msg.id),
+                reason: format!("unexpected publish reply {other:?}"),
+            }),
+        }
+    }
+
+    async fn message(&self, tenant: &TenantId, id: &MessageId) -> Result<Option<StoredMessage>> {
+        let raw: RawHash = self.conn().hgetall(self.keys.msg(id)).await?;
+        let message = decode(&self.keys.msg(id), id.clone(), raw)?;
+        Ok(message.filter(|m| &m.spec.tenant == tenant))
+    }
+
+    async fn cancel(&self, tenant: &TenantId, id: &MessageId, _now_ms: u64) -> Result<bool> {
+        let p = id.partition();
+        let n: i64 = scripts::CANCEL
+            .key(self.keys.msg(id))
+            .key(self.keys.delayed(p))
+            .key(self.keys.events(p, tenant))
+            .arg(tenant.as_str())
+            .arg(id.as_str())
+            .arg(self.cfg.events_max_len)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn ensure_signing_keys(&self, tenant: &TenantId, initial: &KeyPair) -> Result<KeyPair> {
+        let key = self.keys.signing(tenant);
+        let values: Vec<Option<String>> = scripts::KEYS_ENSURE
+            .key(&key)
+            .arg(initial.current.expose())
+            .arg(initial.next.expose())
+            .invoke_async(&mut self.conn())
+            .await?;
+        key_pair(values, &key)?.ok_or_else(|| Error::Corrupt {
+            key,
+            reason: "keys missing right after being stored".into(),
+        })
+    }
+
+    async fn signing_keys(&self, tenant: &TenantId) -> Result<Option<KeyPair>> {
+        let key = self.keys.signing(tenant);
+        let values: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&key)
+            .arg("current")
+            .arg("next")
+            .query_async(&mut self.conn())
+            .await?;
+        key_pair(values, &key)
+    }
+
+    async fn rotate_signing_keys(&self, tenant: &TenantId, new_next: &SigningKey) -> Result<Option<KeyPair>> {
+        let key = self.keys.signing(tenant);
+        let values: Option<Vec<Option<String>>> = scripts::KEYS_ROTATE
+            .key(&key)
+            .arg(new_next.expose())
+            .invoke_async(&mut self.conn())
+            .await?;
+        match values {
+            Some(values) => key_pair(values, &key),
+            None => Ok(None),
+        }
+    }
+
+    async fn dlq_page(&self, tenant: &TenantId, query: &DlqQuery) -> Result<DlqPage> {
+        let source = TenantDlq { store: self, tenant };
+        dlq::page(&source, self.cfg.partitions, query).await
+    }
+
+    async fn dlq_get(&self, tenant: &TenantId, id: &DlqId) -> Result<Option<StoredMessage>> {
+        let message = self.message(tenant, &id.message_id()).await?;
+        Ok(message.filter(|m| m.dead_at.is_some()))
+    }
+
+    async fn dlq_delete(&self, tenant: &TenantId, id: &DlqId) -> Result<bool> {
+        let msg_id = id.message_id();
+        let n: i64 = scripts::DLQ_DELETE
+            .key(self.keys.msg(&msg_id))
+            .key(self.keys.dlq(msg_id.partition(), tenant))
+            .arg(tenant.as_str())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn dlq_retry(&self, tenant: &TenantId, id: &DlqId, replacement: &NewMessage) -> Result<bool> {
+        let old = id.message_id();
+        let p = old.partition();
+        debug_assert_eq!(p, replacement.id.partition(), "a dead-letter retry stays in its partition");
+        let n: i64 = scripts::DLQ_RETRY
+            .key(self.keys.msg(&old))
+            .key(self.keys.dlq(p, tenant))
+            .key(self.keys.msg(&replacement.id))
+            .key(self.keys.ready(p))
+            .key(self.keys.delayed(p))
+            .key(self.keys.events(p, tenant))
+            .arg(tenant.as_str())
+            .arg(replacement.id.as_str())
+            .arg(self.message_args(replacement)?)
+            .arg(replacement.spec.not_before)
+            .arg(replacement.spec.created_at)
+            .arg(self.cfg.events_max_len)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn reader(&self, partition: Partition, consumer: &str) -> Result<RedisReader> {
+        Ok(RedisReader {
+            store: self.clone(),
+            partition,
+            consumer: consumer.to_owned(),
+            conn: None,
+        })
+    }
+
+    async fn promote_due(&self, partition: Partition, now_ms: u64, batch: usize) -> Result<(usize, Option<u64>)> {
+        let (moved, next): (usize, i64) = scripts::PROMOTE
+            .key(self.keys.delayed(partition))
+            .key(self.keys.ready(partition))
+            .arg(now_ms)
+            .arg(batch)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok((moved, u64::try_from(next).ok()))
+    }
+
+    async fn reclaim(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Claimed>> {
+        let mut claimed = Vec::new();
+        let mut cursor = "0-0".to_owned();
+        // XAUTOCLAIM scans at most COUNT×10 PEL entries per call; follow the
+        // cursor until the PEL was scanned once or enough was claimed.
+        loop {
+            let reply: StreamAutoClaimReply = self
+                .conn()
+                .xautoclaim_options(
+                    self.keys.ready(partition),
+                    GROUP,
+                    consumer,
+                    Self::millis(min_idle),
+                    &cursor,
+                    StreamAutoClaimOptions::default().count(count - claimed.len()),
+                )
+                .await?;
+            claimed.extend(reply.claimed);
+            cursor = reply.next_stream_id;
+            if cursor == "0-0" || claimed.len() >= count {
+                break;
+            }
+        }
+        self.claimed_from(claimed).await
+    }
+
+    async fn record(&self, partition: Partition, consumer: &str, record: &OutcomeRecord) -> Result<Recorded> {
+        let tenant = &record.tenant;
+        let mut invocation = scripts::OUTCOME.prepare_invoke();
+        invocation
+            .key(self.keys.ready(partition))
+            .key(self.keys.delayed(partition))
+            .key(self.keys.msg(&record.message_id))
+            .key(self.keys.events(partition, tenant))
+            .key(self.keys.dlq(partition, tenant));
+        for new in &record.new_messages {
+            debug_assert_eq!(new.id.partition(), partition, "callbacks stay in their source's partition");
+            invocation.key(self.keys.msg(&new.id));
+        }
+        let (kind, due, retried, response) = match &record.outcome {
+            Outcome::Delivered => ("delivered", 0, 0, None),
+            Outcome::Retry {
+                due_ms,
+                retried,
+                response,
+            } => ("retry", *due_ms, *retried, Some(response)),
+            Outcome::Dead { retried, response } => ("dead", 0, *retried, Some(response)),
+            Outcome::Defer { due_ms } => ("defer", *due_ms, 0, None),
+        };
+        let default = crate::LastResponse::default();
+        let response = response.unwrap_or(&default);
+        let headers = serde_json::to_string(&response.headers).unwrap_or_else(|_| "[]".into());
+        invocation
+            .arg(GROUP)
+            .arg(&record.entry)
+            .arg(record.message_id.as_str())
+            .arg(consumer)
+            .arg(kind)
+            .arg(due)
+            .arg(retried)
+            .arg(response.status.unwrap_or(0))
+            .arg(headers)
+            .arg(response.body.as_ref())
+            .arg(response.error.as_deref().unwrap_or(""))
+            .arg(record.now_ms)
+            .arg(self.cfg.events_max_len)
+            .arg(Self::millis(self.cfg.dlq_retention))
+            .arg(&record.detail)
+            .arg(tenant.as_str());
+        for new in &record.new_messages {
+            invocation
+                .arg(new.id.as_str())
+                .arg(self.message_args(new)?)
+                .arg(new.body.as_ref())
+                .arg(new.spec.not_before);
+        }
+        let n: i64 = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(match n {
+            1 => Recorded::Done,
+            -1 => Recorded::NotOwner,
+            _ => Recorded::Gone,
+        })
+    }
+
+    async fn discard(&self, partition: Partition, entry: &str) -> Result<()> {
+        let ready = self.keys.ready(partition);
+        let _: (i64, i64) = redis::pipe()
+            .atomic()
+            .xack(&ready, GROUP, &[entry])
+            .xdel(&ready, &[entry])
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn record_delivered(&self, partition: Partition, batch: &[DeliveredEntry]) -> Result<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut invocation = scripts::DELIVERED.prepare_invoke();
+        invocation
+            .key(self.keys.ready(partition))
+            .arg(GROUP)
+            .arg(self.cfg.events_max_len);
+        for d in batch {
+            invocation
+                .key(self.keys.msg(&d.message_id))
+                .key(self.keys.events(partition, &d.tenant))
+                .arg(&d.entry)
+                .arg(d.message_id.as_str())
+                .arg(&d.detail);
+        }
+        let n: usize = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(n)
+    }
+}
+
+/// One tenant's dead-letter streams, as a source for the page merge.
+struct TenantDlq<'a> {
+    store: &'a RedisStore,
+    tenant: &'a TenantId,
+}
+
+impl DlqSource for TenantDlq<'_> {
+    async fn fetch(
+        &self,
+        partition: Partition,
+        order: DlqOrder,
+        start: Option<Start>,
+        count: usize,
+    ) -> Result<Vec<DlqEntry>> {
+        let key = self.store.keys.dlq(partition, self.tenant);
+        let bound = |s: Start| {
+            if s.inclusive {
+                s.at.render()
+            } else {
+                format!("({}", s.at.render())
+            }
+        };
+        let mut conn = self.store.conn();
+        let reply: redis::streams::StreamRangeReply = match order {
+            DlqOrder::EarliestFirst => {
+                let from = start.map_or_else(|| "-".to_owned(), bound);
+                conn.xrange_count(&key, from, "+", count).await?
+            }
+            DlqOrder::LatestFirst => {
+                let from = start.map_or_else(|| "+".to_owned(), bound);
+                conn.xrevrange_count(&key, from, "-", count).await?
+            }
+        };
+        let mut positions = Vec::with_capacity(reply.ids.len());
+        let mut ids = Vec::with_capacity(reply.ids.len());
+        for entry in reply.ids {
+            let id = match entry.map.get("m") {
+                Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| MessageId::parse(s).ok()),
+                _ => None,
+            };
+            if let (Some(pos), Some(id)) = (EntryPos::parse(&entry.id), id) {
+                positions.push(pos);
+                ids.push(id);
+            }
+        }
+        let messages = self.store.load_messages(&ids).await?;
+        Ok(positions
+            .into_iter()
+            .zip(messages)
+            .map(|(pos, m)| (pos, m.filter(|m| &m.spec.tenant == self.tenant && m.dead_at.is_some())))
+            .collect())
+    }
+}
+
+/// Reads one partition's ready stream for one consumer, on its own
+/// connection (opened lazily and reopened after an error).
+pub struct RedisReader {
+    store: RedisStore,
+    partition: Partition,
+    consumer: String,
+    conn: Option<MultiplexedConnection>,
+}
+
+impl std::fmt::Debug for RedisReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisReader")
+            .field("partition", &self.partition)
+            .field("consumer", &self.consumer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisReader {
+    async fn connection(&mut self, block: Duration) -> Result<MultiplexedConnection> {
+        if let Some(conn) = &self.conn {
+            return Ok(conn.clone());
+        }
+        let cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.store.cfg.command_timeout))
+            .set_response_timeout(Some(block + self.store.cfg.command_timeout));
+        let conn = self
+            .store
+            .client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await?;
+        self.conn = Some(conn.clone());
+        Ok(conn)
+    }
+}
+
+impl Reader for RedisReader {
+    async fn read(&mut self, count: usize, block: Duration) -> Result<Vec<Claimed>> {
+        let mut conn = self.connection(block).await?;
+        let opts = StreamReadOptions::default()
+            .group(GROUP, &self.consumer)
+            .count(count)
+            .block(usize::try_from(block.as_millis()).unwrap_or(usize::MAX));
+        let key = self.store.keys.ready(self.partition);
+        let reply: redis::RedisResult<Option<StreamReadReply>> = conn.xread_options(&[&key], &[">"], &opts).await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => {
+                // Drop the connection so the next read opens a fresh one, and
+                // recreate the group if Redis lost it (restart without AOF).
+                self.conn = None;
+                if e.code() == Some("NOGROUP") {
+                    self.store.create_groups().await?;
+                }
+                return Err(e.into());
+            }
+        };
+        let entries: Vec<StreamId> = reply
+            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+            .unwrap_or_default();
+        self.store.claimed_from(entries).await
+    }
+}

@@ -1,0 +1,29 @@
+//! The Lua scripts, each prefixed by the shared helpers in `lua/lib.lua`.
+//! `redis::Script` sends EVALSHA and loads the script on NOSCRIPT, so a Redis
+//! restart or `SCRIPT FLUSH` is handled transparently.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+macro_rules! script {
+    ($name:ident, $file:literal) => {
+        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("lua/lib.lua"),
+                "\n",
+                include_str!(concat!("lua/", $file))
+            ))
+        });
+    };
+}
+
+script!(PUBLISH, "publish.lua");
+script!(PROMOTE, "promote.lua");
+script!(DELIVERED, "delivered.lua");
+script!(OUTCOME, "outcome.lua");
+script!(CANCEL, "cancel.lua");
+script!(DLQ_DELETE, "dlq_delete.lua");
+script!(DLQ_RETRY, "dlq_retry.lua");
+script!(KEYS_ENSURE, "keys_ensure.lua");
+script!(KEYS_ROTATE, "keys_rotate.lua");
