@@ -1,0 +1,64 @@
+//! Prometheus metrics of the deliverer, registered into the caller's registry.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OutcomeLabel {
+    pub(crate) outcome: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub(crate) attempts: Family<OutcomeLabel, Counter>,
+    pub(crate) attempt_seconds: Histogram,
+    pub(crate) in_flight: Gauge,
+    pub(crate) reclaimed: Counter,
+    pub(crate) promoted: Counter,
+}
+
+impl Metrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            attempts: Family::default(),
+            attempt_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            in_flight: Gauge::default(),
+            reclaimed: Counter::default(),
+            promoted: Counter::default(),
+        };
+        registry.register(
+            "ferry_delivery_attempts",
+            "Delivery attempts by outcome (delivered, retry, dead, deferred, gone)",
+            metrics.attempts.clone(),
+        );
+        registry.register(
+            "ferry_delivery_attempt_seconds",
+            "Duration of delivery attempts, from send to classified response",
+            metrics.attempt_seconds.clone(),
+        );
+        registry.register(
+            "ferry_delivery_in_flight",
+            "Delivery attempts currently in flight in this process",
+            metrics.in_flight.clone(),
+        );
+        registry.register(
+            "ferry_delivery_reclaimed",
+            "Entries taken over from deliverers that stopped without finishing them",
+            metrics.reclaimed.clone(),
+        );
+        registry.register(
+            "ferry_delivery_promoted",
+            "Delayed messages moved to the ready stream when due",
+            metrics.promoted.clone(),
+        );
+        metrics
+    }
+
+    pub(crate) fn count(&self, outcome: &'static str) {
+        self.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+}

@@ -1,0 +1,427 @@
+//! The per-partition loops (read, promote, reclaim) and the life of one
+//! attempt from a claimed entry to its recorded outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::ids::Partition;
+use ferry_store::{
+    Claimed, DeliveredEntry, KeyPair, Outcome, OutcomeRecord, Reader, Recorded, Store, StoredMessage,
+};
+use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::attempt::{self, AttemptResult, Verdict};
+use crate::callbacks::{self, Kind};
+use crate::recorder::{self, Ack};
+use crate::{Shared, now_ms};
+
+/// Longest pause after a store error before a loop tries again.
+const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
+/// Most due delayed messages moved per promote call.
+const PROMOTE_BATCH: usize = 500;
+
+/// One partition's view of the deliverer.
+struct Lane<S> {
+    shared: Arc<Shared<S>>,
+    partition: Partition,
+    acks: mpsc::Sender<Ack>,
+}
+
+pub(crate) async fn run_partitions<S: Store>(shared: Arc<Shared<S>>, shutdown: CancellationToken) {
+    let mut loops = JoinSet::new();
+    let mut recorders = JoinSet::new();
+    for p in 0..shared.store.partitions() {
+        let partition = Partition(p);
+        let (acks, rx) = mpsc::channel(shared.cfg.max_in_flight);
+        recorders.spawn(recorder::run(shared.store.clone(), partition, rx));
+        let lane = Arc::new(Lane {
+            shared: shared.clone(),
+            partition,
+            acks,
+        });
+        loops.spawn(read_loop(lane.clone(), shutdown.clone()));
+        loops.spawn(promote_loop(lane.clone(), shutdown.clone()));
+        loops.spawn(reclaim_loop(lane, shutdown.clone()));
+    }
+    while loops.join_next().await.is_some() {}
+
+    shared.tracker.close();
+    let grace = shared.cfg.shutdown_grace;
+    if tokio::time::timeout(grace, shared.tracker.wait()).await.is_err() {
+        tracing::warn!(
+            in_flight = shared.tracker.len(),
+            "shutdown grace elapsed with attempts in flight; their entries stay pending and will be reclaimed"
+        );
+        recorders.abort_all();
+    }
+    // Every lane is gone once the attempts finished, so the recorders see
+    // their channels close after recording what was sent.
+    drop(shared);
+    while recorders.join_next().await.is_some() {}
+    tracing::info!("deliverer stopped");
+}
+
+/// Waits `pause`, or less if shutdown fires; true when shutting down.
+async fn pause_or_shutdown(pause: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(pause) => false,
+    }
+}
+
+fn next_backoff(current: Duration) -> Duration {
+    (current * 2).clamp(Duration::from_millis(100), MAX_ERROR_BACKOFF)
+}
+
+async fn read_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {
+    let shared = &lane.shared;
+    let mut backoff = Duration::ZERO;
+    let mut reader = loop {
+        match shared.store.reader(lane.partition, &shared.consumer).await {
+            Ok(reader) => break reader,
+            Err(e) => {
+                tracing::error!(error = %e, partition = %lane.partition, "cannot open a reader");
+                backoff = next_backoff(backoff);
+                if pause_or_shutdown(backoff, &shutdown).await {
+                    return;
+                }
+            }
+        }
+    };
+    backoff = Duration::ZERO;
+    loop {
+        // Permits come before the read, so at most `max_in_flight` entries
+        // are ever taken from the stream and not yet finished.
+        let first = tokio::select! {
+            () = shutdown.cancelled() => return,
+            permit = shared.permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return, // The semaphore is never closed.
+            },
+        };
+        let mut permits = vec![first];
+        while permits.len() < shared.cfg.batch_size {
+            match shared.permits.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        // The read is not raced against shutdown: a read cut short could
+        // leave entries pending that nobody works on until reclaim. It ends
+        // within `read_block` anyway.
+        match reader.read(permits.len(), shared.cfg.read_block).await {
+            Ok(claimed) => {
+                backoff = Duration::ZERO;
+                for (entry, permit) in claimed.into_iter().zip(permits) {
+                    spawn_attempt(&lane, entry, permit);
+                }
+            }
+            Err(e) => {
+                drop(permits);
+                tracing::error!(error = %e, partition = %lane.partition, "reading ready messages failed");
+                backoff = next_backoff(backoff);
+                if pause_or_shutdown(backoff, &shutdown).await {
+                    return;
+                }
+            }
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+async fn promote_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {
+    let shared = &lane.shared;
+    let interval = shared.cfg.promote_interval;
+    let mut backoff = Duration::ZERO;
+    loop {
+        let now = now_ms();
+        let pause = match shared.store.promote_due(lane.partition, now, PROMOTE_BATCH).await {
+            Ok((moved, next_due)) => {
+                backoff = Duration::ZERO;
+                shared.metrics.promoted.inc_by(moved as u64);
+                if moved == PROMOTE_BATCH {
+                    Duration::ZERO
+                } else {
+                    let until_next = next_due.map_or(interval, |due| Duration::from_millis(due.saturating_sub(now)));
+                    until_next.min(interval)
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, partition = %lane.partition, "promoting delayed messages failed");
+                backoff = next_backoff(backoff);
+                backoff
+            }
+        };
+        if pause_or_shutdown(pause, &shutdown).await {
+            return;
+        }
+    }
+}
+
+async fn reclaim_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {
+    let shared = &lane.shared;
+    loop {
+        if pause_or_shutdown(shared.cfg.reclaim_interval, &shutdown).await {
+            return;
+        }
+        let mut permits = Vec::new();
+        while permits.len() < shared.cfg.batch_size {
+            match shared.permits.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        if permits.is_empty() {
+            continue;
+        }
+        let claimed = shared
+            .store
+            .reclaim(lane.partition, &shared.consumer, shared.cfg.reclaim_min_idle, permits.len())
+            .await;
+        match claimed {
+            Ok(claimed) => {
+                if !claimed.is_empty() {
+                    tracing::info!(n_claimed = claimed.len(), partition = %lane.partition, "reclaimed entries left pending by another deliverer");
+                    shared.metrics.reclaimed.inc_by(claimed.len() as u64);
+                }
+                for (entry, permit) in claimed.into_iter().zip(permits) {
+                    spawn_attempt(&lane, entry, permit);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, partition = %lane.partition, "reclaiming pending entries failed"),
+        }
+    }
+}
+
+fn spawn_attempt<S: Store>(lane: &Arc<Lane<S>>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+    let span = tracing::info_span!(
+        "deliver",
+        msg.id = %claimed.message_id,
+        stream.entry = %claimed.entry,
+        attempt = tracing::field::Empty,
+        dest.host = tracing::field::Empty,
+        http.status = tracing::field::Empty,
+    );
+    let lane = lane.clone();
+    lane.shared
+        .tracker
+        .clone()
+        .spawn(deliver_one(lane, claimed, permit).instrument(span));
+}
+
+/// Decrements the in-flight gauge however the attempt ends.
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+async fn deliver_one<S: Store>(lane: Arc<Lane<S>>, claimed: Claimed, _permit: OwnedSemaphorePermit) {
+    let shared = &lane.shared;
+    shared.metrics.in_flight.inc();
+    let _in_flight = InFlight(&shared.metrics.in_flight);
+    let Some(msg) = claimed.message else {
+        // Cancelled after its entry was written: acknowledge and forget it.
+        if let Err(e) = shared.store.discard(lane.partition, &claimed.entry).await {
+            tracing::warn!(error = %e, "could not discard the entry of a cancelled message");
+        }
+        shared.metrics.count("gone");
+        return;
+    };
+    let span = tracing::Span::current();
+    span.record("attempt", msg.retried);
+    let host = url::Url::parse(&msg.spec.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    span.record("dest.host", host.as_str());
+
+    let now = now_ms();
+    if msg.spec.not_before > now {
+        // Reclaimed or re-read before its time: never deliver early.
+        defer(&lane, &claimed.entry, &msg, msg.spec.not_before).await;
+        return;
+    }
+    let Some(_host_permit) = shared.hosts.try_acquire(&host) else {
+        tracing::debug!("destination host at its in-flight limit; deferring");
+        defer(&lane, &claimed.entry, &msg, now + jittered(shared.cfg.defer_delay)).await;
+        return;
+    };
+    let keys = match shared.keys.get(&shared.store, &msg.spec.tenant).await {
+        Ok(Some(keys)) => keys,
+        Ok(None) => {
+            tracing::error!(tenant = %msg.spec.tenant, "tenant has no signing keys; deferring its message");
+            defer(&lane, &claimed.entry, &msg, now + Duration::from_secs(30).as_millis() as u64).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read signing keys; the entry stays pending for reclaim");
+            return;
+        }
+    };
+    run_attempt(&lane, &claimed.entry, &msg, &keys).await;
+}
+
+async fn run_attempt<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, keys: &KeyPair) {
+    let shared = &lane.shared;
+    let started = std::time::Instant::now();
+    let result = attempt::attempt(shared, msg, keys).await;
+    shared
+        .metrics
+        .attempt_seconds
+        .observe(started.elapsed().as_secs_f64());
+    if let Some(status) = result.response.status {
+        tracing::Span::current().record("http.status", status);
+    }
+    let now = now_ms();
+    let outcome = decide(msg, &result, now);
+    let mut new_messages: Vec<_> = callbacks::build(msg, Kind::Callback, &result.response, msg.retried, now)
+        .into_iter()
+        .collect();
+    if matches!(outcome, Outcome::Dead { .. }) {
+        new_messages.extend(callbacks::build(msg, Kind::Failure, &result.response, msg.retried, now));
+    }
+    log_outcome(&outcome, &result);
+    let detail = event_detail(&outcome, &result);
+    shared.metrics.count(outcome_name(&outcome));
+    if matches!(outcome, Outcome::Delivered) && new_messages.is_empty() {
+        ack_delivered(lane, entry, msg, detail).await;
+        return;
+    }
+    let record = OutcomeRecord {
+        entry: entry.to_owned(),
+        message_id: msg.id.clone(),
+        tenant: msg.spec.tenant.clone(),
+        outcome,
+        detail,
+        new_messages,
+        now_ms: now,
+    };
+    record_outcome(lane, &record).await;
+}
+
+/// Applies the retry policy to an attempt's verdict.
+fn decide(msg: &StoredMessage, result: &AttemptResult, now: u64) -> Outcome {
+    let response = result.response.clone();
+    match result.verdict {
+        Verdict::Success => Outcome::Delivered,
+        Verdict::Final => Outcome::Dead {
+            retried: msg.retried,
+            response,
+        },
+        Verdict::Failed { retry_after } if msg.retried < msg.spec.retries => {
+            let delay = retry_after.unwrap_or_else(|| msg.spec.retry_delay_after(msg.retried));
+            Outcome::Retry {
+                due_ms: now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+                retried: msg.retried + 1,
+                response,
+            }
+        }
+        Verdict::Failed { .. } => Outcome::Dead {
+            retried: msg.retried,
+            response,
+        },
+    }
+}
+
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Dead { .. } => "dead",
+        Outcome::Defer { .. } => "deferred",
+    }
+}
+
+fn log_outcome(outcome: &Outcome, result: &AttemptResult) {
+    let error = result.response.error.as_deref().unwrap_or("");
+    match outcome {
+        Outcome::Delivered => tracing::debug!("delivered"),
+        Outcome::Retry { due_ms, .. } => {
+            tracing::info!(error, next_delivery_ms = due_ms, "delivery failed; retry scheduled");
+        }
+        Outcome::Dead { .. } => tracing::warn!(error, "delivery failed; moved to the dead-letter queue"),
+        Outcome::Defer { .. } => {}
+    }
+}
+
+fn event_detail(outcome: &Outcome, result: &AttemptResult) -> String {
+    let mut detail = json!({});
+    if let Some(status) = result.response.status {
+        detail["responseStatus"] = json!(status);
+    }
+    if let Some(error) = &result.response.error {
+        detail["error"] = json!(error);
+    }
+    if let Outcome::Retry { due_ms, .. } = outcome {
+        detail["nextDeliveryTime"] = json!(due_ms);
+    }
+    detail.to_string()
+}
+
+fn jittered(base: Duration) -> u64 {
+    // Spread deferred retries so a saturated host is not hit in waves.
+    let spread = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % 500;
+    u64::try_from(base.as_millis()).unwrap_or(u64::MAX) + spread
+}
+
+async fn defer<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, due_ms: u64) {
+    lane.shared.metrics.count("deferred");
+    let record = OutcomeRecord {
+        entry: entry.to_owned(),
+        message_id: msg.id.clone(),
+        tenant: msg.spec.tenant.clone(),
+        outcome: Outcome::Defer { due_ms },
+        detail: String::new(),
+        new_messages: Vec::new(),
+        now_ms: now_ms(),
+    };
+    record_outcome(lane, &record).await;
+}
+
+async fn ack_delivered<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, detail: String) {
+    let (done, recorded) = oneshot::channel();
+    let delivered = DeliveredEntry {
+        entry: entry.to_owned(),
+        message_id: msg.id.clone(),
+        tenant: msg.spec.tenant.clone(),
+        detail,
+    };
+    if lane.acks.send((delivered, done)).await.is_err() {
+        tracing::warn!("recorder stopped before the delivery was recorded; it will be reclaimed");
+        return;
+    }
+    let _ = recorded.await;
+}
+
+async fn record_outcome<S: Store>(lane: &Lane<S>, record: &OutcomeRecord) {
+    let store = &lane.shared.store;
+    let mut backoff = Duration::ZERO;
+    for _ in 0..4 {
+        match store.record(lane.partition, &lane.shared.consumer, record).await {
+            Ok(Recorded::Done) => return,
+            Ok(Recorded::Gone) => {
+                tracing::debug!("entry already handled elsewhere (cancelled or finished)");
+                return;
+            }
+            Ok(Recorded::NotOwner) => {
+                tracing::warn!("entry was reclaimed by another deliverer while this attempt ran; outcome dropped");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "recording the outcome failed; retrying");
+                backoff = next_backoff(backoff);
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+    tracing::error!("could not record the outcome; the entry stays pending and will be reclaimed");
+}
