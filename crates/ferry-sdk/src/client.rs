@@ -1,0 +1,446 @@
+//! An HTTP client for Ferry's QStash v2 REST API, so Rust services and the
+//! `ferry` operator commands publish and manage messages the same way the
+//! official JavaScript and Python SDKs do.
+//!
+//! One [`Client`] holds one pooled connection set; clone it freely.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_core::wire::{
+    Cancelled, Deleted, DlqList, DlqMessage, DlqRetryResponse, ErrorBody, Message, PublishResponse,
+    SigningKeys,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+/// How long to wait for a TCP and TLS connection to the relay.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The limit for one whole REST call, body upload included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const USER_AGENT: &str = concat!("ferry-sdk/", env!("CARGO_PKG_VERSION"));
+/// Error bodies that are not the usual `{"error": ...}` JSON are quoted in
+/// the error up to this many characters, so an HTML error page from a proxy
+/// does not flood the caller's logs.
+const MAX_ERROR_TEXT_CHARS: usize = 300;
+
+const UPSTASH_METHOD: &str = "Upstash-Method";
+const UPSTASH_DELAY: &str = "Upstash-Delay";
+const UPSTASH_NOT_BEFORE: &str = "Upstash-Not-Before";
+const UPSTASH_RETRIES: &str = "Upstash-Retries";
+const UPSTASH_RETRY_DELAY: &str = "Upstash-Retry-Delay";
+const UPSTASH_TIMEOUT: &str = "Upstash-Timeout";
+const UPSTASH_DEDUPLICATION_ID: &str = "Upstash-Deduplication-Id";
+const UPSTASH_CONTENT_BASED_DEDUPLICATION: &str = "Upstash-Content-Based-Deduplication";
+const UPSTASH_CALLBACK: &str = "Upstash-Callback";
+const UPSTASH_FAILURE_CALLBACK: &str = "Upstash-Failure-Callback";
+const UPSTASH_LABEL: &str = "Upstash-Label";
+const UPSTASH_FORWARD_PREFIX: &str = "Upstash-Forward-";
+
+/// What can go wrong when calling the relay.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The relay answered with a non-2xx status. `message` is the `error`
+    /// field of its JSON body, or the start of the body when it was not JSON.
+    #[error("server answered {status}: {message}")]
+    Http { status: u16, message: String },
+    /// The request never got an answer: connection refused, TLS failure,
+    /// timeout, or the connection broke while reading the body.
+    #[error("request to the relay failed")]
+    Transport(#[source] reqwest::Error),
+    /// The relay answered 2xx with a body that is not the expected JSON.
+    #[error("unexpected response body")]
+    Decode(#[source] serde_json::Error),
+    /// A base URL or a publish destination that does not form a valid URL.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// A header name or value (token, publish option or forwarded header)
+    /// that cannot be sent over HTTP, e.g. because it contains a newline.
+    #[error("invalid value for header {name}")]
+    InvalidHeader { name: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Per-message settings of a publish, sent as `Upstash-*` headers. Every
+/// field left at its default leaves the relay's default in place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// The method used to deliver the message (`Upstash-Method`); the relay
+    /// uses POST when unset.
+    pub method: Option<Method>,
+    /// A relative delay such as `10s` or `1h30m` (`Upstash-Delay`).
+    pub delay: Option<String>,
+    /// The earliest delivery time in Unix seconds (`Upstash-Not-Before`);
+    /// wins over `delay`.
+    pub not_before: Option<u64>,
+    /// Retries after the first attempt (`Upstash-Retries`).
+    pub retries: Option<u32>,
+    /// A delay expression in milliseconds, e.g. `1000 * pow(2, retried)`
+    /// (`Upstash-Retry-Delay`).
+    pub retry_delay: Option<String>,
+    /// The per-attempt HTTP timeout such as `30s` (`Upstash-Timeout`).
+    pub timeout: Option<String>,
+    /// Messages with an id seen recently are accepted but not stored again
+    /// (`Upstash-Deduplication-Id`).
+    pub deduplication_id: Option<String>,
+    /// Deduplicate on the destination, body and forwarded headers
+    /// (`Upstash-Content-Based-Deduplication`).
+    pub content_based_deduplication: bool,
+    /// Called after every attempt (`Upstash-Callback`).
+    pub callback: Option<String>,
+    /// Called once after the last attempt failed (`Upstash-Failure-Callback`).
+    pub failure_callback: Option<String>,
+    /// Stored and delivered as the message's `Content-Type`.
+    pub content_type: Option<String>,
+    /// Labels to filter by later (`Upstash-Label`, comma-joined).
+    pub labels: Vec<String>,
+    /// Headers delivered with the message, sent as `Upstash-Forward-<Name>`.
+    /// A name that already carries the prefix is sent as it is.
+    pub forward_headers: Vec<(String, String)>,
+}
+
+/// The order of a dead-letter listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DlqOrder {
+    EarliestFirst,
+    LatestFirst,
+}
+
+impl DlqOrder {
+    /// The value of the `order` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EarliestFirst => "earliestFirst",
+            Self::LatestFirst => "latestFirst",
+        }
+    }
+}
+
+/// Which page of dead letters to list, and which of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DlqQuery {
+    /// The `cursor` of the previous page; `None` for the first page.
+    pub cursor: Option<String>,
+    /// Page size; the relay's default (and maximum) is 100.
+    pub count: Option<u32>,
+    pub order: Option<DlqOrder>,
+    /// Filters such as `("url", "https://…")` or `("responseStatus", "500")`.
+    /// Repeating a key matches any of its values; different keys must all
+    /// match.
+    pub filters: Vec<(String, String)>,
+}
+
+/// A connection to one relay, authenticated with one API token.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// The API root, e.g. `https://relay.example.com/qstash`; request paths
+    /// such as `v2/dlq` are appended to it.
+    base_url: Url,
+    /// `Bearer <token>`, marked sensitive so it is never printed.
+    authorization: HeaderValue,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url.as_str())
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Creates a client for the relay at `base_url` (an `http` or `https`
+    /// URL, optionally with a path prefix) using the API `token`.
+    pub fn new(base_url: &str, token: &str) -> Result<Self> {
+        let base_url = parse_base_url(base_url)?;
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                Error::InvalidHeader {
+                    name: http::header::AUTHORIZATION.to_string(),
+                }
+            })?;
+        authorization.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(Error::Transport)?;
+        Ok(Self {
+            http,
+            base_url,
+            authorization,
+        })
+    }
+
+    /// Publishes `body` for delivery to `destination`, an absolute URL.
+    pub async fn publish(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+        opts: &PublishOptions,
+    ) -> Result<PublishResponse> {
+        let request = self.publish_request(destination, body.into(), opts)?;
+        send_json(request).await
+    }
+
+    /// Fetches a message that has not been delivered yet.
+    pub async fn message(&self, id: &str) -> Result<Message> {
+        send_json(self.request(Method::GET, &["v2", "messages", id])).await
+    }
+
+    /// Cancels a message that has not been delivered yet.
+    pub async fn cancel(&self, id: &str) -> Result<Cancelled> {
+        send_json(self.request(Method::DELETE, &["v2", "messages", id])).await
+    }
+
+    /// Lists one page of dead letters.
+    pub async fn dlq_list(&self, query: &DlqQuery) -> Result<DlqList> {
+        let request = self
+            .request(Method::GET, &["v2", "dlq"])
+            .query(&dlq_query_pairs(query));
+        send_json(request).await
+    }
+
+    /// Fetches one dead letter.
+    pub async fn dlq_get(&self, id: &str) -> Result<DlqMessage> {
+        send_json(self.request(Method::GET, &["v2", "dlq", id])).await
+    }
+
+    /// Deletes one dead letter; a missing one is an [`Error::Http`] 404.
+    pub async fn dlq_delete(&self, id: &str) -> Result<()> {
+        send(self.request(Method::DELETE, &["v2", "dlq", id]))
+            .await
+            .map(drop)
+    }
+
+    /// Deletes the given dead letters and reports how many existed. An empty
+    /// list deletes nothing and makes no request, because the relay reads a
+    /// request without ids as "every dead letter".
+    pub async fn dlq_delete_many(&self, ids: &[impl AsRef<str>]) -> Result<Deleted> {
+        if ids.is_empty() {
+            return Ok(Deleted {
+                deleted: 0,
+                cursor: None,
+            });
+        }
+        let request = self
+            .request(Method::DELETE, &["v2", "dlq"])
+            .query(&dlq_id_pairs(ids));
+        send_json(request).await
+    }
+
+    /// Publishes the given dead letters again as new messages. An empty list
+    /// makes no request, for the same reason as [`Client::dlq_delete_many`].
+    pub async fn dlq_retry(&self, ids: &[impl AsRef<str>]) -> Result<DlqRetryResponse> {
+        if ids.is_empty() {
+            return Ok(DlqRetryResponse {
+                responses: Vec::new(),
+                cursor: None,
+            });
+        }
+        let request = self
+            .request(Method::POST, &["v2", "dlq", "retry"])
+            .query(&dlq_id_pairs(ids));
+        send_json(request).await
+    }
+
+    /// Returns the signing keys deliveries are signed with.
+    pub async fn keys(&self) -> Result<SigningKeys> {
+        send_json(self.request(Method::GET, &["v2", "keys"])).await
+    }
+
+    /// Promotes the next signing key to current and generates a new next key.
+    pub async fn rotate_keys(&self) -> Result<SigningKeys> {
+        send_json(self.request(Method::POST, &["v2", "keys", "rotate"])).await
+    }
+
+    /// Builds the publish request. The destination is appended to
+    /// `v2/publish/` exactly as given, without percent-encoding, because that
+    /// is the form the relay (like QStash) parses: its query string travels as
+    /// the request's query string.
+    fn publish_request(
+        &self,
+        destination: &str,
+        body: Bytes,
+        opts: &PublishOptions,
+    ) -> Result<reqwest::RequestBuilder> {
+        let root = self.base_url.as_str().trim_end_matches('/');
+        let raw = format!("{root}/v2/publish/{destination}");
+        let url = Url::parse(&raw).map_err(|error| Error::InvalidUrl {
+            url: raw.clone(),
+            reason: error.to_string(),
+        })?;
+        Ok(self
+            .authorized(Method::POST, url)
+            .headers(publish_headers(opts)?)
+            .body(body))
+    }
+
+    /// Builds a request to the API path made of `segments`, each
+    /// percent-encoded so that an id cannot change the path.
+    fn request(&self, method: Method, segments: &[&str]) -> reqwest::RequestBuilder {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            // `parse_base_url` accepts only http and https URLs, which always
+            // have a path that segments can be added to.
+            .expect("an http(s) URL has path segments")
+            .pop_if_empty()
+            .extend(segments);
+        self.authorized(method, url)
+    }
+
+    fn authorized(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .header(http::header::AUTHORIZATION, self.authorization.clone())
+    }
+}
+
+async fn send_json<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T> {
+    let body = send(request).await?;
+    serde_json::from_slice(&body).map_err(Error::Decode)
+}
+
+/// Sends the request and returns the body of a 2xx answer; any other
+/// status becomes [`Error::Http`].
+async fn send(request: reqwest::RequestBuilder) -> Result<Bytes> {
+    let response = request.send().await.map_err(Error::Transport)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(Error::Transport)?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(Error::Http {
+            status: status.as_u16(),
+            message: error_message(status, &body),
+        })
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<Url> {
+    let invalid = |reason: String| Error::InvalidUrl {
+        url: raw.to_owned(),
+        reason,
+    };
+    let url = Url::parse(raw).map_err(|error| invalid(error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https".to_owned()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "a base URL cannot have a query or a fragment".to_owned(),
+        ));
+    }
+    Ok(url)
+}
+
+/// Maps the publish options onto their `Upstash-*` headers.
+fn publish_headers(opts: &PublishOptions) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &str, value: Option<String>| -> Result<()> {
+        if let Some(value) = value {
+            headers.append(header_name(name)?, header_value(name, &value)?);
+        }
+        Ok(())
+    };
+    put(
+        http::header::CONTENT_TYPE.as_str(),
+        opts.content_type.clone(),
+    )?;
+    put(UPSTASH_METHOD, opts.method.as_ref().map(Method::to_string))?;
+    put(UPSTASH_DELAY, opts.delay.clone())?;
+    put(UPSTASH_NOT_BEFORE, opts.not_before.map(|at| at.to_string()))?;
+    put(UPSTASH_RETRIES, opts.retries.map(|n| n.to_string()))?;
+    put(UPSTASH_RETRY_DELAY, opts.retry_delay.clone())?;
+    put(UPSTASH_TIMEOUT, opts.timeout.clone())?;
+    put(UPSTASH_DEDUPLICATION_ID, opts.deduplication_id.clone())?;
+    put(
+        UPSTASH_CONTENT_BASED_DEDUPLICATION,
+        opts.content_based_deduplication.then(|| "true".to_owned()),
+    )?;
+    put(UPSTASH_CALLBACK, opts.callback.clone())?;
+    put(UPSTASH_FAILURE_CALLBACK, opts.failure_callback.clone())?;
+    put(
+        UPSTASH_LABEL,
+        (!opts.labels.is_empty()).then(|| opts.labels.join(",")),
+    )?;
+    for (name, value) in &opts.forward_headers {
+        put(&forwarded_name(name), Some(value.clone()))?;
+    }
+    Ok(headers)
+}
+
+fn forwarded_name(name: &str) -> String {
+    let already_prefixed = name
+        .get(..UPSTASH_FORWARD_PREFIX.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(UPSTASH_FORWARD_PREFIX));
+    if already_prefixed {
+        name.to_owned()
+    } else {
+        format!("{UPSTASH_FORWARD_PREFIX}{name}")
+    }
+}
+
+fn header_name(name: &str) -> Result<HeaderName> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::InvalidHeader {
+        name: name.to_owned(),
+    })
+}
+
+fn header_value(name: &str, value: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(value).map_err(|_| Error::InvalidHeader {
+        name: name.to_owned(),
+    })
+}
+
+fn dlq_query_pairs(query: &DlqQuery) -> Vec<(&str, String)> {
+    let mut pairs = Vec::new();
+    if let Some(cursor) = &query.cursor {
+        pairs.push(("cursor", cursor.clone()));
+    }
+    if let Some(count) = query.count {
+        pairs.push(("count", count.to_string()));
+    }
+    if let Some(order) = query.order {
+        pairs.push(("order", order.as_str().to_owned()));
+    }
+    pairs.extend(
+        query
+            .filters
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.clone())),
+    );
+    pairs
+}
+
+fn dlq_id_pairs(ids: &[impl AsRef<str>]) -> Vec<(&'static str, &str)> {
+    ids.iter().map(|id| ("dlqIds", id.as_ref())).collect()
+}
+
+/// The message of an error answer: the `error` field of a QStash-style JSON
+/// body, else the body text (shortened), else the status's reason phrase.
+fn error_message(status: reqwest::StatusCode, body: &[u8]) -> String {
+    if let Ok(ErrorBody { error }) = serde_json::from_slice(body) {
+        return error;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return status
+            .canonical_reason()
+            .unwrap_or("no error message")
+            .to_lowercase();
+    }
+    match text.char_indices().nth(MAX_ERROR_TEXT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,376 @@
+//! Request building is checked on built requests, without a server; status
+//! and body handling against a one-shot HTTP server on 127.0.0.1.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::*;
+
+const TOKEN: &str = "tok_secret";
+
+fn client(base_url: &str) -> Client {
+    Client::new(base_url, TOKEN).unwrap()
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+fn check_headers(opts: PublishOptions, expected: &[(&str, &str)]) {
+    let actual = header_pairs(&publish_headers(&opts).unwrap());
+    let mut expected: Vec<_> = expected
+        .iter()
+        .map(|(name, value)| (name.to_lowercase(), (*value).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(actual, expected, "headers for {opts:?}");
+}
+
+#[test]
+fn publish_options_map_onto_upstash_headers() {
+    check_headers(PublishOptions::default(), &[]);
+    check_headers(
+        PublishOptions {
+            method: Some(Method::PUT),
+            delay: Some("1h30m".to_owned()),
+            not_before: Some(1_700_000_000),
+            retries: Some(0),
+            retry_delay: Some("1000 * pow(2, retried)".to_owned()),
+            timeout: Some("30s".to_owned()),
+            deduplication_id: Some("order-7".to_owned()),
+            content_based_deduplication: true,
+            callback: Some("https://cb.example/ok".to_owned()),
+            failure_callback: Some("https://cb.example/failed".to_owned()),
+            content_type: Some("application/json".to_owned()),
+            labels: vec!["billing".to_owned(), "eu".to_owned()],
+            forward_headers: Vec::new(),
+        },
+        &[
+            ("Content-Type", "application/json"),
+            ("Upstash-Method", "PUT"),
+            ("Upstash-Delay", "1h30m"),
+            ("Upstash-Not-Before", "1700000000"),
+            ("Upstash-Retries", "0"),
+            ("Upstash-Retry-Delay", "1000 * pow(2, retried)"),
+            ("Upstash-Timeout", "30s"),
+            ("Upstash-Deduplication-Id", "order-7"),
+            ("Upstash-Content-Based-Deduplication", "true"),
+            ("Upstash-Callback", "https://cb.example/ok"),
+            ("Upstash-Failure-Callback", "https://cb.example/failed"),
+            ("Upstash-Label", "billing,eu"),
+        ],
+    );
+}
+
+#[test]
+fn forwarded_headers_get_the_prefix_once_and_keep_repeats() {
+    check_headers(
+        PublishOptions {
+            forward_headers: vec![
+                ("Authorization".to_owned(), "Bearer downstream".to_owned()),
+                ("upstash-forward-X-Trace".to_owned(), "abc".to_owned()),
+                ("X-Tag".to_owned(), "a".to_owned()),
+                ("X-Tag".to_owned(), "b".to_owned()),
+            ],
+            ..PublishOptions::default()
+        },
+        &[
+            ("Upstash-Forward-Authorization", "Bearer downstream"),
+            ("Upstash-Forward-X-Trace", "abc"),
+            ("Upstash-Forward-X-Tag", "a"),
+            ("Upstash-Forward-X-Tag", "b"),
+        ],
+    );
+}
+
+#[test]
+fn unsendable_header_values_name_the_header() {
+    let check = |opts: PublishOptions, name: &str| match publish_headers(&opts) {
+        Err(Error::InvalidHeader { name: actual }) => assert_eq!(actual, name),
+        other => panic!("expected InvalidHeader({name}), got {other:?}"),
+    };
+    check(
+        PublishOptions {
+            delay: Some("10s\r\nX-Evil: 1".to_owned()),
+            ..PublishOptions::default()
+        },
+        "Upstash-Delay",
+    );
+    check(
+        PublishOptions {
+            forward_headers: vec![("Bad Name".to_owned(), "v".to_owned())],
+            ..PublishOptions::default()
+        },
+        "Upstash-Forward-Bad Name",
+    );
+}
+
+#[test]
+fn publish_appends_the_destination_raw() {
+    let check = |base: &str, destination: &str, expected: &str| {
+        let request = client(base)
+            .publish_request(
+                destination,
+                Bytes::from_static(b"hi"),
+                &PublishOptions::default(),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(request.url().as_str(), expected);
+        assert_eq!(request.body().unwrap().as_bytes(), Some(&b"hi"[..]));
+        assert_eq!(
+            request.headers()[http::header::AUTHORIZATION],
+            format!("Bearer {TOKEN}")
+        );
+    };
+    check(
+        "http://127.0.0.1:8080",
+        "https://example.com/hook?x=1&y=%2F",
+        "http://127.0.0.1:8080/v2/publish/https://example.com/hook?x=1&y=%2F",
+    );
+    check(
+        "https://relay.example/qstash/",
+        "http://example.com//a",
+        "https://relay.example/qstash/v2/publish/http://example.com//a",
+    );
+}
+
+#[test]
+fn api_paths_percent_encode_ids() {
+    let check = |id: &str, expected: &str| {
+        let request = client("http://relay.example/prefix")
+            .request(Method::GET, &["v2", "dlq", id])
+            .build()
+            .unwrap();
+        assert_eq!(request.url().as_str(), expected);
+    };
+    check(
+        "1725323658779-0",
+        "http://relay.example/prefix/v2/dlq/1725323658779-0",
+    );
+    check(
+        "a/../b?c",
+        "http://relay.example/prefix/v2/dlq/a%2F..%2Fb%3Fc",
+    );
+}
+
+#[test]
+fn dlq_queries_become_query_parameters() {
+    let check = |query: DlqQuery, expected: Option<&str>| {
+        let request = client("http://relay.example")
+            .request(Method::GET, &["v2", "dlq"])
+            .query(&dlq_query_pairs(&query))
+            .build()
+            .unwrap();
+        assert_eq!(request.url().query(), expected, "query for {query:?}");
+    };
+    check(DlqQuery::default(), None);
+    check(
+        DlqQuery {
+            cursor: Some("17-0".to_owned()),
+            count: Some(20),
+            order: Some(DlqOrder::LatestFirst),
+            filters: vec![
+                ("responseStatus".to_owned(), "500".to_owned()),
+                ("responseStatus".to_owned(), "502".to_owned()),
+                ("url".to_owned(), "https://a.example/x?y=1".to_owned()),
+            ],
+        },
+        Some(
+            "cursor=17-0&count=20&order=latestFirst&responseStatus=500&responseStatus=502\
+             &url=https%3A%2F%2Fa.example%2Fx%3Fy%3D1",
+        ),
+    );
+}
+
+#[test]
+fn new_rejects_urls_that_cannot_be_an_api_root() {
+    let check = |base: &str| match Client::new(base, TOKEN) {
+        Err(Error::InvalidUrl { url, .. }) => assert_eq!(url, base),
+        other => panic!("expected InvalidUrl for {base}, got {other:?}"),
+    };
+    check("relay.example");
+    check("ftp://relay.example");
+    check("http://relay.example/?token=1");
+    check("http://relay.example/#top");
+}
+
+#[test]
+fn new_rejects_a_token_that_is_not_a_header_value() {
+    let result = Client::new("http://relay.example", "tok\nen");
+    assert!(matches!(result, Err(Error::InvalidHeader { name }) if name == "authorization"));
+}
+
+#[test]
+fn debug_output_hides_the_token() {
+    let debug = format!("{:?}", client("http://relay.example"));
+    assert!(debug.contains("relay.example"), "{debug}");
+    assert!(!debug.contains(TOKEN), "{debug}");
+}
+
+#[test]
+fn error_messages_prefer_the_json_error_field() {
+    let check = |status: u16, body: &str, expected: &str| {
+        let status = reqwest::StatusCode::from_u16(status).unwrap();
+        assert_eq!(error_message(status, body.as_bytes()), expected);
+    };
+    check(404, r#"{"error":"message not found"}"#, "message not found");
+    check(502, "  bad gateway from proxy \n", "bad gateway from proxy");
+    check(503, "", "service unavailable");
+    let long = "x".repeat(MAX_ERROR_TEXT_CHARS + 10);
+    check(500, &long, &format!("{}…", &long[..MAX_ERROR_TEXT_CHARS]));
+}
+
+/// Answers exactly one request with `status` and `body`, and returns the base
+/// URL plus a handle yielding the raw request it received.
+async fn serve_once(status: u16, body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let request = read_request(&mut stream).await;
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).await.unwrap();
+        request
+    });
+    (base_url, handle)
+}
+
+/// Reads one HTTP/1.1 request: the head, then `content-length` body bytes.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> String {
+    let mut raw = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    loop {
+        let n_read = stream.read(&mut chunk).await.unwrap();
+        assert_ne!(n_read, 0, "client closed before sending a full request");
+        raw.extend_from_slice(&chunk[..n_read]);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let content_length = text[..head_end]
+                .lines()
+                .find_map(|line| {
+                    line.to_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+            if raw.len() >= head_end + 4 + content_length {
+                return text;
+            }
+        }
+    }
+}
+
+async fn within_seconds<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), future)
+        .await
+        .expect("the call finished within 5 s")
+}
+
+#[tokio::test]
+async fn publish_sends_headers_and_parses_the_answer() {
+    let (base_url, server) = serve_once(201, r#"{"messageId":"msg_1"}"#).await;
+    let opts = PublishOptions {
+        retries: Some(2),
+        ..PublishOptions::default()
+    };
+    let response =
+        within_seconds(client(&base_url).publish("https://example.com/a?b=1", "hello", &opts))
+            .await
+            .unwrap();
+    assert_eq!(response.message_id, "msg_1");
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("POST /v2/publish/https://example.com/a?b=1 HTTP/1.1\r\n"),
+        "{request}"
+    );
+    let lower = request.to_lowercase();
+    assert!(lower.contains("\r\nupstash-retries: 2\r\n"), "{request}");
+    assert!(
+        lower.contains(&format!("\r\nauthorization: bearer {TOKEN}\r\n")),
+        "{request}"
+    );
+    assert!(request.ends_with("\r\n\r\nhello"), "{request}");
+}
+
+#[tokio::test]
+async fn error_statuses_carry_the_server_message() {
+    let (base_url, _server) = serve_once(404, r#"{"error":"dlq message not found"}"#).await;
+    let result = within_seconds(client(&base_url).dlq_get("1-0")).await;
+    match result {
+        Err(Error::Http { status, message }) => {
+            assert_eq!(status, 404);
+            assert_eq!(message, "dlq message not found");
+        }
+        other => panic!("expected an Http error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_2xx_with_the_wrong_shape_is_a_decode_error() {
+    let (base_url, _server) = serve_once(200, r#"{"current":"sig_a"}"#).await;
+    let result = within_seconds(client(&base_url).keys()).await;
+    assert!(matches!(result, Err(Error::Decode(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn dlq_delete_ignores_the_body_of_a_success() {
+    let (base_url, server) = serve_once(200, "").await;
+    within_seconds(client(&base_url).dlq_delete("1-0"))
+        .await
+        .unwrap();
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("DELETE /v2/dlq/1-0 HTTP/1.1\r\n"),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn bulk_calls_send_repeated_dlq_ids() {
+    let (base_url, server) = serve_once(
+        201,
+        r#"{"responses":[{"messageId":"m1"},{"messageId":"m2"}],"cursor":""}"#,
+    )
+    .await;
+    let retried = within_seconds(client(&base_url).dlq_retry(&["1-0", "2-0"]))
+        .await
+        .unwrap();
+    assert_eq!(retried.responses.len(), 2);
+    assert_eq!(retried.cursor, None);
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("POST /v2/dlq/retry?dlqIds=1-0&dlqIds=2-0 HTTP/1.1\r\n"),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn empty_bulk_calls_do_nothing_and_send_nothing() {
+    // Nothing listens on this address: any request would fail with a
+    // transport error instead of the empty results asserted below.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = client(&base_url);
+    let no_ids: &[&str] = &[];
+    let deleted = within_seconds(client.dlq_delete_many(no_ids))
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted, 0);
+    let retried = within_seconds(client.dlq_retry(no_ids)).await.unwrap();
+    assert!(retried.responses.is_empty());
+}

@@ -1,0 +1,20 @@
+//! Ferry's Rust SDK: what an application needs to use a Ferry relay.
+//!
+//! - [`Client`] publishes messages and manages them (dead letters, signing
+//!   keys) over the QStash v2 REST API.
+//! - [`Receiver`] checks the `Upstash-Signature` of a delivery in the
+//!   destination handler.
+//!
+//! The JSON shapes of the API are re-exported as [`wire`], so callers use the
+//! exact types the relay serialises.
+//!
+//! **Invariant:** depends on `ferry-core` only, never on the store, the
+//! gateway or the deliverer.
+
+mod client;
+pub mod verify;
+
+pub use client::{Client, DlqOrder, DlqQuery, Error, PublishOptions, Result};
+pub use ferry_core::wire;
+pub use http::Method;
+pub use verify::Receiver;
