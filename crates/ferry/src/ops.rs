@@ -1,0 +1,106 @@
+//! Operator commands: `ferry publish`, `ferry dlq …`, `ferry messages …` and
+//! `ferry keys …`.
+//!
+//! They talk to a running gateway over its HTTP API through `ferry-sdk`, never
+//! to Redis, so they work against any deployment the operator can reach and
+//! need nothing but its URL and an API token. Each command prints a table or
+//! a key-value block for people, or the API's JSON with `--json` for scripts.
+
+pub mod dlq;
+pub mod keys;
+pub mod messages;
+mod output;
+pub mod publish;
+
+use anyhow::Context as _;
+use ferry_sdk::Client;
+use url::Url;
+
+use self::output::Format;
+
+/// The help section that lists the options every operator command takes.
+const GLOBAL_OPTIONS: &str = "Global options";
+
+/// Where the gateway is and how to authenticate; shared by every operator
+/// command.
+#[derive(Clone, clap::Args)]
+pub struct OpsArgs {
+    /// Base URL of the Ferry gateway, i.e. the root of its QStash v2 API
+    /// (requests go to <URL>/v2/...)
+    #[arg(
+        long,
+        env = "FERRY_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true,
+        help_heading = GLOBAL_OPTIONS
+    )]
+    pub url: Url,
+
+    /// API token of the gateway, sent as `Authorization: Bearer <TOKEN>`;
+    /// required by every operator command
+    #[arg(
+        long,
+        env = "FERRY_TOKEN",
+        global = true,
+        hide_env_values = true,
+        help_heading = GLOBAL_OPTIONS
+    )]
+    pub token: Option<String>,
+
+    /// Print the API's JSON answer instead of a human-readable table
+    #[arg(long, global = true, help_heading = GLOBAL_OPTIONS)]
+    pub json: bool,
+}
+
+impl std::fmt::Debug for OpsArgs {
+    /// The token is a credential, so it never appears in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsArgs")
+            .field("url", &self.url.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("json", &self.json)
+            .finish()
+    }
+}
+
+/// The operator commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum OpsCommand {
+    /// Publish a message: the relay stores it and delivers it to a URL
+    Publish(Box<publish::PublishArgs>),
+    /// List, inspect, retry and delete dead letters (messages whose every
+    /// delivery attempt failed)
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Look at or cancel messages that are not delivered yet
+    #[command(subcommand)]
+    Messages(messages::MessagesCommand),
+    /// Show or rotate the keys deliveries are signed with
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Runs one operator command against the gateway named in `args`.
+pub async fn run(args: &OpsArgs, cmd: OpsCommand) -> anyhow::Result<()> {
+    let client = connect(args)?;
+    let format = Format::from_json_flag(args.json);
+    match cmd {
+        OpsCommand::Publish(publish) => publish::run(&client, &publish, format).await,
+        OpsCommand::Dlq(dlq) => dlq::run(&client, dlq, format).await,
+        OpsCommand::Messages(messages) => messages::run(&client, messages, format).await,
+        OpsCommand::Keys(keys) => keys::run(&client, keys, format).await,
+    }
+}
+
+fn connect(args: &OpsArgs) -> anyhow::Result<Client> {
+    let token = args
+        .token
+        .as_deref()
+        .filter(|token| !token.is_empty())
+        .context("no API token: set FERRY_TOKEN or pass --token")?;
+    Client::new(args.url.as_str(), token)
+        .with_context(|| format!("setting up a client for {}", args.url))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+//! `ferry publish`: hands one message to the relay, mostly to test a
+//! destination or replay a payload by hand.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use ferry_sdk::wire::PublishResponse;
+use ferry_sdk::{Client, Method, PublishOptions};
+
+use super::output::{Fields, Format, show};
+
+/// Arguments of `ferry publish`.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// Destination URL the relay delivers the message to, e.g.
+    /// https://api.example.com/jobs?kind=email
+    #[arg(value_name = "URL")]
+    destination: String,
+
+    /// Message body, given inline [default: empty body]
+    #[arg(long, short = 'd', value_name = "STRING", conflicts_with = "file")]
+    data: Option<String>,
+
+    /// Read the message body from a file; `-` reads standard input
+    #[arg(long, short = 'f', value_name = "PATH")]
+    file: Option<PathBuf>,
+
+    /// Delay before the first delivery attempt, as a duration such as 30s,
+    /// 10m, 2h, 1d or 1h30m [default: deliver now]
+    #[arg(long, value_name = "DURATION")]
+    delay: Option<String>,
+
+    /// Do not deliver before this time, in Unix seconds (UTC); wins over
+    /// --delay
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    not_before: Option<u64>,
+
+    /// Retries after a failed first attempt; 0 means a single attempt
+    /// [default: the relay's, 3 unless configured]
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
+
+    /// Delay between retries in milliseconds, as an expression of `retried`
+    /// (retries so far, from 0), e.g. "1000 * pow(2, retried)"
+    /// [default: exponential backoff]
+    #[arg(long, value_name = "EXPR")]
+    retry_delay: Option<String>,
+
+    /// Timeout of each delivery attempt, as a duration such as 30s or 2m
+    /// [default: the relay's maximum]
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+
+    /// HTTP method of the delivery request [default: POST]
+    #[arg(long, short = 'X', value_enum, ignore_case = true)]
+    method: Option<DeliveryMethod>,
+
+    /// Deduplication id: another message with the same id within the
+    /// relay's deduplication window is accepted but not delivered again
+    #[arg(long, value_name = "ID")]
+    dedup_id: Option<String>,
+
+    /// Deduplicate on the content instead: destination, body, content type
+    /// and forwarded headers
+    #[arg(long)]
+    content_based_dedup: bool,
+
+    /// URL called with the outcome after every delivery attempt
+    #[arg(long, value_name = "URL")]
+    callback: Option<String>,
+
+    /// URL called once when the message fails for good (moved to the DLQ)
+    #[arg(long, value_name = "URL")]
+    failure_callback: Option<String>,
+
+    /// Label to filter the message by later (repeat for several)
+    #[arg(long = "label", value_name = "LABEL")]
+    labels: Vec<String>,
+
+    /// Header to deliver with the message, as 'Name: value' (repeat for
+    /// several); sent to the relay as Upstash-Forward-Name
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+
+    /// Content-Type of the body, delivered with the message
+    #[arg(long, value_name = "MIME_TYPE")]
+    content_type: Option<String>,
+}
+
+/// The methods the relay can deliver with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "UPPER")]
+enum DeliveryMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl From<DeliveryMethod> for Method {
+    fn from(method: DeliveryMethod) -> Self {
+        match method {
+            DeliveryMethod::Get => Self::GET,
+            DeliveryMethod::Post => Self::POST,
+            DeliveryMethod::Put => Self::PUT,
+            DeliveryMethod::Patch => Self::PATCH,
+            DeliveryMethod::Delete => Self::DELETE,
+        }
+    }
+}
+
+pub(super) async fn run(client: &Client, args: &PublishArgs, format: Format) -> anyhow::Result<()> {
+    let body = read_body(args)?;
+    let response = client
+        .publish(&args.destination, body, &publish_options(args))
+        .await
+        .with_context(|| format!("publishing to {}", args.destination))?;
+    show(format, &response, render)
+}
+
+/// Reads the body. Blocking reads are fine here: nothing else runs until the
+/// body is known.
+fn read_body(args: &PublishArgs) -> anyhow::Result<Vec<u8>> {
+    match (&args.data, &args.file) {
+        (Some(data), _) => Ok(data.clone().into_bytes()),
+        (None, Some(path)) if path == Path::new("-") => {
+            let mut body = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut body)
+                .context("reading the body from standard input")?;
+            Ok(body)
+        }
+        (None, Some(path)) => {
+            std::fs::read(path).with_context(|| format!("reading the body from {}", path.display()))
+        }
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
+fn publish_options(args: &PublishArgs) -> PublishOptions {
+    PublishOptions {
+        method: args.method.map(Method::from),
+        delay: args.delay.clone(),
+        not_before: args.not_before,
+        retries: args.retries,
+        retry_delay: args.retry_delay.clone(),
+        timeout: args.timeout.clone(),
+        deduplication_id: args.dedup_id.clone(),
+        content_based_deduplication: args.content_based_dedup,
+        callback: args.callback.clone(),
+        failure_callback: args.failure_callback.clone(),
+        content_type: args.content_type.clone(),
+        labels: args.labels.clone(),
+        forward_headers: args.headers.clone(),
+    }
+}
+
+/// Parses `Name: value` (the space is optional, as in curl).
+fn parse_header(raw: &str) -> Result<(String, String), String> {
+    let (name, value) = raw
+        .split_once(':')
+        .ok_or_else(|| format!("expected 'Name: value', got {raw:?}"))?;
+    let name = name.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(format!("invalid header name {name:?}"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+fn render(response: &PublishResponse) -> String {
+    let mut fields = Fields::default();
+    fields.add("message id", &response.message_id);
+    fields.add_opt("url", response.url.as_ref());
+    if response.deduplicated == Some(true) {
+        fields.add("deduplicated", "yes: an earlier message had the same id");
+    }
+    fields.render()
+}
+
+#[cfg(test)]
+mod tests;

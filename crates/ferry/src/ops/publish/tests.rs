@@ -1,0 +1,120 @@
+//! Mapping of `ferry publish` flags onto publish options.
+
+use clap::Parser;
+
+use super::*;
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: PublishArgs,
+}
+
+fn options(line: &[&str]) -> PublishOptions {
+    let cli = Cli::try_parse_from(std::iter::once("publish").chain(line.iter().copied())).unwrap();
+    publish_options(&cli.args)
+}
+
+#[test]
+fn flags_map_onto_publish_options() {
+    let check = |line: &[&str], expected: PublishOptions| {
+        assert_eq!(options(line), expected, "{line:?}");
+    };
+    check(&["https://a.example/"], PublishOptions::default());
+    check(
+        &[
+            "https://a.example/",
+            "--delay",
+            "10s",
+            "--not-before",
+            "1700000000",
+            "--retries",
+            "0",
+            "--retry-delay",
+            "1000 * retried",
+            "--timeout",
+            "30s",
+            "-X",
+            "put",
+            "--dedup-id",
+            "d1",
+            "--content-based-dedup",
+            "--callback",
+            "https://cb.example/",
+            "--failure-callback",
+            "https://cb.example/failed",
+            "--label",
+            "a",
+            "--label",
+            "b",
+            "-H",
+            "Authorization: Bearer x",
+            "--header",
+            "X-Empty:",
+            "--content-type",
+            "text/plain",
+        ],
+        PublishOptions {
+            method: Some(Method::PUT),
+            delay: Some("10s".to_owned()),
+            not_before: Some(1_700_000_000),
+            retries: Some(0),
+            retry_delay: Some("1000 * retried".to_owned()),
+            timeout: Some("30s".to_owned()),
+            deduplication_id: Some("d1".to_owned()),
+            content_based_deduplication: true,
+            callback: Some("https://cb.example/".to_owned()),
+            failure_callback: Some("https://cb.example/failed".to_owned()),
+            content_type: Some("text/plain".to_owned()),
+            labels: vec!["a".to_owned(), "b".to_owned()],
+            forward_headers: vec![
+                ("Authorization".to_owned(), "Bearer x".to_owned()),
+                ("X-Empty".to_owned(), String::new()),
+            ],
+        },
+    );
+}
+
+#[test]
+fn header_arguments_need_a_name_and_a_colon() {
+    let check = |raw: &str, expected: Option<(&str, &str)>| {
+        let parsed = parse_header(raw).ok();
+        let expected = expected.map(|(name, value)| (name.to_owned(), value.to_owned()));
+        assert_eq!(parsed, expected, "{raw:?}");
+    };
+    check("X-A: 1", Some(("X-A", "1")));
+    check("X-A:1", Some(("X-A", "1")));
+    check(
+        "X-Url: https://a.example:8080/",
+        Some(("X-Url", "https://a.example:8080/")),
+    );
+    check("X-A", None);
+    check(": v", None);
+    check("X A: v", None);
+}
+
+#[test]
+fn the_body_comes_from_data_or_a_file() {
+    let dir = std::env::temp_dir().join(format!("ferry-publish-body-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("body.bin");
+    std::fs::write(&path, [0xff, 0x00]).unwrap();
+    let body = |line: &[&str]| {
+        let cli =
+            Cli::try_parse_from(std::iter::once("publish").chain(line.iter().copied())).unwrap();
+        read_body(&cli.args)
+    };
+    assert_eq!(body(&["https://a/", "--data", "hi"]).unwrap(), b"hi");
+    assert_eq!(body(&["https://a/"]).unwrap(), b"");
+    assert_eq!(
+        body(&["https://a/", "--file", path.to_str().unwrap()]).unwrap(),
+        [0xff, 0x00]
+    );
+    let missing = dir.join("missing.txt");
+    let error = format!(
+        "{:#}",
+        body(&["https://a/", "--file", missing.to_str().unwrap()]).unwrap_err()
+    );
+    assert!(error.starts_with("reading the body from "), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
