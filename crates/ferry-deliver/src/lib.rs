@@ -24,7 +24,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferry_core::ssrf::AddressPolicy;
 use ferry_store::Store;
-use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -72,7 +71,7 @@ pub(crate) struct Shared<S> {
 pub async fn run<S: Store>(
     store: S,
     cfg: DeliverConfig,
-    registry: &mut Registry,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     cfg.validate()?;
@@ -90,7 +89,7 @@ pub async fn run<S: Store>(
     let shared = Arc::new(Shared {
         hosts: hosts::HostLimits::new(cfg.max_in_flight_per_host),
         keys: signing_keys::KeyCache::new(cfg.key_cache_ttl),
-        metrics: Metrics::register(registry),
+        metrics,
         consumer: consumer_name(),
         tracker: TaskTracker::new(),
         permits: Arc::new(Semaphore::new(cfg.max_in_flight)),

@@ -1,0 +1,250 @@
+//! The HTTP API: QStash v2 routes over the [`ferry_store::Store`].
+//!
+//! **Invariant:** this is the only crate that maps errors to HTTP statuses
+//! (see `error.rs`). A publish is answered with 2xx only after the store
+//! confirmed the write; bad input is a 4xx naming the problem, and nothing
+//! is stored for it. The gateway never calls destinations.
+//!
+//! Routes that take a destination (`/v2/publish/...`) read it from the raw
+//! request target: a router path parameter would percent-decode it and lose
+//! its query string. The router is served from our own hyper accept loop so
+//! header limits, timeouts and graceful shutdown stay under our control.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use ferry_core::publish::Limits;
+use ferry_store::Store;
+use http::{Request, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::Service;
+
+mod auth;
+mod convert;
+mod dlq;
+mod error;
+mod keys;
+mod messages;
+mod metrics;
+mod publish;
+mod query;
+
+pub use auth::{TokenEntry, Tokens};
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Limits and timeouts of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Largest accepted message body; larger gets 413.
+    pub max_body_bytes: usize,
+    /// Bounds on publish options (retries, delay, timeout, headers).
+    pub limits: Limits,
+    /// Most request headers; more gets 431.
+    pub max_headers: usize,
+    /// Largest request head (line and headers) in bytes.
+    pub max_header_bytes: usize,
+    pub header_read_timeout: Duration,
+    /// Whole-request timeout, body included.
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    /// How long shutdown waits for requests in progress.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 10 * 1024 * 1024,
+            limits: Limits::default(),
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler can reach.
+pub struct AppState<S> {
+    pub store: S,
+    pub cfg: Arc<GatewayConfig>,
+    pub tokens: Arc<Tokens>,
+    pub metrics: Metrics,
+    /// Rendered by `GET /metrics`; holds every component's metrics.
+    pub registry: Arc<Registry>,
+}
+
+impl<S: Clone> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            cfg: self.cfg.clone(),
+            tokens: self.tokens.clone(),
+            metrics: self.metrics.clone(),
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+/// Routes of the QStash surface this relay does not serve yet; they answer
+/// 501 with a message rather than a bare 404.
+const NOT_YET: [&str; 9] = [
+    "/v2/enqueue",
+    "/v2/batch",
+    "/v2/schedules",
+    "/v2/topics",
+    "/v2/queues",
+    "/v2/events",
+    "/v2/logs",
+    "/v2/flowControl",
+    "/v2/globalParallelism",
+];
+
+pub fn router<S: Store>(state: AppState<S>) -> Router {
+    let mut router = Router::new()
+        .route("/v2/publish/", post(publish::handle::<S>))
+        .route("/v2/publish/{*destination}", post(publish::handle::<S>))
+        .route("/v2/messages/{id}", get(messages::get::<S>).delete(messages::cancel::<S>))
+        .route("/v2/keys", get(keys::get::<S>))
+        .route("/v2/keys/rotate", post(keys::rotate::<S>))
+        .route("/v2/dlq", get(dlq::list::<S>).delete(dlq::delete_many::<S>))
+        .route("/v2/dlq/retry", post(dlq::retry_many::<S>))
+        .route("/v2/dlq/retry/{id}", post(dlq::retry::<S>))
+        .route("/v2/dlq/{id}", get(dlq::get::<S>).delete(dlq::delete::<S>))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready::<S>))
+        .route("/metrics", get(render_metrics::<S>));
+    for prefix in NOT_YET {
+        router = router
+            .route(prefix, any(not_yet))
+            .route(&format!("{prefix}/{{*rest}}"), any(not_yet));
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+async fn not_yet(request: Request<axum::body::Body>) -> Response {
+    ApiError::Client(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("{} is not supported by this version of Ferry", request.uri().path()),
+    )
+    .into_response()
+}
+
+async fn not_found(request: Request<axum::body::Body>) -> Response {
+    ApiError::not_found(format!("no route for {} {}", request.method(), request.uri().path())).into_response()
+}
+
+async fn ready<S: Store>(State(state): State<AppState<S>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ok".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
+        }
+    }
+}
+
+async fn render_metrics<S: Store>(State(state): State<AppState<S>>) -> Response {
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        return ApiError::Internal(format!("encoding metrics: {e}")).into_response();
+    }
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Serves `state` on `listener` until `shutdown` fires, then lets requests
+/// in progress finish for at most `shutdown_grace`.
+pub async fn serve<S: Store>(listener: TcpListener, state: AppState<S>, shutdown: CancellationToken) -> std::io::Result<()> {
+    let cfg = state.cfg.clone();
+    let app = router(state)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            cfg.request_timeout,
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(cfg.max_concurrent_requests))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .max_headers(cfg.max_headers)
+        .max_buf_size(cfg.max_header_bytes.max(8192));
+    let graceful = GracefulShutdown::new();
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and similar: pause, don't spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper::service::service_fn(connection_service(app.clone(), peer));
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(cfg.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown grace elapsed with requests in progress");
+    }
+    Ok(())
+}
+
+/// Adapts the router to one connection, tagging requests with the peer
+/// address (the publisher's IP, reported as `callerIP`).
+fn connection_service(
+    app: Router,
+    peer: SocketAddr,
+) -> impl Fn(Request<hyper::body::Incoming>) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>
++ Clone {
+    move |mut request: Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let mut app = app.clone();
+        Box::pin(async move {
+            // A router is always ready, so it can be called directly.
+            let request = request.map(axum::body::Body::new);
+            Service::<Request<axum::body::Body>>::call(&mut app, request).await
+        })
+    }
+}
+
+/// Wall-clock Unix milliseconds: stored timestamps are shared with other
+/// processes through the store.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
