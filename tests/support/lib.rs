@@ -4,3 +4,4 @@
 
 pub mod redis;
 pub mod sink;
+pub mod ferry;

@@ -1,0 +1,8 @@
+//! Ferry's integration tests, one binary (see `tests/support` for the
+//! harness). Every test starts its own `redis-server`; nothing is mocked.
+
+mod bad_input;
+mod delivery;
+mod dlq;
+mod retries;
+mod ssrf;

@@ -1,0 +1,213 @@
+//! A whole Ferry for one test: its own `redis-server`, a gateway on
+//! 127.0.0.1:0 and a deliverer, both in-process, under a unique key prefix.
+//! Two tenants exist so tests can check isolation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::ids::TenantId;
+use ferry_core::signing::SigningKey;
+use ferry_deliver::DeliverConfig;
+use ferry_gateway::{AppState, GatewayConfig, TokenEntry, Tokens};
+use ferry_store::{KeyPair, RedisConfig, RedisStore, Store};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::redis::{TestRedis, unique_prefix};
+
+pub const TOKEN: &str = "test-token-tenant-a";
+pub const OTHER_TOKEN: &str = "test-token-tenant-b";
+pub const TENANT: &str = "tenant-a";
+pub const OTHER_TENANT: &str = "tenant-b";
+
+/// Settings a test may change before starting Ferry.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    pub deliver: DeliverConfig,
+    pub gateway: GatewayConfig,
+    pub partitions: u16,
+    pub max_backlog_per_partition: u64,
+    /// Run the deliverer in-process (tests that spawn deliverer processes say no).
+    pub run_deliverer: bool,
+    pub aof: bool,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            deliver: test_deliver_config(),
+            gateway: GatewayConfig::default(),
+            partitions: 2,
+            max_backlog_per_partition: 0,
+            run_deliverer: true,
+            aof: false,
+        }
+    }
+}
+
+/// Fast timings for tests; loopback is explicitly allowed, as an operator
+/// would do for a local sink.
+pub fn test_deliver_config() -> DeliverConfig {
+    DeliverConfig {
+        allow_networks: vec!["127.0.0.1/32".parse().expect("valid CIDR")],
+        default_timeout: Duration::from_secs(2),
+        max_timeout: Duration::from_secs(3),
+        reclaim_min_idle: Duration::from_secs(9),
+        reclaim_interval: Duration::from_millis(500),
+        promote_interval: Duration::from_millis(50),
+        read_block: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(3),
+        defer_delay: Duration::from_millis(200),
+        key_cache_ttl: Duration::from_millis(200),
+        ..DeliverConfig::default()
+    }
+}
+
+pub struct TestFerry {
+    pub redis: TestRedis,
+    pub store: RedisStore,
+    pub prefix: String,
+    pub base_url: String,
+    pub keys: KeyPair,
+    pub options: TestOptions,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl TestFerry {
+    pub async fn start() -> Self {
+        Self::start_with(TestOptions::default()).await
+    }
+
+    pub async fn start_with(options: TestOptions) -> Self {
+        let redis = if options.aof {
+            TestRedis::start_with_aof().await
+        } else {
+            TestRedis::start().await
+        };
+        let prefix = unique_prefix();
+        let store = RedisStore::connect(redis_config(&redis.url(), &prefix, &options))
+            .await
+            .expect("connect to the test redis");
+        let keys = KeyPair {
+            current: SigningKey::generate(),
+            next: SigningKey::generate(),
+        };
+        for tenant in [TENANT, OTHER_TENANT] {
+            let tenant = TenantId::new(tenant).expect("valid tenant name");
+            store
+                .ensure_signing_keys(&tenant, &keys)
+                .await
+                .expect("store signing keys");
+        }
+        let shutdown = CancellationToken::new();
+        let mut registry = Registry::default();
+        let gateway_metrics = ferry_gateway::Metrics::register(&mut registry);
+        let deliver_metrics = ferry_deliver::Metrics::register(&mut registry);
+        let state = AppState {
+            store: store.clone(),
+            cfg: Arc::new(options.gateway.clone()),
+            tokens: Arc::new(test_tokens()),
+            metrics: gateway_metrics,
+            registry: Arc::new(registry),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let mut tasks = vec![tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                ferry_gateway::serve(listener, state, shutdown).await.expect("gateway runs");
+            }
+        })];
+        if options.run_deliverer {
+            let store = store.clone();
+            let cfg = options.deliver.clone();
+            let shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                ferry_deliver::run(store, cfg, deliver_metrics, shutdown)
+                    .await
+                    .expect("deliverer runs");
+            }));
+        }
+        Self {
+            redis,
+            store,
+            prefix,
+            base_url,
+            keys,
+            options,
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// The SDK client of tenant A.
+    pub fn sdk(&self) -> ferry_sdk::Client {
+        self.sdk_for(TOKEN)
+    }
+
+    pub fn sdk_for(&self, token: &str) -> ferry_sdk::Client {
+        ferry_sdk::Client::new(&self.base_url, token).expect("sdk client")
+    }
+
+    /// A receiver holding the tenants' current and next keys.
+    pub fn receiver(&self) -> ferry_sdk::Receiver {
+        ferry_sdk::Receiver::new(self.keys.current.expose(), self.keys.next.expose()).expect("valid keys")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Plain HTTP, for requests the SDK would not send.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder().no_proxy().build().expect("http client")
+    }
+
+    /// Stops gateway and deliverer gracefully and waits for them.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        for task in self.tasks.drain(..) {
+            task.await.expect("ferry task ends cleanly");
+        }
+    }
+
+    /// The options a separate deliverer process needs to join this Ferry.
+    pub fn redis_config(&self) -> RedisConfig {
+        redis_config(&self.redis.url(), &self.prefix, &self.options)
+    }
+}
+
+impl Drop for TestFerry {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn redis_config(url: &str, prefix: &str, options: &TestOptions) -> RedisConfig {
+    RedisConfig {
+        url: url.to_owned(),
+        prefix: prefix.to_owned(),
+        partitions: options.partitions,
+        command_timeout: Duration::from_secs(5),
+        max_backlog_per_partition: options.max_backlog_per_partition,
+        dedup_window: Duration::from_secs(600),
+        dlq_retention: Duration::from_secs(7 * 86_400),
+        events_max_len: 10_000,
+    }
+}
+
+fn test_tokens() -> Tokens {
+    Tokens::new(vec![
+        TokenEntry {
+            digest: Tokens::digest(TOKEN),
+            tenant: TenantId::new(TENANT).expect("valid tenant name"),
+        },
+        TokenEntry {
+            digest: Tokens::digest(OTHER_TOKEN),
+            tenant: TenantId::new(OTHER_TENANT).expect("valid tenant name"),
+        },
+    ])
+}
