@@ -47,11 +47,13 @@ use ferry_core::signing::SigningKey;
 
 mod dlq;
 mod keys;
+mod memory;
 mod record;
 mod redis_store;
 mod scripts;
 
 pub use dlq::{DlqFilter, DlqOrder, DlqPage, DlqQuery, valid_cursor as valid_dlq_cursor};
+pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
 pub use redis_store::{RedisConfig, RedisReader, RedisStore};
 
 /// Why a store operation failed.

@@ -576,10 +576,11 @@ impl RedisReader {
 impl Reader for RedisReader {
     async fn read(&mut self, count: usize, block: Duration) -> Result<Vec<Claimed>> {
         let mut conn = self.connection(block).await?;
-        let opts = StreamReadOptions::default()
-            .group(GROUP, &self.consumer)
-            .count(count)
-            .block(usize::try_from(block.as_millis()).unwrap_or(usize::MAX));
+        let mut opts = StreamReadOptions::default().group(GROUP, &self.consumer).count(count);
+        // `BLOCK 0` means "wait forever" to Redis; a zero wait means "don't wait".
+        if !block.is_zero() {
+            opts = opts.block(usize::try_from(block.as_millis()).unwrap_or(usize::MAX));
+        }
         let key = self.store.keys.ready(self.partition);
         let reply: redis::RedisResult<Option<StreamReadReply>> = conn.xread_options(&[&key], &[">"], &opts).await;
         let reply = match reply {

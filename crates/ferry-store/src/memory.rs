@@ -1,0 +1,305 @@
+//! The in-process backend of [`Store`], for `ferry dev`: everything lives in
+//! this process's memory and is lost when it exits, so no Redis is needed.
+//!
+//! It keeps the same structures as the Redis layout in the crate doc (per
+//! partition a ready stream with its pending-entries list, a delayed set,
+//! deduplication keys, per-tenant dead-letter streams and event logs; the
+//! message records; the tenants' signing keys) and applies every transition
+//! with the same checks, so both backends pass one conformance suite.
+//!
+//! One `std::sync::Mutex` guards all of it. Each transition is a short
+//! synchronous step under the lock, which gives the atomicity the Redis
+//! backend gets from Lua; the lock is never held across an `.await`.
+//! Blocking reads wait on a per-partition [`Notify`] that every append to a
+//! ready stream wakes.
+//!
+//! Times come from the callers where the trait passes one (publish time,
+//! outcome time, promotion time): dedup expiry, `dead_at`, the dead-letter
+//! retention and the entry ids of both streams (kept increasing, like
+//! Redis's) follow them, so dead-letter order matches `dead_at`. Where the
+//! trait passes no time, dead-letter expiry is checked against the wall
+//! clock, and idle times of pending entries use the Tokio clock, so
+//! paused-time tests can drive blocking reads and reclaim.
+
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
+use ferry_core::signing::SigningKey;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::dlq::{self, DlqEntry, DlqOrder, DlqPage, DlqQuery, DlqSource, Start};
+use crate::{
+    Claimed, DeliveredEntry, KeyPair, NewMessage, OutcomeRecord, PublishOutcome, Reader, Recorded,
+    Result, Store, StoredMessage,
+};
+
+mod dedup;
+mod delayed;
+mod state;
+mod stream;
+
+use state::State;
+
+/// How a `MemoryStore` is set up; the same limits as `RedisConfig`.
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    pub partitions: u16,
+    /// Bound on ready + delayed messages per partition; 0 disables it.
+    pub max_backlog_per_partition: u64,
+    pub dedup_window: Duration,
+    pub dlq_retention: Duration,
+    /// Length kept of each tenant's event log; 0 disables it.
+    pub events_max_len: u64,
+}
+
+/// The in-process store; clones share one state.
+#[derive(Clone)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+    partitions: u16,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The state holds message bodies, which are never logged.
+        f.debug_struct("MemoryStore")
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    pub fn new(cfg: MemoryConfig) -> Self {
+        Self {
+            partitions: cfg.partitions,
+            state: Arc::new(Mutex::new(State::new(cfg))),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a transition panicked, which only a bug can
+        // cause. The state is still memory-safe, and a dev server that keeps
+        // answering is more useful than one that fails every later call.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The wall clock in Unix milliseconds.
+fn wall_ms() -> u64 {
+    // A clock set before 1970 is not worth failing over; 0 only makes dead
+    // letters look fresh.
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Store for MemoryStore {
+    type Reader = MemoryReader;
+
+    fn partitions(&self) -> u16 {
+        self.partitions
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn publish(&self, msg: &NewMessage, dedup: Option<&str>) -> Result<PublishOutcome> {
+        Ok(self.state().publish(msg, dedup))
+    }
+
+    async fn message(&self, tenant: &TenantId, id: &MessageId) -> Result<Option<StoredMessage>> {
+        Ok(self.state().message(tenant, id, wall_ms()))
+    }
+
+    async fn cancel(&self, tenant: &TenantId, id: &MessageId, now_ms: u64) -> Result<bool> {
+        Ok(self.state().cancel(tenant, id, now_ms))
+    }
+
+    async fn ensure_signing_keys(&self, tenant: &TenantId, initial: &KeyPair) -> Result<KeyPair> {
+        Ok(self.state().ensure_signing_keys(tenant, initial))
+    }
+
+    async fn signing_keys(&self, tenant: &TenantId) -> Result<Option<KeyPair>> {
+        Ok(self.state().signing_keys(tenant))
+    }
+
+    async fn rotate_signing_keys(
+        &self,
+        tenant: &TenantId,
+        new_next: &SigningKey,
+    ) -> Result<Option<KeyPair>> {
+        Ok(self.state().rotate_signing_keys(tenant, new_next))
+    }
+
+    async fn dlq_page(&self, tenant: &TenantId, query: &DlqQuery) -> Result<DlqPage> {
+        let source = TenantDlq {
+            store: self,
+            tenant,
+        };
+        dlq::page(&source, self.partitions, query).await
+    }
+
+    async fn dlq_get(&self, tenant: &TenantId, id: &DlqId) -> Result<Option<StoredMessage>> {
+        let message = self.state().message(tenant, &id.message_id(), wall_ms());
+        Ok(message.filter(|m| m.dead_at.is_some()))
+    }
+
+    async fn dlq_delete(&self, tenant: &TenantId, id: &DlqId) -> Result<bool> {
+        let removed = self
+            .state()
+            .remove_dead_letter(tenant, &id.message_id(), wall_ms());
+        Ok(removed.is_some())
+    }
+
+    async fn dlq_retry(
+        &self,
+        tenant: &TenantId,
+        id: &DlqId,
+        replacement: &NewMessage,
+    ) -> Result<bool> {
+        let old = id.message_id();
+        debug_assert_eq!(
+            old.partition(),
+            replacement.id.partition(),
+            "a dead-letter retry stays in its partition"
+        );
+        Ok(self
+            .state()
+            .retry_dead_letter(tenant, &old, replacement, wall_ms()))
+    }
+
+    async fn reader(&self, partition: Partition, consumer: &str) -> Result<MemoryReader> {
+        Ok(MemoryReader {
+            wakeup: self.state().wakeup(partition),
+            store: self.clone(),
+            partition,
+            consumer: consumer.to_owned(),
+        })
+    }
+
+    async fn promote_due(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        batch: usize,
+    ) -> Result<(usize, Option<u64>)> {
+        Ok(self.state().promote_due(partition, now_ms, batch))
+    }
+
+    async fn reclaim(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Claimed>> {
+        Ok(self.state().reclaim(
+            partition,
+            consumer,
+            min_idle,
+            count,
+            Instant::now(),
+            wall_ms(),
+        ))
+    }
+
+    async fn record(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        record: &OutcomeRecord,
+    ) -> Result<Recorded> {
+        debug_assert!(
+            record
+                .new_messages
+                .iter()
+                .all(|m| m.id.partition() == partition),
+            "callbacks stay in their source's partition"
+        );
+        Ok(self.state().record(partition, consumer, record))
+    }
+
+    async fn discard(&self, partition: Partition, entry: &str) -> Result<()> {
+        self.state().discard(partition, entry);
+        Ok(())
+    }
+
+    async fn record_delivered(
+        &self,
+        partition: Partition,
+        batch: &[DeliveredEntry],
+    ) -> Result<usize> {
+        Ok(self.state().record_delivered(partition, batch))
+    }
+}
+
+/// One tenant's dead-letter streams, as a source for the page merge.
+struct TenantDlq<'a> {
+    store: &'a MemoryStore,
+    tenant: &'a TenantId,
+}
+
+impl DlqSource for TenantDlq<'_> {
+    async fn fetch(
+        &self,
+        partition: Partition,
+        order: DlqOrder,
+        start: Option<Start>,
+        count: usize,
+    ) -> Result<Vec<DlqEntry>> {
+        Ok(self
+            .store
+            .state()
+            .dlq_entries(self.tenant, partition, order, start, count, wall_ms()))
+    }
+}
+
+/// Reads one partition's ready entries for one consumer.
+#[derive(Debug)]
+pub struct MemoryReader {
+    store: MemoryStore,
+    partition: Partition,
+    consumer: String,
+    /// The partition's wake-up signal, fired by every append to its ready
+    /// stream; shared with the store for the store's whole life.
+    wakeup: Arc<Notify>,
+}
+
+impl MemoryReader {
+    fn read_now(&self, count: usize) -> Vec<Claimed> {
+        self.store.state().read_new(
+            self.partition,
+            &self.consumer,
+            count,
+            Instant::now(),
+            wall_ms(),
+        )
+    }
+}
+
+impl Reader for MemoryReader {
+    async fn read(&mut self, count: usize, block: Duration) -> Result<Vec<Claimed>> {
+        let deadline = Instant::now() + block;
+        loop {
+            // Register for the wake-up before looking, so an append between
+            // the look and the wait is not missed.
+            let mut appended = pin!(self.wakeup.notified());
+            appended.as_mut().enable();
+            let claimed = self.read_now(count);
+            if !claimed.is_empty() || count == 0 || Instant::now() >= deadline {
+                return Ok(claimed);
+            }
+            // Woken or timed out, the next turn looks again; after the
+            // deadline it returns whatever is there.
+            let _ = tokio::time::timeout_at(deadline, appended).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,575 @@
+//! Everything the in-process store holds, and every transition on it.
+//!
+//! Each method here is one step that the Redis backend performs in one Lua
+//! script (or one command), with the same checks in the same order, so the
+//! two backends agree on every outcome. Methods take the current time as an
+//! argument and never wait, which keeps them easy to test.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferry_core::ids::{MessageId, Partition, TenantId};
+use ferry_core::message::MessageSpec;
+use ferry_core::signing::SigningKey;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::MemoryConfig;
+use super::dedup::DedupKeys;
+use super::delayed::DelayedSet;
+use super::stream::{Ack, DlqStream, ReadyStream, millis};
+use crate::dlq::{DlqEntry, EntryPos, Start};
+use crate::{
+    Claimed, DeliveredEntry, DlqOrder, KeyPair, LastResponse, NewMessage, Outcome, OutcomeRecord,
+    PublishOutcome, Recorded, StoredMessage,
+};
+
+/// The state changes written to a tenant's event log, as the Redis backend
+/// names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EventState {
+    Created,
+    Delivered,
+    Error,
+    Retry,
+    Failed,
+    Canceled,
+}
+
+/// One line of a tenant's event log: message, state, JSON detail.
+pub(super) type Event = (MessageId, EventState, String);
+
+/// A stored message (the Redis message hash).
+#[derive(Debug)]
+struct Record {
+    /// The tenant the message was stored for; cancel and the dead-letter
+    /// operations check it, as the Redis scripts check the hash's field.
+    tenant: TenantId,
+    spec: MessageSpec,
+    body: Bytes,
+    retried: u32,
+    last: Option<LastResponse>,
+    dead: Option<DeadLetter>,
+}
+
+/// Where and when a message was dead-lettered.
+#[derive(Debug, Clone, Copy)]
+struct DeadLetter {
+    entry: EntryPos,
+    at: u64,
+    /// The message is forgotten from here on (the DLQ retention).
+    expires_at: u64,
+}
+
+impl Record {
+    fn new(tenant: &TenantId, spec: MessageSpec, body: Bytes) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            spec,
+            body,
+            retried: 0,
+            last: None,
+            dead: None,
+        }
+    }
+
+    fn expired(&self, now_ms: u64) -> bool {
+        self.dead.is_some_and(|d| d.expires_at <= now_ms)
+    }
+
+    fn stored(&self, id: &MessageId) -> StoredMessage {
+        StoredMessage {
+            id: id.clone(),
+            spec: self.spec.clone(),
+            body: self.body.clone(),
+            retried: self.retried,
+            last: self.last.clone(),
+            dead_at: self.dead.map(|d| d.at),
+        }
+    }
+}
+
+/// Everything that belongs to one partition.
+#[derive(Debug, Default)]
+struct PartitionState {
+    ready: ReadyStream,
+    delayed: DelayedSet,
+    dedup: DedupKeys,
+    dlq: HashMap<TenantId, DlqStream>,
+    events: HashMap<TenantId, VecDeque<Event>>,
+}
+
+impl PartitionState {
+    fn backlog(&self) -> u64 {
+        u64::try_from(self.ready.len() + self.delayed.len()).unwrap_or(u64::MAX)
+    }
+
+    /// Appends to the tenant's log, keeping at most `max_len` lines; 0
+    /// disables the log.
+    fn log(&mut self, tenant: &TenantId, event: Event, max_len: u64) {
+        if max_len == 0 {
+            return;
+        }
+        let log = self.events.entry(tenant.clone()).or_default();
+        log.push_back(event);
+        let max_len = usize::try_from(max_len).unwrap_or(usize::MAX);
+        while log.len() > max_len {
+            log.pop_front();
+        }
+    }
+}
+
+/// A message about to be created by a transition.
+struct Creation<'a> {
+    id: &'a MessageId,
+    tenant: &'a TenantId,
+    spec: &'a MessageSpec,
+    body: Bytes,
+    due_ms: u64,
+    now_ms: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct State {
+    cfg: MemoryConfig,
+    /// Created on first use, so ids naming a partition beyond the configured
+    /// count still work, as they do in Redis.
+    partitions: HashMap<Partition, PartitionState>,
+    messages: HashMap<MessageId, Record>,
+    signing_keys: HashMap<TenantId, KeyPair>,
+}
+
+impl State {
+    pub(super) fn new(cfg: MemoryConfig) -> Self {
+        Self {
+            cfg,
+            partitions: HashMap::new(),
+            messages: HashMap::new(),
+            signing_keys: HashMap::new(),
+        }
+    }
+
+    pub(super) fn wakeup(&mut self, partition: Partition) -> Arc<Notify> {
+        self.partition(partition).ready.wakeup()
+    }
+
+    pub(super) fn publish(&mut self, msg: &NewMessage, dedup: Option<&str>) -> PublishOutcome {
+        let p = msg.id.partition();
+        let tenant = &msg.spec.tenant;
+        let max_backlog = self.cfg.max_backlog_per_partition;
+        let window_ms = millis(self.cfg.dedup_window);
+        let part = self.partition(p);
+        if max_backlog > 0 && part.backlog() >= max_backlog {
+            return PublishOutcome::BacklogFull;
+        }
+        if let Some(dedup) = dedup
+            && let Some(original) =
+                part.dedup
+                    .claim(tenant, dedup, &msg.id, msg.spec.created_at, window_ms)
+        {
+            return PublishOutcome::Duplicate(original);
+        }
+        self.create(
+            p,
+            Creation {
+                id: &msg.id,
+                tenant,
+                spec: &msg.spec,
+                body: msg.body.clone(),
+                due_ms: msg.spec.not_before,
+                now_ms: msg.spec.created_at,
+            },
+        );
+        PublishOutcome::Created
+    }
+
+    pub(super) fn message(
+        &mut self,
+        tenant: &TenantId,
+        id: &MessageId,
+        now_ms: u64,
+    ) -> Option<StoredMessage> {
+        self.live(id, now_ms)
+            .filter(|r| &r.spec.tenant == tenant)
+            .map(|r| r.stored(id))
+    }
+
+    pub(super) fn cancel(&mut self, tenant: &TenantId, id: &MessageId, now_ms: u64) -> bool {
+        if !self
+            .live(id, now_ms)
+            .is_some_and(|r| &r.tenant == tenant && r.dead.is_none())
+        {
+            return false;
+        }
+        self.messages.remove(id);
+        let max_len = self.cfg.events_max_len;
+        let part = self.partition(id.partition());
+        part.delayed.remove(id);
+        part.log(
+            tenant,
+            (id.clone(), EventState::Canceled, String::new()),
+            max_len,
+        );
+        true
+    }
+
+    pub(super) fn ensure_signing_keys(&mut self, tenant: &TenantId, initial: &KeyPair) -> KeyPair {
+        self.signing_keys
+            .entry(tenant.clone())
+            .or_insert_with(|| initial.clone())
+            .clone()
+    }
+
+    pub(super) fn signing_keys(&self, tenant: &TenantId) -> Option<KeyPair> {
+        self.signing_keys.get(tenant).cloned()
+    }
+
+    pub(super) fn rotate_signing_keys(
+        &mut self,
+        tenant: &TenantId,
+        new_next: &SigningKey,
+    ) -> Option<KeyPair> {
+        let keys = self.signing_keys.get_mut(tenant)?;
+        keys.current = std::mem::replace(&mut keys.next, new_next.clone());
+        Some(keys.clone())
+    }
+
+    /// Entries of the tenant's dead-letter stream in `partition`, each with
+    /// its message when that is still a dead letter of this tenant.
+    pub(super) fn dlq_entries(
+        &mut self,
+        tenant: &TenantId,
+        partition: Partition,
+        order: DlqOrder,
+        start: Option<Start>,
+        count: usize,
+        now_ms: u64,
+    ) -> Vec<DlqEntry> {
+        let entries = self
+            .partition(partition)
+            .dlq
+            .get(tenant)
+            .map(|stream| stream.range(order, start, count))
+            .unwrap_or_default();
+        entries
+            .into_iter()
+            .map(|(pos, id)| {
+                let message = self
+                    .live(&id, now_ms)
+                    .filter(|r| &r.spec.tenant == tenant && r.dead.is_some())
+                    .map(|r| r.stored(&id));
+                (pos, message)
+            })
+            .collect()
+    }
+
+    /// Removes the tenant's dead letter `id`; returns its body, or `None`
+    /// when there is no such dead letter.
+    pub(super) fn remove_dead_letter(
+        &mut self,
+        tenant: &TenantId,
+        id: &MessageId,
+        now_ms: u64,
+    ) -> Option<Bytes> {
+        let dead = self
+            .live(id, now_ms)
+            .filter(|r| &r.tenant == tenant)
+            .and_then(|r| r.dead)?;
+        if let Some(stream) = self.partition(id.partition()).dlq.get_mut(tenant) {
+            stream.remove(dead.entry);
+        }
+        self.messages.remove(id).map(|r| r.body)
+    }
+
+    /// Replaces the tenant's dead letter `old` by `replacement` with the dead
+    /// letter's body, in `old`'s partition; false when there is none.
+    pub(super) fn retry_dead_letter(
+        &mut self,
+        tenant: &TenantId,
+        old: &MessageId,
+        replacement: &NewMessage,
+        now_ms: u64,
+    ) -> bool {
+        let Some(body) = self.remove_dead_letter(tenant, old, now_ms) else {
+            return false;
+        };
+        self.create(
+            old.partition(),
+            Creation {
+                id: &replacement.id,
+                tenant,
+                spec: &replacement.spec,
+                body,
+                due_ms: replacement.spec.not_before,
+                now_ms: replacement.spec.created_at,
+            },
+        );
+        true
+    }
+
+    /// Hands up to `count` unread ready entries of `partition` to `consumer`.
+    pub(super) fn read_new(
+        &mut self,
+        partition: Partition,
+        consumer: &str,
+        count: usize,
+        now: Instant,
+        now_ms: u64,
+    ) -> Vec<Claimed> {
+        let taken = self
+            .partition(partition)
+            .ready
+            .read_new(consumer, count, now);
+        self.claimed(taken, now_ms)
+    }
+
+    pub(super) fn promote_due(
+        &mut self,
+        partition: Partition,
+        now_ms: u64,
+        batch: usize,
+    ) -> (usize, Option<u64>) {
+        let part = self.partition(partition);
+        let due = part.delayed.take_due(now_ms, batch);
+        let moved = due.len();
+        for id in due {
+            part.ready.append(id, now_ms);
+        }
+        (moved, part.delayed.next_due())
+    }
+
+    pub(super) fn reclaim(
+        &mut self,
+        partition: Partition,
+        consumer: &str,
+        min_idle: std::time::Duration,
+        count: usize,
+        now: Instant,
+        now_ms: u64,
+    ) -> Vec<Claimed> {
+        let taken = self
+            .partition(partition)
+            .ready
+            .reclaim(consumer, min_idle, count, now);
+        self.claimed(taken, now_ms)
+    }
+
+    /// Records one attempt's outcome: the ownership check, the
+    /// acknowledgement, the outcome itself and the callbacks it triggers.
+    pub(super) fn record(
+        &mut self,
+        partition: Partition,
+        consumer: &str,
+        record: &OutcomeRecord,
+    ) -> Recorded {
+        match self
+            .partition(partition)
+            .ready
+            .ack_as(&record.entry, consumer)
+        {
+            Ack::Done => {}
+            Ack::NotPending => return Recorded::Gone,
+            Ack::HeldByOther => return Recorded::NotOwner,
+        }
+        if self.live(&record.message_id, record.now_ms).is_none() {
+            return Recorded::Gone;
+        }
+        let id = &record.message_id;
+        match &record.outcome {
+            Outcome::Defer { due_ms } => {
+                // Not attempted: put back unchanged, with no log and no callbacks.
+                self.partition(partition)
+                    .delayed
+                    .schedule(id.clone(), *due_ms);
+                return Recorded::Done;
+            }
+            Outcome::Delivered => {
+                self.messages.remove(id);
+                self.log(partition, record, EventState::Delivered);
+            }
+            Outcome::Retry {
+                due_ms,
+                retried,
+                response,
+            } => {
+                self.note_failure(partition, record, *retried, response);
+                self.partition(partition)
+                    .delayed
+                    .schedule(id.clone(), *due_ms);
+                self.log(partition, record, EventState::Retry);
+            }
+            Outcome::Dead { retried, response } => {
+                self.note_failure(partition, record, *retried, response);
+                self.dead_letter(partition, record);
+                self.log(partition, record, EventState::Failed);
+            }
+        }
+        for new in &record.new_messages {
+            self.create(
+                partition,
+                Creation {
+                    id: &new.id,
+                    tenant: &record.tenant,
+                    spec: &new.spec,
+                    body: new.body.clone(),
+                    due_ms: new.spec.not_before,
+                    now_ms: record.now_ms,
+                },
+            );
+        }
+        Recorded::Done
+    }
+
+    pub(super) fn discard(&mut self, partition: Partition, entry: &str) {
+        self.partition(partition).ready.discard(entry);
+    }
+
+    pub(super) fn record_delivered(
+        &mut self,
+        partition: Partition,
+        batch: &[DeliveredEntry],
+    ) -> usize {
+        let max_len = self.cfg.events_max_len;
+        let mut n_recorded = 0;
+        for delivered in batch {
+            let part = self.partitions.entry(partition).or_default();
+            if !part.ready.ack(&delivered.entry) {
+                continue;
+            }
+            let event = (
+                delivered.message_id.clone(),
+                EventState::Delivered,
+                delivered.detail.clone(),
+            );
+            part.log(&delivered.tenant, event, max_len);
+            self.messages.remove(&delivered.message_id);
+            n_recorded += 1;
+        }
+        n_recorded
+    }
+
+    /// Keeps a failed attempt's response and retry count, and logs it.
+    fn note_failure(
+        &mut self,
+        partition: Partition,
+        record: &OutcomeRecord,
+        retried: u32,
+        response: &LastResponse,
+    ) {
+        if let Some(message) = self.messages.get_mut(&record.message_id) {
+            message.retried = retried;
+            message.last = Some(as_stored(response));
+        }
+        self.log(partition, record, EventState::Error);
+    }
+
+    /// Moves a message to the tenant's dead-letter stream, forgetting the
+    /// dead letters that outlived the retention.
+    fn dead_letter(&mut self, partition: Partition, record: &OutcomeRecord) {
+        let retention = self.cfg.dlq_retention;
+        let now_ms = record.now_ms;
+        let stream = self
+            .partition(partition)
+            .dlq
+            .entry(record.tenant.clone())
+            .or_default();
+        let (entry, dropped) = stream.append(record.message_id.clone(), now_ms, retention);
+        for (pos, id) in dropped {
+            if self
+                .messages
+                .get(&id)
+                .is_some_and(|r| r.dead.is_some_and(|d| d.entry == pos))
+            {
+                self.messages.remove(&id);
+            }
+        }
+        if let Some(message) = self.messages.get_mut(&record.message_id) {
+            message.dead = Some(DeadLetter {
+                entry,
+                at: now_ms,
+                expires_at: now_ms.saturating_add(millis(retention)),
+            });
+        }
+    }
+
+    fn log(&mut self, partition: Partition, record: &OutcomeRecord, state: EventState) {
+        let max_len = self.cfg.events_max_len;
+        let event = (record.message_id.clone(), state, record.detail.clone());
+        self.partition(partition)
+            .log(&record.tenant, event, max_len);
+    }
+
+    /// Stores a new message and makes it deliverable: ready now, or delayed
+    /// until due.
+    fn create(&mut self, partition: Partition, new: Creation<'_>) {
+        let record = Record::new(new.tenant, new.spec.clone(), new.body);
+        self.messages.insert(new.id.clone(), record);
+        let max_len = self.cfg.events_max_len;
+        let part = self.partition(partition);
+        if new.due_ms > new.now_ms {
+            part.delayed.schedule(new.id.clone(), new.due_ms);
+        } else {
+            part.ready.append(new.id.clone(), new.now_ms);
+        }
+        part.log(
+            new.tenant,
+            (new.id.clone(), EventState::Created, String::new()),
+            max_len,
+        );
+    }
+
+    fn claimed(&mut self, taken: Vec<(EntryPos, MessageId)>, now_ms: u64) -> Vec<Claimed> {
+        taken
+            .into_iter()
+            .map(|(pos, message_id)| Claimed {
+                entry: pos.render(),
+                message: self
+                    .live(&message_id, now_ms)
+                    .map(|r| r.stored(&message_id)),
+                message_id,
+            })
+            .collect()
+    }
+
+    /// The message `id` unless it is absent or a dead letter past its
+    /// retention, which is forgotten here (expiry is lazy).
+    fn live(&mut self, id: &MessageId, now_ms: u64) -> Option<&mut Record> {
+        let (tenant, dead) = match self.messages.get(id) {
+            Some(record) if record.expired(now_ms) => (record.tenant.clone(), record.dead),
+            Some(_) => return self.messages.get_mut(id),
+            None => return None,
+        };
+        self.messages.remove(id);
+        if let (Some(dead), Some(stream)) =
+            (dead, self.partition(id.partition()).dlq.get_mut(&tenant))
+        {
+            stream.remove(dead.entry);
+        }
+        None
+    }
+
+    fn partition(&mut self, partition: Partition) -> &mut PartitionState {
+        self.partitions.entry(partition).or_default()
+    }
+
+    #[cfg(test)]
+    pub(super) fn events(&self, partition: Partition, tenant: &TenantId) -> Vec<Event> {
+        self.partitions
+            .get(&partition)
+            .and_then(|p| p.events.get(tenant))
+            .map(|log| log.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The last response as the Redis backend reads it back: a status of 0 and
+/// an empty error mean "none".
+fn as_stored(response: &LastResponse) -> LastResponse {
+    LastResponse {
+        status: response.status.filter(|s| *s > 0),
+        headers: response.headers.clone(),
+        body: response.body.clone(),
+        error: response.error.clone().filter(|e| !e.is_empty()),
+    }
+}

@@ -1,0 +1,229 @@
+//! In-process stand-ins for the two Redis streams the store uses: a
+//! partition's ready stream with its consumer group (unread entries plus the
+//! pending-entries list) and a tenant's dead-letter stream.
+//!
+//! Entry ids keep the Redis form `<ms>-<seq>` and its rule that ids only
+//! grow, so the dead-letter pager and every caller that stores an entry id
+//! treat both backends alike.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::ids::MessageId;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::dlq::{DlqOrder, EntryPos, Start};
+
+/// Hands out strictly increasing entry ids, like `XADD … *`: the given
+/// millisecond when it is later than the last id's, otherwise the last id's
+/// millisecond with the next sequence number.
+#[derive(Debug, Default)]
+pub(super) struct EntryClock {
+    last: Option<EntryPos>,
+}
+
+impl EntryClock {
+    pub(super) fn next(&mut self, now_ms: u64) -> EntryPos {
+        let pos = match self.last {
+            Some(last) if last.ms >= now_ms => EntryPos {
+                ms: last.ms,
+                seq: last.seq + 1,
+            },
+            _ => EntryPos { ms: now_ms, seq: 0 },
+        };
+        self.last = Some(pos);
+        pos
+    }
+}
+
+/// An entry handed to a consumer and not yet acknowledged.
+#[derive(Debug)]
+struct Pending {
+    message_id: MessageId,
+    consumer: String,
+    /// When it was last delivered or claimed; its idle time starts here.
+    since: Instant,
+}
+
+/// What acknowledging an entry on behalf of a consumer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ack {
+    Done,
+    /// Acknowledged already, or never handed out.
+    NotPending,
+    /// Another consumer holds it (it was reclaimed); left untouched.
+    HeldByOther,
+}
+
+/// A partition's ready stream and its single consumer group.
+#[derive(Debug, Default)]
+pub(super) struct ReadyStream {
+    clock: EntryClock,
+    /// Entries no consumer has read yet, in stream order.
+    unread: BTreeMap<EntryPos, MessageId>,
+    /// The pending-entries list: read, not yet acknowledged.
+    pending: BTreeMap<EntryPos, Pending>,
+    /// Woken on every append, so blocked readers look again.
+    wakeup: Arc<Notify>,
+}
+
+impl ReadyStream {
+    /// Entries in the stream, read or not (what `XLEN` counts).
+    pub(super) fn len(&self) -> usize {
+        self.unread.len() + self.pending.len()
+    }
+
+    pub(super) fn wakeup(&self) -> Arc<Notify> {
+        self.wakeup.clone()
+    }
+
+    pub(super) fn append(&mut self, id: MessageId, now_ms: u64) {
+        let pos = self.clock.next(now_ms);
+        self.unread.insert(pos, id);
+        self.wakeup.notify_waiters();
+    }
+
+    /// Hands up to `count` unread entries to `consumer` (`XREADGROUP … >`).
+    pub(super) fn read_new(
+        &mut self,
+        consumer: &str,
+        count: usize,
+        now: Instant,
+    ) -> Vec<(EntryPos, MessageId)> {
+        let mut taken = Vec::new();
+        while taken.len() < count {
+            let Some((pos, message_id)) = self.unread.pop_first() else {
+                break;
+            };
+            let pending = Pending {
+                message_id: message_id.clone(),
+                consumer: consumer.to_owned(),
+                since: now,
+            };
+            self.pending.insert(pos, pending);
+            taken.push((pos, message_id));
+        }
+        taken
+    }
+
+    /// Gives `consumer` up to `count` pending entries that have been idle for
+    /// at least `min_idle`, whoever held them (`XAUTOCLAIM`).
+    pub(super) fn reclaim(
+        &mut self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+        now: Instant,
+    ) -> Vec<(EntryPos, MessageId)> {
+        self.pending
+            .iter_mut()
+            .filter(|(_, p)| now.saturating_duration_since(p.since) >= min_idle)
+            .take(count)
+            .map(|(pos, pending)| {
+                pending.consumer = consumer.to_owned();
+                pending.since = now;
+                (*pos, pending.message_id.clone())
+            })
+            .collect()
+    }
+
+    /// Acknowledges and deletes `entry` if `consumer` holds it: the
+    /// ownership check that keeps a paused deliverer whose entry was
+    /// reclaimed from recording a second outcome.
+    pub(super) fn ack_as(&mut self, entry: &str, consumer: &str) -> Ack {
+        let Some(pos) = EntryPos::parse(entry) else {
+            return Ack::NotPending;
+        };
+        match self.pending.get(&pos) {
+            None => Ack::NotPending,
+            Some(p) if p.consumer != consumer => Ack::HeldByOther,
+            Some(_) => {
+                self.pending.remove(&pos);
+                Ack::Done
+            }
+        }
+    }
+
+    /// Acknowledges and deletes a pending entry (`XACK` then `XDEL`); false
+    /// when it was not pending.
+    pub(super) fn ack(&mut self, entry: &str) -> bool {
+        EntryPos::parse(entry).is_some_and(|pos| self.pending.remove(&pos).is_some())
+    }
+
+    /// Removes an entry whether or not it was read (`XACK` plus `XDEL`).
+    pub(super) fn discard(&mut self, entry: &str) {
+        if let Some(pos) = EntryPos::parse(entry) {
+            self.pending.remove(&pos);
+            self.unread.remove(&pos);
+        }
+    }
+}
+
+/// One tenant's dead letters in one partition, ordered by time of death.
+#[derive(Debug, Default)]
+pub(super) struct DlqStream {
+    clock: EntryClock,
+    entries: BTreeMap<EntryPos, MessageId>,
+}
+
+impl DlqStream {
+    /// Appends a dead letter and drops the entries older than `retention`
+    /// (`XADD … MINID`); returns the new position and the dropped entries.
+    pub(super) fn append(
+        &mut self,
+        id: MessageId,
+        now_ms: u64,
+        retention: Duration,
+    ) -> (EntryPos, Vec<(EntryPos, MessageId)>) {
+        let cutoff = now_ms.saturating_sub(millis(retention));
+        let kept = self.entries.split_off(&EntryPos { ms: cutoff, seq: 0 });
+        let dropped = std::mem::replace(&mut self.entries, kept);
+        let pos = self.clock.next(now_ms);
+        self.entries.insert(pos, id);
+        (pos, dropped.into_iter().collect())
+    }
+
+    pub(super) fn remove(&mut self, pos: EntryPos) {
+        self.entries.remove(&pos);
+    }
+
+    /// Up to `count` entries from `start` on, in `order` (`XRANGE` or
+    /// `XREVRANGE` with an inclusive or exclusive bound).
+    pub(super) fn range(
+        &self,
+        order: DlqOrder,
+        start: Option<Start>,
+        count: usize,
+    ) -> Vec<(EntryPos, MessageId)> {
+        let bound = start.map_or(Bound::Unbounded, |s| {
+            if s.inclusive {
+                Bound::Included(s.at)
+            } else {
+                Bound::Excluded(s.at)
+            }
+        });
+        let entries = |range: &mut dyn Iterator<Item = (&EntryPos, &MessageId)>| {
+            range
+                .take(count)
+                .map(|(pos, id)| (*pos, id.clone()))
+                .collect()
+        };
+        match order {
+            DlqOrder::EarliestFirst => entries(&mut self.entries.range((bound, Bound::Unbounded))),
+            DlqOrder::LatestFirst => {
+                entries(&mut self.entries.range((Bound::Unbounded, bound)).rev())
+            }
+        }
+    }
+}
+
+/// A duration in whole milliseconds, saturating (as the Redis backend sends it).
+pub(super) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

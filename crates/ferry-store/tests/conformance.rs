@@ -1,0 +1,75 @@
+//! One conformance suite for both backends of `Store`: every case is written
+//! once, generic over a [`backend::Backend`], and runs against the
+//! in-process `MemoryStore` and against `RedisStore` on a `redis-server`
+//! that the test starts itself. Agreement between the two is what lets
+//! `ferry dev` stand in for a real deployment.
+
+#[path = "conformance/admission.rs"]
+mod admission;
+#[path = "conformance/backend.rs"]
+mod backend;
+#[path = "conformance/dead_letters.rs"]
+mod dead_letters;
+#[path = "conformance/delivery.rs"]
+mod delivery;
+#[path = "conformance/fixture.rs"]
+mod fixture;
+#[path = "conformance/ownership.rs"]
+mod ownership;
+#[path = "conformance/redis_server.rs"]
+mod redis_server;
+#[path = "conformance/signing_keys.rs"]
+mod signing_keys;
+#[path = "conformance/tenancy.rs"]
+mod tenancy;
+
+/// Declares each case once per backend: `memory::<case>` and `redis::<case>`.
+macro_rules! conformance {
+    ($($group:ident :: $case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    crate::$group::$case(&crate::backend::Memory).await;
+                }
+            )*
+        }
+
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let backend = crate::backend::Redis::start().await;
+                    crate::$group::$case(&backend).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    delivery::published_message_is_read_then_delivered,
+    delivery::delivered_batch_acknowledges_each_pending_entry_once,
+    delivery::delayed_message_is_ready_only_once_promoted,
+    delivery::retry_keeps_the_response_and_schedules_the_next_attempt,
+    delivery::deferred_message_returns_unchanged_when_due,
+    delivery::outcome_creates_its_callback_messages,
+    delivery::partitions_are_read_separately,
+    delivery::blocked_read_wakes_on_publish_and_on_promotion,
+    admission::duplicate_publish_returns_the_first_id,
+    admission::dedup_key_expires_after_the_window,
+    admission::backlog_bound_refuses_messages_until_one_leaves,
+    ownership::reclaimed_entry_belongs_to_its_new_consumer,
+    ownership::reclaim_takes_at_most_count_oldest_first,
+    ownership::batched_success_is_final_whoever_holds_the_entry,
+    ownership::cancel_forgets_pending_messages_only,
+    ownership::outcome_of_a_cancelled_message_is_gone,
+    ownership::discarded_entry_is_no_longer_pending,
+    dead_letters::dead_outcome_moves_the_message_to_the_dlq,
+    dead_letters::dlq_delete_removes_a_dead_letter_once,
+    dead_letters::dlq_retry_replaces_the_dead_letter_with_its_body,
+    dead_letters::dlq_pages_merge_partitions_in_both_orders,
+    dead_letters::dead_letters_expire_after_retention,
+    tenancy::tenants_cannot_reach_each_others_messages,
+    signing_keys::signing_keys_are_stored_once_and_rotated,
+);

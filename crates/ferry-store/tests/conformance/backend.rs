@@ -1,0 +1,98 @@
+//! The two backends under test, behind one small trait so each case is
+//! written once and run against both.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ferry_store::{MemoryConfig, MemoryStore, RedisConfig, RedisStore, Store};
+
+use crate::redis_server::RedisServer;
+
+/// Event log lines kept per tenant; large enough never to matter here.
+const EVENTS_MAX_LEN: u64 = 1_000;
+
+/// The limits a case runs with; each case changes only what it tests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub(crate) partitions: u16,
+    pub(crate) max_backlog: u64,
+    pub(crate) dedup_window: Duration,
+    pub(crate) dlq_retention: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            partitions: 1,
+            max_backlog: 0,
+            dedup_window: Duration::from_secs(60),
+            dlq_retention: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Opens a fresh, empty store of one backend.
+pub(crate) trait Backend {
+    type Store: Store;
+
+    async fn open(&self, settings: Settings) -> Self::Store;
+}
+
+pub(crate) struct Memory;
+
+impl Backend for Memory {
+    type Store = MemoryStore;
+
+    async fn open(&self, settings: Settings) -> MemoryStore {
+        MemoryStore::new(MemoryConfig {
+            partitions: settings.partitions,
+            max_backlog_per_partition: settings.max_backlog,
+            dedup_window: settings.dedup_window,
+            dlq_retention: settings.dlq_retention,
+            events_max_len: EVENTS_MAX_LEN,
+        })
+    }
+}
+
+/// A `redis-server` of the test's own; every store opened on it gets a key
+/// prefix no other store uses.
+pub(crate) struct Redis {
+    server: RedisServer,
+}
+
+impl Redis {
+    pub(crate) async fn start() -> Self {
+        Self {
+            server: RedisServer::start().await,
+        }
+    }
+}
+
+impl Backend for Redis {
+    type Store = RedisStore;
+
+    async fn open(&self, settings: Settings) -> RedisStore {
+        let cfg = RedisConfig {
+            url: self.server.url(),
+            prefix: unique_prefix(),
+            partitions: settings.partitions,
+            command_timeout: Duration::from_secs(5),
+            max_backlog_per_partition: settings.max_backlog,
+            dedup_window: settings.dedup_window,
+            dlq_retention: settings.dlq_retention,
+            events_max_len: EVENTS_MAX_LEN,
+        };
+        RedisStore::connect(cfg).await.unwrap_or_else(|e| {
+            panic!("connecting to the test redis at {}: {e}", self.server.url())
+        })
+    }
+}
+
+fn unique_prefix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "ferry-conformance-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
