@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use ferry_core::ids::Partition;
 use ferry_store::{
-    Claimed, DeliveredEntry, KeyPair, Outcome, OutcomeRecord, Reader, Recorded, Store, StoredMessage,
+    Claimed, DeliveredEntry, KeyPair, Outcome, OutcomeRecord, Reader, Recorded, Store,
+    StoredMessage,
 };
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
@@ -51,7 +52,10 @@ pub(crate) async fn run_partitions<S: Store>(shared: Arc<Shared<S>>, shutdown: C
 
     shared.tracker.close();
     let grace = shared.cfg.shutdown_grace;
-    if tokio::time::timeout(grace, shared.tracker.wait()).await.is_err() {
+    if tokio::time::timeout(grace, shared.tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             in_flight = shared.tracker.len(),
             "shutdown grace elapsed with attempts in flight; their entries stay pending and will be reclaimed"
@@ -93,29 +97,28 @@ async fn read_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {
         }
     };
     backoff = Duration::ZERO;
+    // How many entries to ask for next: doubles while reads come back full,
+    // drops to what the last read found otherwise. An idle reader then
+    // waits holding a single permit instead of a whole batch's worth, which
+    // the reclaimer and busier partitions need.
+    let mut want = 1;
     loop {
         // Permits come before the read, so at most `max_in_flight` entries
         // are ever taken from the stream and not yet finished.
-        let first = tokio::select! {
-            () = shutdown.cancelled() => return,
-            permit = shared.permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return, // The semaphore is never closed.
-            },
+        let Some(permits) = take_permits(shared, want, &shutdown).await else {
+            return;
         };
-        let mut permits = vec![first];
-        while permits.len() < shared.cfg.batch_size {
-            match shared.permits.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
-            }
-        }
         // The read is not raced against shutdown: a read cut short could
         // leave entries pending that nobody works on until reclaim. It ends
         // within `read_block` anyway.
         match reader.read(permits.len(), shared.cfg.read_block).await {
             Ok(claimed) => {
                 backoff = Duration::ZERO;
+                want = if claimed.len() == permits.len() {
+                    (want * 2).min(shared.cfg.batch_size)
+                } else {
+                    claimed.len().max(1)
+                };
                 for (entry, permit) in claimed.into_iter().zip(permits) {
                     spawn_attempt(&lane, entry, permit);
                 }
@@ -135,20 +138,48 @@ async fn read_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {
     }
 }
 
+/// Waits for one in-flight permit, then takes up to `want` without waiting;
+/// `None` on shutdown.
+async fn take_permits<S>(
+    shared: &Shared<S>,
+    want: usize,
+    shutdown: &CancellationToken,
+) -> Option<Vec<OwnedSemaphorePermit>> {
+    let first = tokio::select! {
+        () = shutdown.cancelled() => return None,
+        // The semaphore is never closed, so an error cannot happen.
+        permit = shared.permits.clone().acquire_owned() => permit.ok()?,
+    };
+    let mut permits = vec![first];
+    while permits.len() < want {
+        match shared.permits.clone().try_acquire_owned() {
+            Ok(permit) => permits.push(permit),
+            Err(_) => break,
+        }
+    }
+    Some(permits)
+}
+
 async fn promote_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {
     let shared = &lane.shared;
     let interval = shared.cfg.promote_interval;
     let mut backoff = Duration::ZERO;
     loop {
         let now = now_ms();
-        let pause = match shared.store.promote_due(lane.partition, now, PROMOTE_BATCH).await {
+        let pause = match shared
+            .store
+            .promote_due(lane.partition, now, PROMOTE_BATCH)
+            .await
+        {
             Ok((moved, next_due)) => {
                 backoff = Duration::ZERO;
                 shared.metrics.promoted.inc_by(moved as u64);
                 if moved == PROMOTE_BATCH {
                     Duration::ZERO
                 } else {
-                    let until_next = next_due.map_or(interval, |due| Duration::from_millis(due.saturating_sub(now)));
+                    let until_next = next_due.map_or(interval, |due| {
+                        Duration::from_millis(due.saturating_sub(now))
+                    });
                     until_next.min(interval)
                 }
             }
@@ -170,19 +201,20 @@ async fn reclaim_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken)
         if pause_or_shutdown(shared.cfg.reclaim_interval, &shutdown).await {
             return;
         }
-        let mut permits = Vec::new();
-        while permits.len() < shared.cfg.batch_size {
-            match shared.permits.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
-            }
-        }
-        if permits.is_empty() {
-            continue;
-        }
+        // Idle readers hold permits while they wait for new entries, so a
+        // non-blocking attempt could starve reclaim forever. The semaphore is
+        // fair: waiting here gets the next permit any reader releases.
+        let Some(permits) = take_permits(shared, shared.cfg.batch_size, &shutdown).await else {
+            return;
+        };
         let claimed = shared
             .store
-            .reclaim(lane.partition, &shared.consumer, shared.cfg.reclaim_min_idle, permits.len())
+            .reclaim(
+                lane.partition,
+                &shared.consumer,
+                shared.cfg.reclaim_min_idle,
+                permits.len(),
+            )
             .await;
         match claimed {
             Ok(claimed) => {
@@ -194,7 +226,9 @@ async fn reclaim_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken)
                     spawn_attempt(&lane, entry, permit);
                 }
             }
-            Err(e) => tracing::error!(error = %e, partition = %lane.partition, "reclaiming pending entries failed"),
+            Err(e) => {
+                tracing::error!(error = %e, partition = %lane.partition, "reclaiming pending entries failed")
+            }
         }
     }
 }
@@ -224,7 +258,11 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn deliver_one<S: Store>(lane: Arc<Lane<S>>, claimed: Claimed, _permit: OwnedSemaphorePermit) {
+async fn deliver_one<S: Store>(
+    lane: Arc<Lane<S>>,
+    claimed: Claimed,
+    _permit: OwnedSemaphorePermit,
+) {
     let shared = &lane.shared;
     shared.metrics.in_flight.inc();
     let _in_flight = InFlight(&shared.metrics.in_flight);
@@ -252,14 +290,26 @@ async fn deliver_one<S: Store>(lane: Arc<Lane<S>>, claimed: Claimed, _permit: Ow
     }
     let Some(_host_permit) = shared.hosts.try_acquire(&host) else {
         tracing::debug!("destination host at its in-flight limit; deferring");
-        defer(&lane, &claimed.entry, &msg, now + jittered(shared.cfg.defer_delay)).await;
+        defer(
+            &lane,
+            &claimed.entry,
+            &msg,
+            now + jittered(shared.cfg.defer_delay),
+        )
+        .await;
         return;
     };
     let keys = match shared.keys.get(&shared.store, &msg.spec.tenant).await {
         Ok(Some(keys)) => keys,
         Ok(None) => {
             tracing::error!(tenant = %msg.spec.tenant, "tenant has no signing keys; deferring its message");
-            defer(&lane, &claimed.entry, &msg, now + Duration::from_secs(30).as_millis() as u64).await;
+            defer(
+                &lane,
+                &claimed.entry,
+                &msg,
+                now + Duration::from_secs(30).as_millis() as u64,
+            )
+            .await;
             return;
         }
         Err(e) => {
@@ -283,11 +333,18 @@ async fn run_attempt<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage,
     }
     let now = now_ms();
     let outcome = decide(msg, &result, now);
-    let mut new_messages: Vec<_> = callbacks::build(msg, Kind::Callback, &result.response, msg.retried, now)
-        .into_iter()
-        .collect();
+    let mut new_messages: Vec<_> =
+        callbacks::build(msg, Kind::Callback, &result.response, msg.retried, now)
+            .into_iter()
+            .collect();
     if matches!(outcome, Outcome::Dead { .. }) {
-        new_messages.extend(callbacks::build(msg, Kind::Failure, &result.response, msg.retried, now));
+        new_messages.extend(callbacks::build(
+            msg,
+            Kind::Failure,
+            &result.response,
+            msg.retried,
+            now,
+        ));
     }
     log_outcome(&outcome, &result);
     let detail = event_detail(&outcome, &result);
@@ -346,9 +403,15 @@ fn log_outcome(outcome: &Outcome, result: &AttemptResult) {
     match outcome {
         Outcome::Delivered => tracing::debug!("delivered"),
         Outcome::Retry { due_ms, .. } => {
-            tracing::info!(error, next_delivery_ms = due_ms, "delivery failed; retry scheduled");
+            tracing::info!(
+                error,
+                next_delivery_ms = due_ms,
+                "delivery failed; retry scheduled"
+            );
         }
-        Outcome::Dead { .. } => tracing::warn!(error, "delivery failed; moved to the dead-letter queue"),
+        Outcome::Dead { .. } => {
+            tracing::warn!(error, "delivery failed; moved to the dead-letter queue")
+        }
         Outcome::Defer { .. } => {}
     }
 }
@@ -406,14 +469,19 @@ async fn record_outcome<S: Store>(lane: &Lane<S>, record: &OutcomeRecord) {
     let store = &lane.shared.store;
     let mut backoff = Duration::ZERO;
     for _ in 0..4 {
-        match store.record(lane.partition, &lane.shared.consumer, record).await {
+        match store
+            .record(lane.partition, &lane.shared.consumer, record)
+            .await
+        {
             Ok(Recorded::Done) => return,
             Ok(Recorded::Gone) => {
                 tracing::debug!("entry already handled elsewhere (cancelled or finished)");
                 return;
             }
             Ok(Recorded::NotOwner) => {
-                tracing::warn!("entry was reclaimed by another deliverer while this attempt ran; outcome dropped");
+                tracing::warn!(
+                    "entry was reclaimed by another deliverer while this attempt ran; outcome dropped"
+                );
                 return;
             }
             Err(e) => {
