@@ -119,9 +119,11 @@ pub fn parse(
 ) -> Result<PublishOptions, PublishError> {
     let mut fields = Fields::default();
     for (name, value) in headers {
-        let value = value
-            .to_str()
-            .map_err(|_| bad(format!("header {name} has a value that is not visible ASCII")))?;
+        let value = value.to_str().map_err(|_| {
+            bad(format!(
+                "header {name} has a value that is not visible ASCII"
+            ))
+        })?;
         fields.take(name.as_str(), value)?;
     }
     for (name, value) in query_config {
@@ -172,7 +174,9 @@ impl Fields {
             return Ok(());
         }
         if let Some(sub) = rest.strip_prefix("failure-callback-") {
-            return self.failure_callback.take(sub, value, "Upstash-Failure-Callback");
+            return self
+                .failure_callback
+                .take(sub, value, "Upstash-Failure-Callback");
         }
         if let Some(sub) = rest.strip_prefix("callback-") {
             return self.callback.take(sub, value, "Upstash-Callback");
@@ -263,13 +267,21 @@ impl CallbackFields {
             url,
             method: parse_method(self.method.as_deref(), &format!("{header}-Method"))?,
             headers: finish_forward(self.forward, limits)?,
-            retries: parse_retries(self.retries.as_deref(), &format!("{header}-Retries"), limits)?,
+            retries: parse_retries(
+                self.retries.as_deref(),
+                &format!("{header}-Retries"),
+                limits,
+            )?,
             retry_delay: parse_retry_delay(
                 self.retry_delay.as_deref(),
                 &format!("{header}-Retry-Delay"),
             )?,
-            timeout_ms: parse_timeout(self.timeout.as_deref(), &format!("{header}-Timeout"), limits)?
-                .map(millis),
+            timeout_ms: parse_timeout(
+                self.timeout.as_deref(),
+                &format!("{header}-Timeout"),
+                limits,
+            )?
+            .map(millis),
             delay_ms: delay.map(millis),
         }))
     }
@@ -303,7 +315,8 @@ fn finish_forward(
             if name.is_empty() || UNFORWARDABLE.contains(&name.as_str()) || name.starts_with("proxy-")
             {
                 return Err(bad(format!(
-                    "header {name:?} cannot be forwarded (hop-by-hop or set by the relay)"
+                    "header Upstash-Forward-{} cannot be forwarded ({name} is hop-by-hop or set by the relay)",
+                    canonical_header_name(&name)
                 )));
             }
             Ok((canonical_header_name(&name), value))
@@ -376,9 +389,11 @@ fn parse_retries(
     let Some(value) = value else {
         return Ok(None);
     };
-    let n: u32 = value
-        .parse()
-        .map_err(|_| bad(format!("invalid {header} {value:?}: expected a whole number")))?;
+    let n: u32 = value.parse().map_err(|_| {
+        bad(format!(
+            "invalid {header} {value:?}: expected a whole number"
+        ))
+    })?;
     if n > limits.max_retries {
         return Err(bad(format!(
             "{header} {n} exceeds the maximum of {}",

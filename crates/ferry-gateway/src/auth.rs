@@ -102,8 +102,14 @@ mod tests {
         let a = TenantId::new("a").unwrap();
         let b = TenantId::new("b").unwrap();
         let tokens = Tokens::new(vec![
-            TokenEntry { digest: Tokens::digest("token-a"), tenant: a.clone() },
-            TokenEntry { digest: Tokens::digest("token-b"), tenant: b.clone() },
+            TokenEntry {
+                digest: Tokens::digest("token-a"),
+                tenant: a.clone(),
+            },
+            TokenEntry {
+                digest: Tokens::digest("token-b"),
+                tenant: b.clone(),
+            },
         ]);
         assert_eq!(tokens.tenant_of("token-a"), Some(a));
         assert_eq!(tokens.tenant_of("token-b"), Some(b));

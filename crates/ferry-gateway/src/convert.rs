@@ -25,7 +25,8 @@ fn callback_fields(cb: Option<&CallbackSpec>) -> (Option<String>, Option<HeaderM
 pub(crate) fn message(m: &StoredMessage) -> wire::Message {
     let (body, body_base64) = wire::body_fields(&m.body);
     let (callback, callback_header) = callback_fields(m.spec.callback.as_ref());
-    let (failure_callback, failure_callback_header) = callback_fields(m.spec.failure_callback.as_ref());
+    let (failure_callback, failure_callback_header) =
+        callback_fields(m.spec.failure_callback.as_ref());
     wire::Message {
         message_id: m.id.to_string(),
         url: m.spec.url.clone(),

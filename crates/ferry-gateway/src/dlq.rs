@@ -11,7 +11,9 @@ use bytes::Bytes;
 use ferry_core::ids::{DlqId, MessageId, TenantId};
 use ferry_core::publish::{self, PublishOptions};
 use ferry_core::wire::{Deleted, DlqIds, DlqList, DlqRetryResponse, PublishResponse};
-use ferry_store::{DlqFilter, DlqOrder, DlqQuery, NewMessage, Store, StoredMessage, valid_dlq_cursor};
+use ferry_store::{
+    DlqFilter, DlqOrder, DlqQuery, NewMessage, Store, StoredMessage, valid_dlq_cursor,
+};
 use http::{HeaderMap, Request, StatusCode};
 
 use crate::auth::Tenant;
@@ -41,7 +43,12 @@ const MAX_COUNT: usize = 100;
 const MAX_IDS_BODY: usize = 1024 * 1024;
 
 fn known_params() -> Vec<&'static str> {
-    FILTERS.iter().chain(PAGING.iter()).copied().chain([IDS]).collect()
+    FILTERS
+        .iter()
+        .chain(PAGING.iter())
+        .copied()
+        .chain([IDS])
+        .collect()
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -57,8 +64,11 @@ fn filter(q: &QueryPairs) -> ApiResult<DlqFilter> {
         .all("responseStatus")
         .iter()
         .map(|s| {
-            s.parse()
-                .map_err(|_| ApiError::bad_request(format!("responseStatus must be an HTTP status code, got {s:?}")))
+            s.parse().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "responseStatus must be an HTTP status code, got {s:?}"
+                ))
+            })
         })
         .collect::<ApiResult<Vec<u16>>>()?;
     let unmatched = ["topicName", "scheduleId", "queueName", "flowControlKey"]
@@ -79,7 +89,9 @@ fn filter(q: &QueryPairs) -> ApiResult<DlqFilter> {
 fn page_query(q: &QueryPairs) -> ApiResult<DlqQuery> {
     let count = q.number::<usize>("count")?.unwrap_or(MAX_COUNT);
     if count == 0 || count > MAX_COUNT {
-        return Err(ApiError::bad_request(format!("count must be between 1 and {MAX_COUNT}")));
+        return Err(ApiError::bad_request(format!(
+            "count must be between 1 and {MAX_COUNT}"
+        )));
     }
     let order = match q.first("order") {
         None | Some("earliestFirst") => DlqOrder::EarliestFirst,
@@ -91,10 +103,8 @@ fn page_query(q: &QueryPairs) -> ApiResult<DlqQuery> {
         }
     };
     let cursor = q.first("cursor").map(str::to_owned);
-    if let Some(c) = &cursor {
-        if !valid_dlq_cursor(c) {
-            return Err(ApiError::bad_request(format!("invalid cursor {c:?}")));
-        }
+    if let Some(c) = cursor.as_deref().filter(|c| !valid_dlq_cursor(c)) {
+        return Err(ApiError::bad_request(format!("invalid cursor {c:?}")));
     }
     Ok(DlqQuery {
         cursor,
@@ -118,7 +128,10 @@ pub(crate) async fn list<S: Store>(
                 messages.push(convert::dlq_message(&m));
             }
         }
-        return Ok(Json(DlqList { messages, cursor: None }));
+        return Ok(Json(DlqList {
+            messages,
+            cursor: None,
+        }));
     }
     let page = state.store.dlq_page(&tenant, &page_query(&q)?).await?;
     Ok(Json(DlqList {
@@ -127,7 +140,11 @@ pub(crate) async fn list<S: Store>(
     }))
 }
 
-async fn get_one<S: Store>(state: &AppState<S>, tenant: &TenantId, id: &str) -> ApiResult<Option<StoredMessage>> {
+async fn get_one<S: Store>(
+    state: &AppState<S>,
+    tenant: &TenantId,
+    id: &str,
+) -> ApiResult<Option<StoredMessage>> {
     let Ok(dlq_id) = DlqId::parse(id) else {
         return Ok(None);
     };
@@ -139,7 +156,9 @@ pub(crate) async fn get<S: Store>(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ferry_core::wire::DlqMessage>> {
-    let m = get_one(&state, &tenant, &id).await?.ok_or_else(|| not_found(&id))?;
+    let m = get_one(&state, &tenant, &id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     Ok(Json(convert::dlq_message(&m)))
 }
 
@@ -170,8 +189,9 @@ async fn selection(request: Request<Body>) -> ApiResult<(Selection, HeaderMap)> 
     }
     let body = read_body(body, MAX_IDS_BODY).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let ids: DlqIds = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("body must be {{\"dlqIds\": [...]}}: {e}")))?;
+        let ids: DlqIds = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!("body must be {{\"dlqIds\": [...]}}: {e}"))
+        })?;
         return Ok((Selection::Ids(ids.dlq_ids), parts.headers));
     }
     let filtered = FILTERS.iter().chain(PAGING.iter()).any(|k| q.has(k));
@@ -193,7 +213,11 @@ async fn selected<S: Store>(
         Selection::Ids(ids) => Ok((ids, None)),
         Selection::Filter(query) => {
             let page = state.store.dlq_page(tenant, &query).await?;
-            let ids = page.messages.iter().map(|m| m.dlq_id().to_string()).collect();
+            let ids = page
+                .messages
+                .iter()
+                .map(|m| m.dlq_id().to_string())
+                .collect();
             Ok((ids, page.cursor))
         }
     }
@@ -208,10 +232,11 @@ pub(crate) async fn delete_many<S: Store>(
     let (ids, cursor) = selected(&state, &tenant, selection).await?;
     let mut deleted = 0;
     for id in &ids {
-        if let Ok(dlq_id) = DlqId::parse(id) {
-            if state.store.dlq_delete(&tenant, &dlq_id).await? {
-                deleted += 1;
-            }
+        let Ok(dlq_id) = DlqId::parse(id) else {
+            continue;
+        };
+        if state.store.dlq_delete(&tenant, &dlq_id).await? {
+            deleted += 1;
         }
     }
     Ok(Json(Deleted { deleted, cursor }))
@@ -231,7 +256,11 @@ pub(crate) async fn retry_many<S: Store>(
             responses.push(published(new_id));
         }
     }
-    Ok((StatusCode::CREATED, Json(DlqRetryResponse { responses, cursor })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(DlqRetryResponse { responses, cursor }),
+    )
+        .into_response())
 }
 
 pub(crate) async fn retry<S: Store>(
@@ -275,7 +304,10 @@ async fn retry_one<S: Store>(
         // The store copies the dead letter's body; nothing is sent twice.
         body: Bytes::new(),
     };
-    let retried = state.store.dlq_retry(tenant, &dead.dlq_id(), &replacement).await?;
+    let retried = state
+        .store
+        .dlq_retry(tenant, &dead.dlq_id(), &replacement)
+        .await?;
     if retried {
         tracing::info!(msg.id = %replacement.id, dlq.id = %id, "dead letter retried as a new message");
     }
@@ -292,7 +324,8 @@ struct Overrides {
 
 impl Overrides {
     fn parse(headers: &HeaderMap, limits: &publish::Limits) -> ApiResult<Self> {
-        let opts = publish::parse(headers, &[], limits, now_ms()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let opts = publish::parse(headers, &[], limits, now_ms())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let present = [
             publish::HEADER_METHOD,
             publish::HEADER_RETRIES,
@@ -308,7 +341,11 @@ impl Overrides {
         let forwarded = headers
             .keys()
             .any(|k| k.as_str().starts_with("upstash-forward-"));
-        Ok(Self { present, opts, forwarded })
+        Ok(Self {
+            present,
+            opts,
+            forwarded,
+        })
     }
 
     fn apply(&self, spec: &mut ferry_core::message::MessageSpec, now: u64) {
@@ -319,10 +356,14 @@ impl Overrides {
                 publish::HEADER_RETRIES => spec.retries = opts.retries,
                 publish::HEADER_RETRY_DELAY => spec.retry_delay.clone_from(&opts.retry_delay),
                 publish::HEADER_TIMEOUT => {
-                    spec.timeout_ms = opts.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+                    spec.timeout_ms = opts
+                        .timeout
+                        .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
                 }
                 publish::HEADER_CALLBACK => spec.callback.clone_from(&opts.callback),
-                publish::HEADER_FAILURE_CALLBACK => spec.failure_callback.clone_from(&opts.failure_callback),
+                publish::HEADER_FAILURE_CALLBACK => {
+                    spec.failure_callback.clone_from(&opts.failure_callback)
+                }
                 publish::HEADER_LABEL => spec.labels.clone_from(&opts.labels),
                 _ => {}
             }

@@ -21,8 +21,15 @@ fn no_keys() -> ApiError {
     ApiError::Internal("tenant has no signing keys; they are created at startup".into())
 }
 
-pub(crate) async fn get<S: Store>(State(state): State<AppState<S>>, Tenant(tenant): Tenant) -> ApiResult<Json<SigningKeys>> {
-    let keys = state.store.signing_keys(&tenant).await?.ok_or_else(no_keys)?;
+pub(crate) async fn get<S: Store>(
+    State(state): State<AppState<S>>,
+    Tenant(tenant): Tenant,
+) -> ApiResult<Json<SigningKeys>> {
+    let keys = state
+        .store
+        .signing_keys(&tenant)
+        .await?
+        .ok_or_else(no_keys)?;
     Ok(Json(wire(&keys)))
 }
 

@@ -118,7 +118,10 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new()
         .route("/v2/publish/", post(publish::handle::<S>))
         .route("/v2/publish/{*destination}", post(publish::handle::<S>))
-        .route("/v2/messages/{id}", get(messages::get::<S>).delete(messages::cancel::<S>))
+        .route(
+            "/v2/messages/{id}",
+            get(messages::get::<S>).delete(messages::cancel::<S>),
+        )
         .route("/v2/keys", get(keys::get::<S>))
         .route("/v2/keys/rotate", post(keys::rotate::<S>))
         .route("/v2/dlq", get(dlq::list::<S>).delete(dlq::delete_many::<S>))
@@ -133,19 +136,67 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             .route(prefix, any(not_yet))
             .route(&format!("{prefix}/{{*rest}}"), any(not_yet));
     }
-    router.fallback(not_found).with_state(state)
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.cfg.clone(),
+            limit_headers,
+        ))
+        .with_state(state)
+}
+
+async fn method_not_allowed(request: Request<axum::body::Body>) -> Response {
+    ApiError::Client(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+/// Answers too many headers with a JSON 431. hyper enforces a higher hard
+/// ceiling itself (see `serve`), where it can only answer with an empty body.
+async fn limit_headers(
+    State(cfg): State<Arc<GatewayConfig>>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let n = request.headers().len();
+    if n > cfg.max_headers {
+        return ApiError::Client(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "too many request headers: {n} (at most {})",
+                cfg.max_headers
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_yet(request: Request<axum::body::Body>) -> Response {
     ApiError::Client(
         StatusCode::NOT_IMPLEMENTED,
-        format!("{} is not supported by this version of Ferry", request.uri().path()),
+        format!(
+            "{} is not supported by this version of Ferry",
+            request.uri().path()
+        ),
     )
     .into_response()
 }
 
 async fn not_found(request: Request<axum::body::Body>) -> Response {
-    ApiError::not_found(format!("no route for {} {}", request.method(), request.uri().path())).into_response()
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+    .into_response()
 }
 
 async fn ready<S: Store>(State(state): State<AppState<S>>) -> Response {
@@ -175,21 +226,27 @@ async fn render_metrics<S: Store>(State(state): State<AppState<S>>) -> Response 
 
 /// Serves `state` on `listener` until `shutdown` fires, then lets requests
 /// in progress finish for at most `shutdown_grace`.
-pub async fn serve<S: Store>(listener: TcpListener, state: AppState<S>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve<S: Store>(
+    listener: TcpListener,
+    state: AppState<S>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let cfg = state.cfg.clone();
     let app = router(state)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             cfg.request_timeout,
         ))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(cfg.max_concurrent_requests))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            cfg.max_concurrent_requests,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
-        .max_headers(cfg.max_headers)
+        .max_headers(hard_header_ceiling(cfg.max_headers))
         .max_buf_size(cfg.max_header_bytes.max(8192));
     let graceful = GracefulShutdown::new();
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
@@ -216,19 +273,30 @@ pub async fn serve<S: Store>(listener: TcpListener, state: AppState<S>, shutdown
         });
     }
     drop(listener);
-    if tokio::time::timeout(cfg.shutdown_grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(cfg.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown grace elapsed with requests in progress");
     }
     Ok(())
 }
+
+/// The most headers hyper parses before refusing a request outright; above
+/// `max_headers` and below this, the router answers with a JSON error.
+fn hard_header_ceiling(max_headers: usize) -> usize {
+    max_headers.saturating_mul(4).max(256)
+}
+
+/// The future answering one request on a connection.
+type ResponseFuture = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// Adapts the router to one connection, tagging requests with the peer
 /// address (the publisher's IP, reported as `callerIP`).
 fn connection_service(
     app: Router,
     peer: SocketAddr,
-) -> impl Fn(Request<hyper::body::Incoming>) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>
-+ Clone {
+) -> impl Fn(Request<hyper::body::Incoming>) -> ResponseFuture + Clone {
     move |mut request: Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let mut app = app.clone();

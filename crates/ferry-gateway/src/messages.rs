@@ -25,7 +25,11 @@ pub(crate) async fn get<S: Store>(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Message>> {
     let msg_id = parse_id(&id)?;
-    let message = state.store.message(&tenant, &msg_id).await?.ok_or_else(|| not_found(&id))?;
+    let message = state
+        .store
+        .message(&tenant, &msg_id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     Ok(Json(convert::message(&message)))
 }
 

@@ -27,6 +27,8 @@ impl Metrics {
     }
 
     pub(crate) fn count(&self, outcome: &'static str) {
-        self.publishes.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.publishes
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 }

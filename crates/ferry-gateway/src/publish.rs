@@ -53,7 +53,8 @@ pub(crate) fn target(uri: &http::Uri, prefix: &str) -> ApiResult<Target> {
         format!("{raw_path}?{query}")
     };
     if destination::looks_like_url(&raw) || raw.contains(':') {
-        let destination = destination::parse(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let destination =
+            destination::parse(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
         return Ok(Target {
             destination,
             query_config,
@@ -70,11 +71,18 @@ pub(crate) fn target(uri: &http::Uri, prefix: &str) -> ApiResult<Target> {
 pub(crate) async fn read_body(body: Body, max: usize) -> ApiResult<Bytes> {
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::Client(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body is larger than the {max}-byte limit"),
-        )),
-        Err(e) => Err(ApiError::bad_request(format!("could not read the request body: {e}"))),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::Client(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body is larger than the {max}-byte limit"),
+            ))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "could not read the request body: {e}"
+        ))),
     }
 }
 
@@ -141,7 +149,10 @@ pub(crate) async fn publish_one<S: Store>(
         headers: request.opts.headers,
         retries: request.opts.retries,
         retry_delay: request.opts.retry_delay,
-        timeout_ms: request.opts.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        timeout_ms: request
+            .opts
+            .timeout
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         callback: request.opts.callback,
         failure_callback: request.opts.failure_callback,
         labels: request.opts.labels,
@@ -238,8 +249,14 @@ mod tests {
 
     #[test]
     fn the_destination_keeps_its_own_query_and_slashes() {
-        assert_eq!(dest("/v2/publish/https://x.com/a?q=1&r=2").unwrap(), "https://x.com/a?q=1&r=2");
-        assert_eq!(dest("/v2/publish/https://x.com//a?q=1").unwrap(), "https://x.com//a?q=1");
+        assert_eq!(
+            dest("/v2/publish/https://x.com/a?q=1&r=2").unwrap(),
+            "https://x.com/a?q=1&r=2"
+        );
+        assert_eq!(
+            dest("/v2/publish/https://x.com//a?q=1").unwrap(),
+            "https://x.com//a?q=1"
+        );
         assert_eq!(
             dest("/v2/publish/https://x.com/a?q=1&qstash_token=secret&upstash-retries=2").unwrap(),
             "https://x.com/a?q=1"
@@ -248,8 +265,16 @@ mod tests {
 
     #[test]
     fn bad_destinations_get_clear_errors() {
-        assert!(dest("/v2/publish/").unwrap_err().starts_with("400 missing destination"));
-        assert!(dest("/v2/publish/ftp://x.com/a").unwrap_err().contains("invalid scheme"));
+        assert!(
+            dest("/v2/publish/")
+                .unwrap_err()
+                .starts_with("400 missing destination")
+        );
+        assert!(
+            dest("/v2/publish/ftp://x.com/a")
+                .unwrap_err()
+                .contains("invalid scheme")
+        );
         assert!(dest("/v2/publish/my-group").unwrap_err().starts_with("404"));
         assert!(dest("/v2/publish/a%20b").unwrap_err().starts_with("400"));
     }

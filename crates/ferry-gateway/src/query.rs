@@ -23,11 +23,18 @@ impl QueryPairs {
     }
 
     pub(crate) fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub(crate) fn first(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn has(&self, key: &str) -> bool {
@@ -37,7 +44,11 @@ impl QueryPairs {
     /// Rejects parameters outside `known`, so a typo is an error rather than
     /// a filter silently ignored (which could delete more than intended).
     pub(crate) fn reject_unknown(&self, known: &[&str]) -> ApiResult<()> {
-        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str()) && k != "qstash_token") {
+        match self
+            .0
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()) && k != "qstash_token")
+        {
             Some((k, _)) => Err(ApiError::bad_request(format!(
                 "unknown query parameter {k:?}; known: {}",
                 known.join(", ")
@@ -49,8 +60,11 @@ impl QueryPairs {
     pub(crate) fn number<T: std::str::FromStr>(&self, key: &str) -> ApiResult<Option<T>> {
         self.first(key)
             .map(|v| {
-                v.parse()
-                    .map_err(|_| ApiError::bad_request(format!("query parameter {key} must be a number, got {v:?}")))
+                v.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "query parameter {key} must be a number, got {v:?}"
+                    ))
+                })
             })
             .transpose()
     }

@@ -78,14 +78,23 @@ fn the_js_sdk_publish_parses() {
 
 #[test]
 fn not_before_overrides_delay() {
-    let o = ok(&[("upstash-delay", "1h"), ("upstash-not-before", "1700000100")]);
+    let o = ok(&[
+        ("upstash-delay", "1h"),
+        ("upstash-not-before", "1700000100"),
+    ]);
     assert_eq!(o.not_before_ms, Some(1_700_000_100_000));
 }
 
 #[test]
 fn content_based_dedup_accepts_both_sdk_spellings() {
-    assert_eq!(ok(&[(HEADER_CONTENT_DEDUP, "true")]).dedup, Dedup::ContentBased);
-    assert_eq!(ok(&[(HEADER_CONTENT_DEDUP, "True")]).dedup, Dedup::ContentBased);
+    assert_eq!(
+        ok(&[(HEADER_CONTENT_DEDUP, "true")]).dedup,
+        Dedup::ContentBased
+    );
+    assert_eq!(
+        ok(&[(HEADER_CONTENT_DEDUP, "True")]).dedup,
+        Dedup::ContentBased
+    );
     assert_eq!(ok(&[(HEADER_CONTENT_DEDUP, "False")]).dedup, Dedup::None);
     assert!(err(&[(HEADER_CONTENT_DEDUP, "yes")]).contains("Content-Based"));
 }
@@ -141,8 +150,14 @@ fn bad_values_name_the_header() {
         (vec![(HEADER_RETRY_DELAY, "foo(1)")], "Upstash-Retry-Delay"),
         (vec![(HEADER_CALLBACK, "ftp://x")], "Upstash-Callback"),
         (vec![(HEADER_DEDUP_ID, "")], "Deduplication-Id"),
-        (vec![("upstash-forward-host", "evil")], "cannot be forwarded"),
-        (vec![("upstash-forward-transfer-encoding", "chunked")], "cannot be forwarded"),
+        (
+            vec![("upstash-forward-host", "evil")],
+            "cannot be forwarded",
+        ),
+        (
+            vec![("upstash-forward-transfer-encoding", "chunked")],
+            "cannot be forwarded",
+        ),
     ] {
         let message = err(&pairs);
         assert!(message.contains(needle), "{pairs:?}: {message}");
