@@ -34,7 +34,9 @@ const RETRY_AFTER_HEADERS: [&str; 4] = [
 pub(crate) enum Verdict {
     Success,
     /// Failed; may be retried. `retry_after` comes from the response.
-    Failed { retry_after: Option<Duration> },
+    Failed {
+        retry_after: Option<Duration>,
+    },
     /// The destination asked not to retry, or the address policy refused it.
     Final,
 }
@@ -45,7 +47,11 @@ pub(crate) struct AttemptResult {
     pub(crate) response: LastResponse,
 }
 
-pub(crate) async fn attempt<S>(shared: &Shared<S>, msg: &StoredMessage, keys: &KeyPair) -> AttemptResult {
+pub(crate) async fn attempt<S>(
+    shared: &Shared<S>,
+    msg: &StoredMessage,
+    keys: &KeyPair,
+) -> AttemptResult {
     if let Err(refused) = check_address(shared, &msg.spec.url) {
         return refused;
     }
@@ -69,7 +75,8 @@ pub(crate) async fn attempt<S>(shared: &Shared<S>, msg: &StoredMessage, keys: &K
 }
 
 fn check_address<S>(shared: &Shared<S>, url: &str) -> Result<(), AttemptResult> {
-    let parsed = url::Url::parse(url).map_err(|e| final_error(format!("invalid destination url: {e}")))?;
+    let parsed =
+        url::Url::parse(url).map_err(|e| final_error(format!("invalid destination url: {e}")))?;
     shared
         .policy
         .check_url(&parsed)
@@ -86,15 +93,21 @@ fn final_error(reason: String) -> AttemptResult {
     }
 }
 
-fn build_request<S>(shared: &Shared<S>, msg: &StoredMessage, keys: &KeyPair) -> Result<reqwest::RequestBuilder, String> {
+fn build_request<S>(
+    shared: &Shared<S>,
+    msg: &StoredMessage,
+    keys: &KeyPair,
+) -> Result<reqwest::RequestBuilder, String> {
     let spec = &msg.spec;
     let method = reqwest::Method::from_bytes(spec.method.as_bytes())
         .map_err(|_| format!("invalid method {:?}", spec.method))?;
     let mut headers = HeaderMap::with_capacity(spec.headers.len() + 5);
     for (name, value) in &spec.headers {
         // Names and values were validated when the message was published.
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
-        let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value of header {name}"))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value of header {name}"))?;
         headers.append(name, value);
     }
     let now_s = now_ms() / 1000;
@@ -111,13 +124,21 @@ fn build_request<S>(shared: &Shared<S>, msg: &StoredMessage, keys: &KeyPair) -> 
         (HEADER_SIGNATURE, signature),
     ];
     for (name, value) in fixed {
-        let value = HeaderValue::from_str(&value).map_err(|_| format!("invalid value of header {name}"))?;
+        let value =
+            HeaderValue::from_str(&value).map_err(|_| format!("invalid value of header {name}"))?;
         headers.insert(HeaderName::from_static(name), value);
     }
-    if let Some(ip) = spec.caller_ip.as_deref().and_then(|ip| HeaderValue::from_str(ip).ok()) {
+    if let Some(ip) = spec
+        .caller_ip
+        .as_deref()
+        .and_then(|ip| HeaderValue::from_str(ip).ok())
+    {
         headers.insert(HeaderName::from_static(HEADER_CALLER_IP), ip);
     }
-    headers.insert(http::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    headers.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(USER_AGENT),
+    );
     Ok(shared
         .client
         .request(method, &spec.url)
@@ -161,7 +182,10 @@ async fn classify<S>(shared: &Shared<S>, resp: reqwest::Response) -> AttemptResu
     // connection can go back to the pool, and callbacks can carry it.
     let (body, error) = match read_capped(resp, shared.cfg.response_excerpt).await {
         Ok((body, _truncated)) => (body, None),
-        Err(e) => (bytes::Bytes::new(), Some(format!("reading the response body: {e}"))),
+        Err(e) => (
+            bytes::Bytes::new(),
+            Some(format!("reading the response body: {e}")),
+        ),
     };
     let verdict = if (200..300).contains(&status) {
         Verdict::Success

@@ -83,6 +83,8 @@ pub(crate) fn build(
     // Serialising plain strings and numbers cannot fail.
     let body = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
     let id = MessageId::generate(msg.id.partition());
-    let spec = msg.spec.for_callback(callback, &msg.id, body_hash(&body), now_ms);
+    let spec = msg
+        .spec
+        .for_callback(callback, &msg.id, body_hash(&body), now_ms);
     Some(NewMessage { id, spec, body })
 }

@@ -134,7 +134,10 @@ mod tests {
             reclaim_min_idle: Duration::from_secs(64),
             ..DeliverConfig::default()
         };
-        assert!(matches!(cfg.validate(), Err(ConfigError::ReclaimTooEager { .. })));
+        assert!(matches!(
+            cfg.validate(),
+            Err(ConfigError::ReclaimTooEager { .. })
+        ));
         let cfg = DeliverConfig {
             reclaim_min_idle: Duration::from_secs(66),
             ..cfg

@@ -33,7 +33,11 @@ pub(crate) async fn run<S: Store>(store: S, partition: Partition, mut rx: mpsc::
     }
 }
 
-async fn record_with_retries<S: Store>(store: &S, partition: Partition, entries: &[DeliveredEntry]) -> bool {
+async fn record_with_retries<S: Store>(
+    store: &S,
+    partition: Partition,
+    entries: &[DeliveredEntry],
+) -> bool {
     for pause in BACKOFF.iter().copied().chain([Duration::ZERO]) {
         match store.record_delivered(partition, entries).await {
             Ok(_) => return true,

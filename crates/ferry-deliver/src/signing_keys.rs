@@ -25,7 +25,11 @@ impl KeyCache {
     }
 
     /// The tenant's keys, or `None` when the tenant has none stored.
-    pub(crate) async fn get<S: Store>(&self, store: &S, tenant: &TenantId) -> ferry_store::Result<Option<KeyPair>> {
+    pub(crate) async fn get<S: Store>(
+        &self,
+        store: &S,
+        tenant: &TenantId,
+    ) -> ferry_store::Result<Option<KeyPair>> {
         if let Some(keys) = self.fresh(tenant) {
             return Ok(Some(keys));
         }

@@ -200,8 +200,7 @@ pub(crate) async fn page<S: DlqSource>(
             out.messages.push(m);
         }
         if out.messages.len() >= query.count || scanned >= SCAN_LIMIT {
-            out.cursor = more_after(&lanes)
-                .then(|| last.render());
+            out.cursor = more_after(&lanes).then(|| last.render());
             return Ok(out);
         }
     }
@@ -220,7 +219,12 @@ fn first_start(cursor: Cursor, partition: u16, order: DlqOrder) -> Start {
     }
 }
 
-async fn refill<S: DlqSource>(source: &S, lane: &mut Lane, order: DlqOrder, chunk: usize) -> Result<()> {
+async fn refill<S: DlqSource>(
+    source: &S,
+    lane: &mut Lane,
+    order: DlqOrder,
+    chunk: usize,
+) -> Result<()> {
     if !lane.buffered.is_empty() || lane.exhausted {
         return Ok(());
     }

@@ -144,9 +144,14 @@ pub enum Outcome {
         response: LastResponse,
     },
     /// No attempts left, or the destination said not to retry.
-    Dead { retried: u32, response: LastResponse },
+    Dead {
+        retried: u32,
+        response: LastResponse,
+    },
     /// Not attempted (e.g. the destination is saturated); try again at `due_ms`.
-    Defer { due_ms: u64 },
+    Defer {
+        due_ms: u64,
+    },
 }
 
 /// An outcome to record, with the messages it triggers (callbacks).
@@ -313,7 +318,8 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Acknowledges an entry whose message no longer exists (cancelled after
     /// the entry was written), recording nothing else.
-    fn discard(&self, partition: Partition, entry: &str) -> impl Future<Output = Result<()>> + Send;
+    fn discard(&self, partition: Partition, entry: &str)
+    -> impl Future<Output = Result<()>> + Send;
 
     /// Records successful deliveries in one step; returns how many were still
     /// pending (the rest were handled elsewhere).

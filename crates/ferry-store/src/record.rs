@@ -19,7 +19,9 @@ pub(crate) fn decode(key: &str, id: MessageId, mut raw: RawHash) -> Result<Optio
         key: key.to_owned(),
         reason,
     };
-    let spec_json = raw.remove("spec").ok_or_else(|| corrupt("no spec".into()))?;
+    let spec_json = raw
+        .remove("spec")
+        .ok_or_else(|| corrupt("no spec".into()))?;
     let spec: MessageSpec =
         serde_json::from_slice(&spec_json).map_err(|e| corrupt(format!("spec: {e}")))?;
     let retried = number(&raw, "retried").unwrap_or(0) as u32;
@@ -42,7 +44,9 @@ fn decode_last(raw: &mut RawHash) -> Option<LastResponse> {
     if !raw.contains_key("status") && !raw.contains_key("error") {
         return None;
     }
-    let status = number(raw, "status").and_then(|s| u16::try_from(s).ok()).filter(|s| *s > 0);
+    let status = number(raw, "status")
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| *s > 0);
     let headers = raw
         .get("rhead")
         .and_then(|h| serde_json::from_slice(h).ok())

@@ -12,7 +12,9 @@ use std::time::Duration;
 use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::signing::SigningKey;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
+};
 use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
 
 use crate::dlq::{self, DlqEntry, DlqOrder, DlqPage, DlqQuery, DlqSource, EntryPos, Start};
@@ -20,12 +22,12 @@ use crate::keys::{GROUP, Keys};
 use crate::record::{RawHash, decode};
 use crate::scripts;
 use crate::{
-    Claimed, DeliveredEntry, Error, KeyPair, NewMessage, Outcome, OutcomeRecord, PublishOutcome, Reader,
-    Recorded, Result, Store, StoredMessage,
+    Claimed, DeliveredEntry, Error, KeyPair, NewMessage, Outcome, OutcomeRecord, PublishOutcome,
+    Reader, Recorded, Result, Store, StoredMessage,
 };
 
 /// How a `RedisStore` is set up; every value comes from configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisConfig {
     pub url: String,
     /// Namespace of every key; tests use a unique one each.
@@ -39,6 +41,21 @@ pub struct RedisConfig {
     pub dlq_retention: Duration,
     /// Approximate length kept of each tenant's event log; 0 disables it.
     pub events_max_len: u64,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password, so it is left out.
+        f.debug_struct("RedisConfig")
+            .field("prefix", &self.prefix)
+            .field("partitions", &self.partitions)
+            .field("command_timeout", &self.command_timeout)
+            .field("max_backlog_per_partition", &self.max_backlog_per_partition)
+            .field("dedup_window", &self.dedup_window)
+            .field("dlq_retention", &self.dlq_retention)
+            .field("events_max_len", &self.events_max_len)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
@@ -284,7 +301,11 @@ impl Store for RedisStore {
         key_pair(values, &key)
     }
 
-    async fn rotate_signing_keys(&self, tenant: &TenantId, new_next: &SigningKey) -> Result<Option<KeyPair>> {
+    async fn rotate_signing_keys(
+        &self,
+        tenant: &TenantId,
+        new_next: &SigningKey,
+    ) -> Result<Option<KeyPair>> {
         let key = self.keys.signing(tenant);
         let values: Option<Vec<Option<String>>> = scripts::KEYS_ROTATE
             .key(&key)
@@ -298,7 +319,10 @@ impl Store for RedisStore {
     }
 
     async fn dlq_page(&self, tenant: &TenantId, query: &DlqQuery) -> Result<DlqPage> {
-        let source = TenantDlq { store: self, tenant };
+        let source = TenantDlq {
+            store: self,
+            tenant,
+        };
         dlq::page(&source, self.cfg.partitions, query).await
     }
 
@@ -318,10 +342,19 @@ impl Store for RedisStore {
         Ok(n == 1)
     }
 
-    async fn dlq_retry(&self, tenant: &TenantId, id: &DlqId, replacement: &NewMessage) -> Result<bool> {
+    async fn dlq_retry(
+        &self,
+        tenant: &TenantId,
+        id: &DlqId,
+        replacement: &NewMessage,
+    ) -> Result<bool> {
         let old = id.message_id();
         let p = old.partition();
-        debug_assert_eq!(p, replacement.id.partition(), "a dead-letter retry stays in its partition");
+        debug_assert_eq!(
+            p,
+            replacement.id.partition(),
+            "a dead-letter retry stays in its partition"
+        );
         let n: i64 = scripts::DLQ_RETRY
             .key(self.keys.msg(&old))
             .key(self.keys.dlq(p, tenant))
@@ -349,7 +382,12 @@ impl Store for RedisStore {
         })
     }
 
-    async fn promote_due(&self, partition: Partition, now_ms: u64, batch: usize) -> Result<(usize, Option<u64>)> {
+    async fn promote_due(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        batch: usize,
+    ) -> Result<(usize, Option<u64>)> {
         let (moved, next): (usize, i64) = scripts::PROMOTE
             .key(self.keys.delayed(partition))
             .key(self.keys.ready(partition))
@@ -392,7 +430,12 @@ impl Store for RedisStore {
         self.claimed_from(claimed).await
     }
 
-    async fn record(&self, partition: Partition, consumer: &str, record: &OutcomeRecord) -> Result<Recorded> {
+    async fn record(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        record: &OutcomeRecord,
+    ) -> Result<Recorded> {
         let tenant = &record.tenant;
         let mut invocation = scripts::OUTCOME.prepare_invoke();
         invocation
@@ -402,7 +445,11 @@ impl Store for RedisStore {
             .key(self.keys.events(partition, tenant))
             .key(self.keys.dlq(partition, tenant));
         for new in &record.new_messages {
-            debug_assert_eq!(new.id.partition(), partition, "callbacks stay in their source's partition");
+            debug_assert_eq!(
+                new.id.partition(),
+                partition,
+                "callbacks stay in their source's partition"
+            );
             invocation.key(self.keys.msg(&new.id));
         }
         let (kind, due, retried, response) = match &record.outcome {
@@ -461,7 +508,11 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn record_delivered(&self, partition: Partition, batch: &[DeliveredEntry]) -> Result<usize> {
+    async fn record_delivered(
+        &self,
+        partition: Partition,
+        batch: &[DeliveredEntry],
+    ) -> Result<usize> {
         if batch.is_empty() {
             return Ok(0);
         }
@@ -520,7 +571,9 @@ impl DlqSource for TenantDlq<'_> {
         let mut ids = Vec::with_capacity(reply.ids.len());
         for entry in reply.ids {
             let id = match entry.map.get("m") {
-                Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| MessageId::parse(s).ok()),
+                Some(Value::BulkString(b)) => std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|s| MessageId::parse(s).ok()),
                 _ => None,
             };
             if let (Some(pos), Some(id)) = (EntryPos::parse(&entry.id), id) {
@@ -532,7 +585,12 @@ impl DlqSource for TenantDlq<'_> {
         Ok(positions
             .into_iter()
             .zip(messages)
-            .map(|(pos, m)| (pos, m.filter(|m| &m.spec.tenant == self.tenant && m.dead_at.is_some())))
+            .map(|(pos, m)| {
+                (
+                    pos,
+                    m.filter(|m| &m.spec.tenant == self.tenant && m.dead_at.is_some()),
+                )
+            })
             .collect())
     }
 }
@@ -576,13 +634,16 @@ impl RedisReader {
 impl Reader for RedisReader {
     async fn read(&mut self, count: usize, block: Duration) -> Result<Vec<Claimed>> {
         let mut conn = self.connection(block).await?;
-        let mut opts = StreamReadOptions::default().group(GROUP, &self.consumer).count(count);
+        let mut opts = StreamReadOptions::default()
+            .group(GROUP, &self.consumer)
+            .count(count);
         // `BLOCK 0` means "wait forever" to Redis; a zero wait means "don't wait".
         if !block.is_zero() {
             opts = opts.block(usize::try_from(block.as_millis()).unwrap_or(usize::MAX));
         }
         let key = self.store.keys.ready(self.partition);
-        let reply: redis::RedisResult<Option<StreamReadReply>> = conn.xread_options(&[&key], &[">"], &opts).await;
+        let reply: redis::RedisResult<Option<StreamReadReply>> =
+            conn.xread_options(&[&key], &[">"], &opts).await;
         let reply = match reply {
             Ok(reply) => reply,
             Err(e) => {

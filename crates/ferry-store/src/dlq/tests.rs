@@ -71,7 +71,10 @@ fn streams() -> (Streams, Vec<(EntryPos, u16, String)>) {
     let mut all = Vec::new();
     for i in 0..40u64 {
         let p = (i % 3) as u16;
-        let pos = EntryPos { ms: 1000 + i / 2, seq: 0 };
+        let pos = EntryPos {
+            ms: 1000 + i / 2,
+            seq: 0,
+        };
         let label = if i % 4 == 0 { "even" } else { "odd" };
         let m = message(p, label);
         all.push((pos, p, m.id.to_string()));
@@ -85,7 +88,12 @@ async fn walk(source: &Streams, order: DlqOrder, count: usize, filter: DlqFilter
     let mut seen = Vec::new();
     let mut cursor = None;
     for _ in 0..100 {
-        let query = DlqQuery { cursor: cursor.clone(), count, order, filter: filter.clone() };
+        let query = DlqQuery {
+            cursor: cursor.clone(),
+            count,
+            order,
+            filter: filter.clone(),
+        };
         let page = page(source, 3, &query).await.unwrap();
         seen.extend(page.messages.iter().map(|m| m.id.to_string()));
         match page.cursor {
@@ -101,17 +109,32 @@ async fn pages_cover_every_entry_once_in_order() {
     let (source, all) = streams();
     let expected: Vec<String> = all.iter().map(|(_, _, id)| id.clone()).collect();
     for count in [1, 3, 7, 100] {
-        assert_eq!(walk(&source, DlqOrder::EarliestFirst, count, DlqFilter::default()).await, expected);
+        assert_eq!(
+            walk(
+                &source,
+                DlqOrder::EarliestFirst,
+                count,
+                DlqFilter::default()
+            )
+            .await,
+            expected
+        );
         let mut reversed = expected.clone();
         reversed.reverse();
-        assert_eq!(walk(&source, DlqOrder::LatestFirst, count, DlqFilter::default()).await, reversed);
+        assert_eq!(
+            walk(&source, DlqOrder::LatestFirst, count, DlqFilter::default()).await,
+            reversed
+        );
     }
 }
 
 #[tokio::test]
 async fn filters_apply_across_pages() {
     let (source, _) = streams();
-    let filter = DlqFilter { label: vec!["even".into()], ..DlqFilter::default() };
+    let filter = DlqFilter {
+        label: vec!["even".into()],
+        ..DlqFilter::default()
+    };
     let seen = walk(&source, DlqOrder::EarliestFirst, 2, filter).await;
     assert_eq!(seen.len(), 10);
 }
@@ -119,13 +142,23 @@ async fn filters_apply_across_pages() {
 #[tokio::test]
 async fn unmatched_filters_match_nothing() {
     let (source, _) = streams();
-    let filter = DlqFilter { unmatched: true, ..DlqFilter::default() };
-    assert!(walk(&source, DlqOrder::EarliestFirst, 5, filter).await.is_empty());
+    let filter = DlqFilter {
+        unmatched: true,
+        ..DlqFilter::default()
+    };
+    assert!(
+        walk(&source, DlqOrder::EarliestFirst, 5, filter)
+            .await
+            .is_empty()
+    );
 }
 
 #[test]
 fn cursors_round_trip() {
-    let c = Cursor { at: EntryPos { ms: 17, seq: 2 }, partition: 5 };
+    let c = Cursor {
+        at: EntryPos { ms: 17, seq: 2 },
+        partition: 5,
+    };
     assert_eq!(Cursor::parse(&c.render()), Some(c));
     assert!(valid_cursor("17-2-5"));
     assert!(!valid_cursor("17-2"));
