@@ -1,0 +1,74 @@
+//! The `ferry` binary as a library, so integration tests can build the exact
+//! same program and drive it as a child process.
+//!
+//! **Invariant:** operator commands talk to the gateway over HTTP through
+//! `ferry-sdk`, never to Redis; only the server commands open the store.
+
+pub mod cli;
+pub mod config;
+pub mod ops;
+pub mod server;
+mod signal;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, EXIT_BAD_CONFIG, TokensCommand};
+
+/// Parses the command line and runs the command; the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    if let Some((roles, args)) = cli.command.roles() {
+        // Variables that are not UTF-8 cannot be Ferry settings; skip them
+        // rather than panic as `std::env::vars` would.
+        let env: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let config = match config::load(args.config.as_deref(), &env) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("error: invalid configuration: {e:#}");
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
+        };
+        telemetry::init(&config.log);
+        return report(server::run(config, roles).await);
+    }
+    match cli.command {
+        Command::Ops(cmd) => report(ops::run(&cli.ops, cmd).await),
+        Command::Tokens(TokensCommand::New) => {
+            let (token, digest) = config::generate_token();
+            println!("token:        {token}");
+            println!("token_sha256: {digest}");
+            eprintln!("keep the token secret; put only token_sha256 in the configuration");
+            ExitCode::SUCCESS
+        }
+        Command::Serve(_) | Command::Gateway(_) | Command::Deliver(_) => ExitCode::SUCCESS,
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `ferry serve`, `ferry gateway` and `ferry deliver`: connect the store,
+//! make sure every tenant has signing keys, then run the chosen roles until
+//! SIGTERM/SIGINT.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ferry_core::signing::SigningKey;
+use ferry_gateway::{AppState, GatewayConfig, TokenEntry, Tokens};
+use ferry_store::{KeyPair, RedisStore, Store};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, TenantSettings};
+
+/// Which parts of Ferry this process runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Roles {
+    pub gateway: bool,
+    pub deliver: bool,
+}
+
+pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
+    let store = RedisStore::connect(config.redis_config())
+        .await
+        .context("connecting to redis (check redis.url and that Redis is running)")?;
+    let shutdown = CancellationToken::new();
+    crate::signal::cancel_on_signal(shutdown.clone());
+    run_with_store(store, &config, roles, shutdown).await
+}
+
+/// Runs the roles on any store; `ferry dev` uses it with its own store.
+pub async fn run_with_store<S: Store>(
+    store: S,
+    config: &Config,
+    roles: Roles,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    ensure_signing_keys(&store, &config.tenants).await?;
+    let mut registry = Registry::default();
+    let gateway_metrics = ferry_gateway::Metrics::register(&mut registry);
+    let deliver_metrics = ferry_deliver::Metrics::register(&mut registry);
+    let registry = Arc::new(registry);
+    let mut tasks = JoinSet::new();
+    if roles.gateway {
+        let listen = config.gateway.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the gateway to {listen} (gateway.listen)"))?;
+        let state = AppState {
+            store: store.clone(),
+            cfg: Arc::new(gateway_config(config)),
+            tokens: Arc::new(tokens(&config.tenants)),
+            metrics: gateway_metrics,
+            registry: registry.clone(),
+        };
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            ferry_gateway::serve(listener, state, shutdown)
+                .await
+                .context("gateway failed")
+        });
+    }
+    if roles.deliver {
+        let cfg = config.deliver.clone();
+        let store = store.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            ferry_deliver::run(store, cfg, deliver_metrics, shutdown)
+                .await
+                .context("deliverer failed")
+        });
+    }
+    // One role failing stops the others: a half-running relay is worse
+    // than a restart.
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.context("a role panicked").and_then(|r| r);
+        if let Err(e) = outcome {
+            shutdown.cancel();
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+    }
+    result
+}
+
+async fn ensure_signing_keys<S: Store>(
+    store: &S,
+    tenants: &[TenantSettings],
+) -> anyhow::Result<()> {
+    for tenant in tenants {
+        let initial = match &tenant.initial_signing_keys {
+            Some((current, next)) => KeyPair {
+                current: current.clone(),
+                next: next.clone(),
+            },
+            None => KeyPair {
+                current: SigningKey::generate(),
+                next: SigningKey::generate(),
+            },
+        };
+        store
+            .ensure_signing_keys(&tenant.name, &initial)
+            .await
+            .with_context(|| format!("storing the signing keys of tenant {}", tenant.name))?;
+    }
+    Ok(())
+}
+
+fn tokens(tenants: &[TenantSettings]) -> Tokens {
+    Tokens::new(
+        tenants
+            .iter()
+            .flat_map(|t| {
+                t.token_sha256.iter().map(|digest| TokenEntry {
+                    digest: *digest,
+                    tenant: t.name.clone(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn gateway_config(config: &Config) -> GatewayConfig {
+    let g = &config.gateway;
+    GatewayConfig {
+        max_body_bytes: g.max_body_bytes,
+        limits: g.limits.clone(),
+        max_headers: g.max_headers,
+        max_header_bytes: g.max_header_bytes,
+        header_read_timeout: g.header_read_timeout,
+        request_timeout: g.request_timeout,
+        max_concurrent_requests: g.max_concurrent_requests,
+        shutdown_grace: g.shutdown_grace,
+    }
+}
