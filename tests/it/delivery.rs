@@ -10,14 +10,23 @@ use ferry_tests::sink::TestSink;
 async fn publish_delivers_once_byte_identical_and_signed() {
     let ferry = TestFerry::start().await;
     let mut sink = TestSink::start().await;
-    let body: Vec<u8> = (0u8..=255).chain(b"{\"hello\":\"world\"}".iter().copied()).collect();
+    let body: Vec<u8> = (0u8..=255)
+        .chain(b"{\"hello\":\"world\"}".iter().copied())
+        .collect();
     let url = sink.url("/hook?x=1&y=two");
     let opts = PublishOptions {
         content_type: Some("application/octet-stream".into()),
-        forward_headers: vec![("X-Custom".into(), "abc".into()), ("My-Header".into(), "v".into())],
+        forward_headers: vec![
+            ("X-Custom".into(), "abc".into()),
+            ("My-Header".into(), "v".into()),
+        ],
         ..PublishOptions::default()
     };
-    let published = ferry.sdk().publish(&url, body.clone(), &opts).await.unwrap();
+    let published = ferry
+        .sdk()
+        .publish(&url, body.clone(), &opts)
+        .await
+        .unwrap();
     assert!(published.message_id.starts_with("msg_"));
 
     let req = sink.next_request().await;
@@ -31,7 +40,10 @@ async fn publish_delivers_once_byte_identical_and_signed() {
     assert_eq!(req.header("x-custom"), Some("abc"));
     assert_eq!(req.header("my-header"), Some("v"));
     assert_eq!(req.header("upstash-caller-ip"), Some("127.0.0.1"));
-    assert!(req.header("authorization").is_none(), "the publisher's token is never forwarded");
+    assert!(
+        req.header("authorization").is_none(),
+        "the publisher's token is never forwarded"
+    );
     let claims = ferry
         .receiver()
         .verify(req.signature(), &req.body, Some(&url))
@@ -51,7 +63,11 @@ async fn the_method_header_sets_the_delivery_method() {
         method: Some(ferry_sdk::Method::PUT),
         ..PublishOptions::default()
     };
-    ferry.sdk().publish(&sink.url("/put"), "x", &opts).await.unwrap();
+    ferry
+        .sdk()
+        .publish(&sink.url("/put"), "x", &opts)
+        .await
+        .unwrap();
     assert_eq!(sink.next_request().await.method, "PUT");
 }
 
@@ -64,25 +80,46 @@ async fn a_delayed_message_is_never_delivered_early() {
         delay: Some("2s".into()),
         ..PublishOptions::default()
     };
-    ferry.sdk().publish(&sink.url("/late"), "d", &opts).await.unwrap();
+    ferry
+        .sdk()
+        .publish(&sink.url("/late"), "d", &opts)
+        .await
+        .unwrap();
     let req = sink.next_request().await;
-    assert!(req.at.duration_since(started) >= Duration::from_secs(2), "delivered after {:?}", req.at.duration_since(started));
+    assert!(
+        req.at.duration_since(started) >= Duration::from_secs(2),
+        "delivered after {:?}",
+        req.at.duration_since(started)
+    );
 }
 
 #[tokio::test]
 async fn not_before_holds_a_message_until_its_time() {
     let ferry = TestFerry::start().await;
     let mut sink = TestSink::start().await;
-    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let not_before = now_s + 2;
     let opts = PublishOptions {
         not_before: Some(not_before),
         ..PublishOptions::default()
     };
-    ferry.sdk().publish(&sink.url("/nb"), "n", &opts).await.unwrap();
+    ferry
+        .sdk()
+        .publish(&sink.url("/nb"), "n", &opts)
+        .await
+        .unwrap();
     sink.next_request().await;
-    let arrived = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
-    assert!(arrived >= u128::from(not_before) * 1000, "arrived at {arrived} before {not_before}s");
+    let arrived = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert!(
+        arrived >= u128::from(not_before) * 1000,
+        "arrived at {arrived} before {not_before}s"
+    );
 }
 
 #[tokio::test]
@@ -95,7 +132,12 @@ async fn a_pending_message_can_be_read_and_cancelled() {
         retries: Some(5),
         ..PublishOptions::default()
     };
-    let id = ferry.sdk().publish(&sink.url("/x"), "hello", &opts).await.unwrap().message_id;
+    let id = ferry
+        .sdk()
+        .publish(&sink.url("/x"), "hello", &opts)
+        .await
+        .unwrap()
+        .message_id;
     let message = ferry.sdk().message(&id).await.unwrap();
     assert_eq!(message.message_id, id);
     assert_eq!(message.url, sink.url("/x"));
@@ -105,13 +147,25 @@ async fn a_pending_message_can_be_read_and_cancelled() {
     assert!(message.not_before >= message.created_at + 3_590_000);
 
     let other = ferry.sdk_for(ferry_tests::ferry::OTHER_TOKEN);
-    assert!(other.message(&id).await.is_err(), "another tenant cannot read it");
-    assert!(other.cancel(&id).await.is_err(), "another tenant cannot cancel it");
+    assert!(
+        other.message(&id).await.is_err(),
+        "another tenant cannot read it"
+    );
+    assert!(
+        other.cancel(&id).await.is_err(),
+        "another tenant cannot cancel it"
+    );
 
     assert_eq!(ferry.sdk().cancel(&id).await.unwrap().cancelled, 1);
     let again = ferry.sdk().cancel(&id).await.unwrap_err();
-    assert!(matches!(again, ferry_sdk::Error::Http { status: 404, .. }), "{again:?}");
-    assert!(matches!(ferry.sdk().message(&id).await.unwrap_err(), ferry_sdk::Error::Http { status: 404, .. }));
+    assert!(
+        matches!(again, ferry_sdk::Error::Http { status: 404, .. }),
+        "{again:?}"
+    );
+    assert!(matches!(
+        ferry.sdk().message(&id).await.unwrap_err(),
+        ferry_sdk::Error::Http { status: 404, .. }
+    ));
 }
 
 #[tokio::test]
@@ -149,7 +203,10 @@ async fn twenty_concurrent_duplicates_make_one_message() {
     }
     assert_eq!(created.len(), 1);
     assert_eq!(duplicates.len(), 19);
-    assert!(duplicates.iter().all(|d| *d == created[0]), "every duplicate names the original id");
+    assert!(
+        duplicates.iter().all(|d| *d == created[0]),
+        "every duplicate names the original id"
+    );
     assert_eq!(sink.next_request().await.message_id(), created[0]);
     sink.assert_quiet(Duration::from_millis(500)).await;
 }
@@ -171,14 +228,19 @@ async fn content_based_dedup_accepts_the_python_spelling() {
             .send()
             .await
             .unwrap();
-        ids.push((resp.status().as_u16(), resp.json::<serde_json::Value>().await.unwrap()["messageId"].clone()));
+        ids.push((
+            resp.status().as_u16(),
+            resp.json::<serde_json::Value>().await.unwrap()["messageId"].clone(),
+        ));
     }
     assert_eq!(ids[0].0, 201);
     assert_eq!(ids[1].0, 202);
     assert_eq!(ids[0].1, ids[1].1);
 }
 
-async fn futures_join_all<F: std::future::Future + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
 where
     F::Output: Send + 'static,
 {

@@ -2,6 +2,7 @@
 //! harness). Every test starts its own `redis-server`; nothing is mocked.
 
 mod bad_input;
+mod crash;
 mod delivery;
 mod dlq;
 mod retries;

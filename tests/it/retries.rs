@@ -13,11 +13,19 @@ const WAIT: Duration = Duration::from_secs(15);
 async fn dlq_entries(ferry: &TestFerry, n: usize) -> Vec<ferry_core::wire::DlqMessage> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let list = ferry.sdk().dlq_list(&ferry_sdk::DlqQuery::default()).await.unwrap();
+        let list = ferry
+            .sdk()
+            .dlq_list(&ferry_sdk::DlqQuery::default())
+            .await
+            .unwrap();
         if list.messages.len() >= n {
             return list.messages;
         }
-        assert!(tokio::time::Instant::now() < deadline, "only {} dead letters after {WAIT:?}", list.messages.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} dead letters after {WAIT:?}",
+            list.messages.len()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -32,12 +40,20 @@ async fn retries_follow_the_delay_expression_then_dead_letter() {
         retry_delay: Some("400 * (1 + retried)".into()),
         ..PublishOptions::default()
     };
-    let id = ferry.sdk().publish(&sink.url("/fail"), "payload", &opts).await.unwrap().message_id;
+    let id = ferry
+        .sdk()
+        .publish(&sink.url("/fail"), "payload", &opts)
+        .await
+        .unwrap()
+        .message_id;
 
     let attempts = sink.wait_for_requests(3, WAIT).await;
     let retried: Vec<u32> = attempts.iter().map(|r| r.retried()).collect();
     assert_eq!(retried, [0, 1, 2]);
-    assert!(attempts.iter().all(|r| r.message_id() == id), "one message id across attempts");
+    assert!(
+        attempts.iter().all(|r| r.message_id() == id),
+        "one message id across attempts"
+    );
     // `retried` is 0 before the first retry: 400 ms, then 800 ms.
     assert!(attempts[1].at - attempts[0].at >= Duration::from_millis(400));
     assert!(attempts[2].at - attempts[1].at >= Duration::from_millis(800));
@@ -48,7 +64,10 @@ async fn retries_follow_the_delay_expression_then_dead_letter() {
     assert_eq!(entry.message.message_id, id);
     assert_eq!(entry.response_status, 500);
     assert_eq!(entry.response_body.as_deref(), Some("boom"));
-    assert_eq!(entry.response_header.as_ref().unwrap()["X-Reason"], ["down"]);
+    assert_eq!(
+        entry.response_header.as_ref().unwrap()["X-Reason"],
+        ["down"]
+    );
     assert_eq!(entry.message.max_retries, 2);
     assert_eq!(entry.message.body.as_deref(), Some("payload"));
     sink.assert_quiet(Duration::from_millis(1200)).await;
@@ -65,26 +84,51 @@ async fn a_retried_message_succeeds_once_the_destination_recovers() {
         retry_delay: Some("100".into()),
         ..PublishOptions::default()
     };
-    let id = ferry.sdk().publish(&sink.url("/flaky"), "x", &opts).await.unwrap().message_id;
+    let id = ferry
+        .sdk()
+        .publish(&sink.url("/flaky"), "x", &opts)
+        .await
+        .unwrap()
+        .message_id;
     let attempts = sink.wait_for_requests(3, WAIT).await;
     assert_eq!(attempts[2].retried(), 2);
     sink.assert_quiet(Duration::from_millis(500)).await;
     assert_eq!(sink.n_requests(), 3);
-    assert!(ferry.sdk().message(&id).await.is_err(), "a delivered message is gone");
-    assert!(ferry.sdk().dlq_list(&ferry_sdk::DlqQuery::default()).await.unwrap().messages.is_empty());
+    assert!(
+        ferry.sdk().message(&id).await.is_err(),
+        "a delivered message is gone"
+    );
+    assert!(
+        ferry
+            .sdk()
+            .dlq_list(&ferry_sdk::DlqQuery::default())
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn status_489_with_the_non_retryable_header_dead_letters_at_once() {
     let ferry = TestFerry::start().await;
     let sink = TestSink::start().await;
-    sink.respond(Reply::status(489).header("Upstash-NonRetryable-Error", "true").body("never again"));
+    sink.respond(
+        Reply::status(489)
+            .header("Upstash-NonRetryable-Error", "true")
+            .body("never again"),
+    );
     let opts = PublishOptions {
         retries: Some(5),
         retry_delay: Some("50".into()),
         ..PublishOptions::default()
     };
-    let id = ferry.sdk().publish(&sink.url("/no"), "x", &opts).await.unwrap().message_id;
+    let id = ferry
+        .sdk()
+        .publish(&sink.url("/no"), "x", &opts)
+        .await
+        .unwrap()
+        .message_id;
     let dead = dlq_entries(&ferry, 1).await;
     assert_eq!(dead[0].message.message_id, id);
     assert_eq!(dead[0].response_status, 489);
@@ -102,7 +146,11 @@ async fn status_489_without_the_header_is_retried() {
         retry_delay: Some("50".into()),
         ..PublishOptions::default()
     };
-    ferry.sdk().publish(&sink.url("/maybe"), "x", &opts).await.unwrap();
+    ferry
+        .sdk()
+        .publish(&sink.url("/maybe"), "x", &opts)
+        .await
+        .unwrap();
     let attempts = sink.wait_for_requests(2, WAIT).await;
     assert_eq!(attempts[1].retried(), 1);
 }
@@ -119,7 +167,11 @@ async fn retry_after_overrides_the_backoff() {
         retry_delay: Some("60000".into()),
         ..PublishOptions::default()
     };
-    ferry.sdk().publish(&sink.url("/slow-down"), "x", &opts).await.unwrap();
+    ferry
+        .sdk()
+        .publish(&sink.url("/slow-down"), "x", &opts)
+        .await
+        .unwrap();
     let attempts = sink.wait_for_requests(2, WAIT).await;
     assert!(attempts[1].at - attempts[0].at >= Duration::from_secs(1));
 }
@@ -135,9 +187,16 @@ async fn a_timed_out_attempt_is_retried() {
         timeout: Some("1s".into()),
         ..PublishOptions::default()
     };
-    ferry.sdk().publish(&sink.url("/hang"), "x", &opts).await.unwrap();
+    ferry
+        .sdk()
+        .publish(&sink.url("/hang"), "x", &opts)
+        .await
+        .unwrap();
     let attempts = sink.wait_for_requests(2, WAIT).await;
-    assert!(attempts[1].at - attempts[0].at >= Duration::from_secs(1), "the first attempt timed out after 1 s");
+    assert!(
+        attempts[1].at - attempts[0].at >= Duration::from_secs(1),
+        "the first attempt timed out after 1 s"
+    );
     assert_eq!(attempts[1].retried(), 1);
 }
 
@@ -154,19 +213,38 @@ async fn callbacks_report_each_attempt_and_the_failure() {
         failure_callback: Some(failure_callback.clone()),
         ..PublishOptions::default()
     };
-    let id = ferry.sdk().publish(&sink.url("/dest"), "original", &opts).await.unwrap().message_id;
+    let id = ferry
+        .sdk()
+        .publish(&sink.url("/dest"), "original", &opts)
+        .await
+        .unwrap()
+        .message_id;
     let requests = sink.wait_for_requests(3, WAIT).await;
-    let by_path = |p: &str| requests.iter().find(|r| r.uri.path() == p).unwrap_or_else(|| panic!("no request to {p}"));
+    let by_path = |p: &str| {
+        requests
+            .iter()
+            .find(|r| r.uri.path() == p)
+            .unwrap_or_else(|| panic!("no request to {p}"))
+    };
     let b64 = base64::engine::general_purpose::STANDARD;
 
     let cb = by_path("/cb");
-    ferry.receiver().verify(cb.signature(), &cb.body, Some(&callback)).expect("callbacks are signed for their own url");
+    ferry
+        .receiver()
+        .verify(cb.signature(), &cb.body, Some(&callback))
+        .expect("callbacks are signed for their own url");
     assert_eq!(cb.header("content-type"), Some("application/json"));
     let body: serde_json::Value = serde_json::from_slice(&cb.body).unwrap();
     assert_eq!(body["status"], 500);
     assert_eq!(body["sourceMessageId"], id.as_str());
-    assert_eq!(b64.decode(body["body"].as_str().unwrap()).unwrap(), b"first failed");
-    assert_eq!(b64.decode(body["sourceBody"].as_str().unwrap()).unwrap(), b"original");
+    assert_eq!(
+        b64.decode(body["body"].as_str().unwrap()).unwrap(),
+        b"first failed"
+    );
+    assert_eq!(
+        b64.decode(body["sourceBody"].as_str().unwrap()).unwrap(),
+        b"original"
+    );
     assert_eq!(body["retried"], 0);
     assert_eq!(body["maxRetries"], 0);
     assert!(body.get("dlqId").is_none());
@@ -177,7 +255,16 @@ async fn callbacks_report_each_attempt_and_the_failure() {
     assert_eq!(body["sourceMessageId"], id.as_str());
     let dlq_id = body["dlqId"].as_str().unwrap();
     assert!(dlq_id.starts_with("dlq_"));
-    assert_eq!(ferry.sdk().dlq_get(dlq_id).await.unwrap().message.message_id, id);
+    assert_eq!(
+        ferry
+            .sdk()
+            .dlq_get(dlq_id)
+            .await
+            .unwrap()
+            .message
+            .message_id,
+        id
+    );
 }
 
 #[tokio::test]
@@ -189,10 +276,22 @@ async fn a_callback_follows_a_successful_delivery() {
         callback: Some(sink.url("/cb")),
         ..PublishOptions::default()
     };
-    ferry.sdk().publish(&sink.url("/ok"), "x", &opts).await.unwrap();
+    ferry
+        .sdk()
+        .publish(&sink.url("/ok"), "x", &opts)
+        .await
+        .unwrap();
     let requests = sink.wait_for_requests(2, WAIT).await;
-    let cb = requests.iter().find(|r| r.uri.path() == "/cb").expect("callback delivered");
+    let cb = requests
+        .iter()
+        .find(|r| r.uri.path() == "/cb")
+        .expect("callback delivered");
     let body: serde_json::Value = serde_json::from_slice(&cb.body).unwrap();
     assert_eq!(body["status"], 200);
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(body["body"].as_str().unwrap()).unwrap(), b"all good");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(body["body"].as_str().unwrap())
+            .unwrap(),
+        b"all good"
+    );
 }

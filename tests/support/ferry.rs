@@ -113,12 +113,16 @@ impl TestFerry {
             metrics: gateway_metrics,
             registry: Arc::new(registry),
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
         let mut tasks = vec![tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                ferry_gateway::serve(listener, state, shutdown).await.expect("gateway runs");
+                ferry_gateway::serve(listener, state, shutdown)
+                    .await
+                    .expect("gateway runs");
             }
         })];
         if options.run_deliverer {
@@ -154,7 +158,8 @@ impl TestFerry {
 
     /// A receiver holding the tenants' current and next keys.
     pub fn receiver(&self) -> ferry_sdk::Receiver {
-        ferry_sdk::Receiver::new(self.keys.current.expose(), self.keys.next.expose()).expect("valid keys")
+        ferry_sdk::Receiver::new(self.keys.current.expose(), self.keys.next.expose())
+            .expect("valid keys")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -163,7 +168,10 @@ impl TestFerry {
 
     /// Plain HTTP, for requests the SDK would not send.
     pub fn http(&self) -> reqwest::Client {
-        reqwest::Client::builder().no_proxy().build().expect("http client")
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client")
     }
 
     /// Stops gateway and deliverer gracefully and waits for them.

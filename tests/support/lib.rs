@@ -2,6 +2,6 @@
 //! a scriptable HTTP sink, and a Ferry (gateway + deliverer) started on
 //! loopback with a private key prefix.
 
+pub mod ferry;
 pub mod redis;
 pub mod sink;
-pub mod ferry;
