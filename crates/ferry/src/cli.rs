@@ -19,7 +19,8 @@ pub const EXIT_BAD_CONFIG: u8 = 64;
                   @upstash/qstash and qstash SDKs work by changing the base URL and token), \
                   stores them in Redis streams, and delivers each one to its destination as \
                   a signed request, with retries and a dead-letter queue.\n\n\
-                  Run it with `ferry serve --config ferry.toml`; operate it with the \
+                  Try it with `ferry dev` (no Redis needed); run it in production with \
+                  `ferry serve --config ferry.toml`; operate it with the \
                   publish, dlq, messages and keys commands, which talk to a running \
                   gateway (set FERRY_URL and FERRY_TOKEN)."
 )]
@@ -40,6 +41,9 @@ pub struct ServerArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a complete relay for local development: no Redis needed, the
+    /// public QStash development credentials, loopback destinations allowed.
+    Dev(crate::dev::DevArgs),
     /// Run the gateway (HTTP API) and the deliverer in one process.
     Serve(ServerArgs),
     /// Run only the HTTP API; deliverers run elsewhere against the same Redis.
@@ -85,7 +89,7 @@ impl Command {
                 },
                 args,
             )),
-            Self::Ops(_) | Self::Tokens(_) => None,
+            Self::Dev(_) | Self::Ops(_) | Self::Tokens(_) => None,
         }
     }
 }

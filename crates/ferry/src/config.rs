@@ -148,6 +148,44 @@ pub fn load(config_file: Option<&Path>, env: &[(String, String)]) -> anyhow::Res
     load_layers(Some(Toml::file_exact(path)), env).with_context(context)
 }
 
+/// The public QStash development credentials: the token and signing keys
+/// that the official SDKs use in dev mode (`QSTASH_DEV=true`). They are
+/// published, so they only ever guard a local development relay.
+pub mod dev_credentials {
+    pub const TOKEN: &str =
+        "eyJVc2VySUQiOiJkZWZhdWx0VXNlciIsIlBhc3N3b3JkIjoiZGVmYXVsdFBhc3N3b3JkIn0=";
+    pub const CURRENT_SIGNING_KEY: &str = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r";
+    pub const NEXT_SIGNING_KEY: &str = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs";
+}
+
+/// The configuration of `ferry dev`: the defaults with the gateway on
+/// `127.0.0.1:<port>`, one tenant with the public development credentials,
+/// and loopback destinations allowed (they are refused everywhere else).
+/// `FERRY_*` variables among `env` still apply on top.
+pub fn dev(port: u16, redis_url: Option<&str>, env: &[(String, String)]) -> anyhow::Result<Config> {
+    let redis = redis_url
+        .map(|url| format!("[redis]\nurl = {url:?}\n"))
+        .unwrap_or_default();
+    let overlay = format!(
+        r#"{redis}
+[gateway]
+listen = "127.0.0.1:{port}"
+
+[deliver]
+allow_networks = ["127.0.0.0/8", "::1/128"]
+
+[[tenants]]
+name = "default"
+tokens = ["{token}"]
+initial_signing_keys = {{ current = "{current}", next = "{next}" }}
+"#,
+        token = dev_credentials::TOKEN,
+        current = dev_credentials::CURRENT_SIGNING_KEY,
+        next = dev_credentials::NEXT_SIGNING_KEY,
+    );
+    load_layers(Some(Toml::string(&overlay)), env).context("building the development configuration")
+}
+
 /// A new random API token and its SHA-256 in hex, for `token_sha256`.
 ///
 /// The token is `ferry_` followed by 40 URL-safe characters (240 random

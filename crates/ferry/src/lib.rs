@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dev;
 pub mod ops;
 pub mod server;
 mod signal;
@@ -35,22 +36,22 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> ExitCode {
     if let Some((roles, args)) = cli.command.roles() {
-        // Variables that are not UTF-8 cannot be Ferry settings; skip them
-        // rather than panic as `std::env::vars` would.
-        let env: Vec<(String, String)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
-        let config = match config::load(args.config.as_deref(), &env) {
+        let config = match config::load(args.config.as_deref(), &environment()) {
             Ok(config) => config,
-            Err(e) => {
-                eprintln!("error: invalid configuration: {e:#}");
-                return ExitCode::from(EXIT_BAD_CONFIG);
-            }
+            Err(e) => return bad_config(&e),
         };
         telemetry::init(&config.log);
         return report(server::run(config, roles).await);
     }
     match cli.command {
+        Command::Dev(args) => {
+            let config = match dev::config(&args, &environment()) {
+                Ok(config) => config,
+                Err(e) => return bad_config(&e),
+            };
+            telemetry::init(&config.log);
+            report(dev::run(&args, config).await)
+        }
         Command::Ops(cmd) => report(ops::run(&cli.ops, cmd).await),
         Command::Tokens(TokensCommand::New) => {
             let (token, digest) = config::generate_token();
@@ -59,8 +60,23 @@ async fn run(cli: Cli) -> ExitCode {
             eprintln!("keep the token secret; put only token_sha256 in the configuration");
             ExitCode::SUCCESS
         }
+        // Handled above, before the match.
         Command::Serve(_) | Command::Gateway(_) | Command::Deliver(_) => ExitCode::SUCCESS,
     }
+}
+
+/// The process environment as UTF-8 pairs. Variables that are not UTF-8
+/// cannot be Ferry settings; they are skipped rather than panicking as
+/// `std::env::vars` would.
+fn environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+fn bad_config(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: invalid configuration: {e:#}");
+    ExitCode::from(EXIT_BAD_CONFIG)
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {
