@@ -6,4 +6,6 @@ mod crash;
 mod delivery;
 mod dlq;
 mod retries;
+mod sdk_js;
+mod sdk_py;
 mod ssrf;

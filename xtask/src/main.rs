@@ -2,19 +2,27 @@
 //! `cargo xtask test` runs the whole test suite, `cargo xtask ci` adds the
 //! format and lint gates in front of it.
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <test|ci>
-  test  run every test (needs redis-server on PATH; tests start their own)
-  ci    cargo fmt --check, clippy with -D warnings, then test";
+const USAGE: &str = "usage: cargo xtask <test|ci|sdks>
+  test  install the official QStash SDKs (pinned) if missing, then run every
+        test (needs redis-server, node and python3 on PATH)
+  ci    cargo fmt --check, clippy with -D warnings, then test
+  sdks  only install the official QStash SDKs used by the compatibility tests";
+
+/// Where the compatibility suites keep the official SDKs they drive.
+const JS_SDK_DIR: &str = "tests/sdk/js";
+const PY_SDK_DIR: &str = "tests/sdk/py";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1);
     let result = match task.as_deref() {
         Some("test") => test(),
         Some("ci") => ci(),
+        Some("sdks") => install_sdks(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(64);
@@ -68,6 +76,50 @@ fn test() -> anyhow::Result<()> {
             &["test", "--workspace", "--locked", "--no-fail-fast"],
         )
     }
+}
+
+/// Installs the pinned JS and Python SDKs from their lock files, once.
+fn install_sdks() -> anyhow::Result<()> {
+    require(
+        "node",
+        "install Node.js 20 (Debian: apt-get install nodejs npm)",
+    )?;
+    require(
+        "python3",
+        "install Python 3.11 (Debian: apt-get install python3 python3-venv)",
+    )?;
+    if !Path::new(JS_SDK_DIR).join("node_modules").exists() {
+        run_in(JS_SDK_DIR, "npm", &["ci", "--no-audit", "--no-fund"])?;
+    }
+    let venv = Path::new(PY_SDK_DIR).join(".venv");
+    if !venv.join("bin").join("python").exists() {
+        run_in(PY_SDK_DIR, "python3", &["-m", "venv", ".venv"])?;
+        run_in(
+            PY_SDK_DIR,
+            ".venv/bin/pip",
+            &[
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                "requirements.txt",
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn run_in(dir: &str, program: &str, args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("xtask: (in {dir}) {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("starting {program} in {dir}"))?;
+    if !status.success() {
+        bail!("{program} {} in {dir} failed ({status})", args.join(" "));
+    }
+    Ok(())
 }
 
 fn has_nextest() -> bool {
