@@ -7,6 +7,7 @@
 //! gateway, the deliverer, the store and the SDK can share it and tests can
 //! pin it with fixed clocks.
 
+pub mod clock;
 pub mod destination;
 pub mod duration;
 pub mod ids;

@@ -20,7 +20,7 @@
 //! stop reading, and attempts in flight get `shutdown_grace` to finish.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ferry_core::ssrf::AddressPolicy;
 use ferry_store::Store;
@@ -112,11 +112,7 @@ fn consumer_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &random[..8])
 }
 
-/// Wall-clock Unix milliseconds: due times are shared through Redis with
-/// other processes, so they must be wall-clock, not monotonic.
+/// Now, in the Unix milliseconds the store shares with other processes.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    ferry_core::clock::unix_ms(SystemTime::now())
 }

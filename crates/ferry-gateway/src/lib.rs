@@ -13,7 +13,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
@@ -308,11 +308,7 @@ fn connection_service(
     }
 }
 
-/// Wall-clock Unix milliseconds: stored timestamps are shared with other
-/// processes through the store.
+/// Now, in the Unix milliseconds the store shares with other processes.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    ferry_core::clock::unix_ms(SystemTime::now())
 }

@@ -23,7 +23,7 @@
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::signing::SigningKey;
@@ -89,12 +89,7 @@ impl MemoryStore {
 
 /// The wall clock in Unix milliseconds.
 fn wall_ms() -> u64 {
-    // A clock set before 1970 is not worth failing over; 0 only makes dead
-    // letters look fresh.
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+    ferry_core::clock::unix_ms(SystemTime::now())
 }
 
 impl Store for MemoryStore {
