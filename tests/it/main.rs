@@ -2,6 +2,7 @@
 //! harness). Every test starts its own `redis-server`; nothing is mocked.
 
 mod bad_input;
+mod conformance;
 mod crash;
 mod delivery;
 mod dlq;

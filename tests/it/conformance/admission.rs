@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use ferry_store::{Outcome, PublishOutcome, Store};
 
-use crate::backend::{Backend, Settings};
-use crate::fixture::{
+use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::fixture::{
     delayed, message, now_ms, outcome, publish, read, read_one, record_done, tenant,
 };
 

@@ -1,12 +1,11 @@
 //! The two backends under test, behind one small trait so each case is
 //! written once and run against both.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferry_store::{MemoryConfig, MemoryStore, RedisConfig, RedisStore, Store};
 
-use crate::redis_server::RedisServer;
+use ferry_tests::redis::{TestRedis, unique_prefix};
 
 /// Event log lines kept per tenant; large enough never to matter here.
 const EVENTS_MAX_LEN: u64 = 1_000;
@@ -57,13 +56,13 @@ impl Backend for Memory {
 /// A `redis-server` of the test's own; every store opened on it gets a key
 /// prefix no other store uses.
 pub(crate) struct Redis {
-    server: RedisServer,
+    server: TestRedis,
 }
 
 impl Redis {
     pub(crate) async fn start() -> Self {
         Self {
-            server: RedisServer::start().await,
+            server: TestRedis::start().await,
         }
     }
 }
@@ -86,13 +85,4 @@ impl Backend for Redis {
             panic!("connecting to the test redis at {}: {e}", self.server.url())
         })
     }
-}
-
-fn unique_prefix() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "ferry-conformance-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }

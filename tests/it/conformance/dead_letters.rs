@@ -8,8 +8,10 @@ use bytes::Bytes;
 use ferry_core::ids::{MessageId, Partition};
 use ferry_store::{DlqFilter, DlqOrder, DlqQuery, NewMessage, Store};
 
-use crate::backend::{Backend, Settings};
-use crate::fixture::{dead_letter, message, now_ms, publish, read, read_one, response, tenant};
+use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::fixture::{
+    dead_letter, message, now_ms, publish, read, read_one, response, tenant,
+};
 
 fn first_page(count: usize, order: DlqOrder) -> DlqQuery {
     DlqQuery {

@@ -8,8 +8,8 @@ use ferry_core::ids::{MessageId, Partition};
 use ferry_store::{DeliveredEntry, LastResponse, Outcome, Reader, Recorded, Store};
 use tokio::time::Instant;
 
-use crate::backend::{Backend, Settings};
-use crate::fixture::{
+use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::fixture::{
     delayed, ids, message, now_ms, outcome, publish, read, read_one, record_done, response, tenant,
     within,
 };

@@ -1,26 +1,16 @@
 //! One conformance suite for both backends of `Store`: every case is written
 //! once, generic over a [`backend::Backend`], and runs against the
 //! in-process `MemoryStore` and against `RedisStore` on a `redis-server`
-//! that the test starts itself. Agreement between the two is what lets
+//! that the test starts itself (the harness's `TestRedis`). Agreement between the two is what lets
 //! `ferry dev` stand in for a real deployment.
 
-#[path = "conformance/admission.rs"]
 mod admission;
-#[path = "conformance/backend.rs"]
 mod backend;
-#[path = "conformance/dead_letters.rs"]
 mod dead_letters;
-#[path = "conformance/delivery.rs"]
 mod delivery;
-#[path = "conformance/fixture.rs"]
 mod fixture;
-#[path = "conformance/ownership.rs"]
 mod ownership;
-#[path = "conformance/redis_server.rs"]
-mod redis_server;
-#[path = "conformance/signing_keys.rs"]
 mod signing_keys;
-#[path = "conformance/tenancy.rs"]
 mod tenancy;
 
 /// Declares each case once per backend: `memory::<case>` and `redis::<case>`.
@@ -30,7 +20,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    crate::$group::$case(&crate::backend::Memory).await;
+                    crate::conformance::$group::$case(&crate::conformance::backend::Memory).await;
                 }
             )*
         }
@@ -39,8 +29,8 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let backend = crate::backend::Redis::start().await;
-                    crate::$group::$case(&backend).await;
+                    let backend = crate::conformance::backend::Redis::start().await;
+                    crate::conformance::$group::$case(&backend).await;
                 }
             )*
         }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use ferry_core::ids::Partition;
 use ferry_store::{DeliveredEntry, Outcome, Recorded, Store};
 
-use crate::backend::{Backend, Settings};
-use crate::fixture::{
+use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::fixture::{
     dead_letter, delayed, ids, message, now_ms, outcome, publish, read, read_one, record_done,
     response, tenant,
 };

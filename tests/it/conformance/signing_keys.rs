@@ -3,8 +3,8 @@
 use ferry_core::signing::SigningKey;
 use ferry_store::{KeyPair, Store};
 
-use crate::backend::{Backend, Settings};
-use crate::fixture::tenant;
+use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::fixture::tenant;
 
 fn key_pair() -> KeyPair {
     KeyPair {

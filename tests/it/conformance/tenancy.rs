@@ -4,8 +4,8 @@
 use ferry_core::ids::{MessageId, Partition};
 use ferry_store::{DlqOrder, DlqQuery, NewMessage, Store};
 
-use crate::backend::{Backend, Settings};
-use crate::fixture::{dead_letter, delayed, now_ms, publish, response, tenant};
+use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::fixture::{dead_letter, delayed, now_ms, publish, response, tenant};
 
 pub(crate) async fn tenants_cannot_reach_each_others_messages(backend: &impl Backend) {
     let store = backend.open(Settings::default()).await;
