@@ -57,6 +57,9 @@ struct Shared {
 /// The replies still to hand out, consumed in request arrival order.
 #[derive(Default)]
 struct Script {
+    /// Replies by path: the first rule whose fragment the request path
+    /// contains answers, before any one-shot or default reply.
+    by_path: Vec<(String, Reply)>,
     /// One-shot replies, used before `default`.
     queued: VecDeque<Reply>,
     default: Reply,
@@ -98,6 +101,15 @@ impl TestSink {
     /// Sets the reply used once the one-shot replies are exhausted.
     pub fn respond(&self, reply: Reply) {
         self.shared.script().default = reply;
+    }
+
+    /// Answers every request whose path contains `fragment` with `reply`,
+    /// whatever else is scripted (checked in the order rules were added).
+    pub fn respond_to_paths_containing(&self, fragment: &str, reply: Reply) {
+        self.shared
+            .script()
+            .by_path
+            .push((fragment.to_owned(), reply));
     }
 
     /// Queues `n` one-shot copies of `reply`, used before the default reply
@@ -207,11 +219,18 @@ impl Shared {
     /// recorded request is the one that got the n-th scripted reply.
     fn record(&self, recorded: Recorded) -> Reply {
         let mut script = self.script();
+        let by_path = script
+            .by_path
+            .iter()
+            .find(|(fragment, _)| recorded.uri.path().contains(fragment.as_str()))
+            .map(|(_, reply)| reply.clone());
         self.log.send_modify(|log| log.push(recorded));
-        script
-            .queued
-            .pop_front()
-            .unwrap_or_else(|| script.default.clone())
+        by_path.unwrap_or_else(|| {
+            script
+                .queued
+                .pop_front()
+                .unwrap_or_else(|| script.default.clone())
+        })
     }
 }
 

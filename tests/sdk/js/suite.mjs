@@ -1,0 +1,488 @@
+// Drives Ferry with the official QStash JavaScript SDK, exactly as an
+// application would, and checks the values the SDK returns, so that a
+// change in Ferry's wire format that breaks QStash users fails a test.
+//
+// Environment:
+//   QSTASH_URL    Ferry's base URL
+//   QSTASH_TOKEN  a tenant token
+//   SINK_URL      a loopback URL prefix for deliveries: every path under it
+//                 answers 200, except paths containing `/fail`, which answer 500
+//
+// Output: one line per check (`ok   <name>` or `FAIL <name>: <why>`), then
+// `N passed, M failed`; the exit code is 1 if any check failed. Deliveries
+// the suite expects at the sink are announced as `expect-delivery <json>` and
+// `expect-callback <json>` lines, so the driving test can check that they
+// arrived signed with the tenant's keys.
+
+import assert from "node:assert/strict";
+import { Client, QstashError } from "@upstash/qstash";
+
+const HOUR_S = 3600;
+const HOUR_MS = HOUR_S * 1000;
+/** How long a message published with `retries: 0` may take to reach the DLQ. */
+const DEAD_LETTER_WAIT_MS = 10_000;
+const POLL_MS = 50;
+const NOT_SUPPORTED = "not supported by this version of Ferry";
+const NO_SUCH_MESSAGE = "msg_00000000000000000000000000000000000";
+/** Makes deduplication ids and bodies unique per run, so a rerun against the same relay passes. */
+const RUN = crypto.randomUUID();
+
+const baseUrl = requiredEnv("QSTASH_URL");
+const token = requiredEnv("QSTASH_TOKEN");
+const sinkUrl = requiredEnv("SINK_URL").replace(/\/$/, "");
+const client = new Client({ baseUrl, token });
+const tally = { passed: 0, failed: 0 };
+
+function requiredEnv(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`suite.mjs: ${name} must be set`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function sink(path) {
+  return `${sinkUrl}${path}`;
+}
+
+function describe(error) {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Runs one named check; a thrown error (failed assertion included) fails it. */
+async function check(name, run) {
+  try {
+    await run();
+    tally.passed += 1;
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    tally.failed += 1;
+    console.log(`FAIL ${name}: ${describe(error).replaceAll("\n", " ")}`);
+  }
+}
+
+/** Tells the driving test that `delivery` must arrive at the sink. */
+function expectDelivery(delivery) {
+  console.log(`expect-delivery ${JSON.stringify({ status: 200, ...delivery })}`);
+}
+
+/** Tells the driving test that a (failure) callback for `sourceMessageId` must arrive at `url`. */
+function expectCallback(callback) {
+  console.log(`expect-callback ${JSON.stringify(callback)}`);
+}
+
+/** Asserts that `call` fails with a `QstashError` carrying Ferry's JSON error body. */
+async function rejectsWith(call, status, fragment) {
+  await assert.rejects(call, (error) => {
+    assert.ok(error instanceof QstashError, `expected a QstashError, got ${describe(error)}`);
+    assert.equal(error.status, status, `status of ${error.message}`);
+    assert.ok(
+      error.message.includes(fragment),
+      `${JSON.stringify(error.message)} does not mention ${JSON.stringify(fragment)}`,
+    );
+    assert.equal(typeof JSON.parse(error.message).error, "string", "body is {\"error\": ...}");
+    return true;
+  });
+}
+
+function notBuiltYet(call) {
+  return rejectsWith(call, 501, NOT_SUPPORTED);
+}
+
+function assertMessageId(id) {
+  assert.match(id, /^msg_\w+$/, "message id");
+}
+
+function nowSeconds() {
+  return Math.floor(Date.now() / 1000);
+}
+
+async function publishDelayed(request) {
+  const published = await client.publish({ delay: "1h", ...request });
+  assertMessageId(published.messageId);
+  return published;
+}
+
+/** Polls the DLQ until `messageId` is a dead letter there and returns it. */
+async function waitForDeadLetter(messageId) {
+  const deadline = Date.now() + DEAD_LETTER_WAIT_MS;
+  for (;;) {
+    const { messages } = await client.dlq.listMessages({ filter: { messageId } });
+    if (messages.length > 0) {
+      assert.equal(messages.length, 1, "one dead letter per message");
+      return messages[0];
+    }
+    assert.ok(Date.now() < deadline, `${messageId} not dead-lettered in ${DEAD_LETTER_WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** `GET /v2/keys` or `POST /v2/keys/rotate`, sent like the SDK sends its requests. */
+async function keysRequest(method, path) {
+  const response = await fetch(`${baseUrl.replace(/\/$/, "")}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  assert.equal(response.status, 200, `${method} ${path}`);
+  return await response.json();
+}
+
+function assertSigningKeys(keys) {
+  assert.deepEqual(Object.keys(keys).sort(), ["current", "next"]);
+  assert.match(keys.current, /^sig_\w{28,}$/);
+  assert.match(keys.next, /^sig_\w{28,}$/);
+  assert.notEqual(keys.current, keys.next);
+}
+
+// ---------------------------------------------------------------- publish
+
+await check("publish: plain body, query string kept, delivered", async () => {
+  const url = sink("/plain?x=1&y=a%20b");
+  const published = await client.publish({ url, body: "hello" });
+  assertMessageId(published.messageId);
+  assert.equal(published.deduplicated, undefined);
+  expectDelivery({ messageId: published.messageId, method: "POST", url, body: "hello" });
+});
+
+await check("publish: method and forwarded headers reach the destination", async () => {
+  const url = sink("/headers");
+  const published = await client.publish({
+    url,
+    body: "with headers",
+    method: "PUT",
+    headers: { "X-Custom": "abc", "Content-Type": "text/plain" },
+  });
+  assertMessageId(published.messageId);
+  expectDelivery({
+    messageId: published.messageId,
+    method: "PUT",
+    url,
+    body: "with headers",
+    headers: { "x-custom": "abc", "content-type": "text/plain" },
+  });
+});
+
+await check("publish: every option shows in messages.get", async () => {
+  const url = sink("/configured");
+  const published = await client.publish({
+    url,
+    body: "configured",
+    delay: HOUR_S,
+    retries: 5,
+    retryDelay: "pow(2, retried) * 1000",
+    timeout: 10,
+    callback: sink("/cb"),
+    failureCallback: sink("/fcb"),
+    method: "PATCH",
+    label: ["nightly", "billing"],
+    headers: { "X-Custom": "abc", "Content-Type": "text/plain" },
+  });
+  const message = await client.messages.get(published.messageId);
+  assert.equal(message.messageId, published.messageId);
+  assert.equal(message.url, url);
+  assert.equal(message.method, "PATCH");
+  assert.equal(message.body, "configured");
+  assert.deepEqual(message.header, { "Content-Type": ["text/plain"], "X-Custom": ["abc"] });
+  assert.equal(message.maxRetries, 5);
+  assert.equal(message.retryDelayExpression, "pow(2, retried) * 1000");
+  assert.equal(message.callback, sink("/cb"));
+  assert.equal(message.failureCallback, sink("/fcb"));
+  assert.equal(message.label, "nightly");
+  assert.deepEqual(message.labels, ["nightly", "billing"]);
+  assert.equal(message.notBefore - message.createdAt, HOUR_MS);
+  assert.ok(Math.abs(message.createdAt - Date.now()) < 60_000, "createdAt is Unix ms");
+  assert.equal(message.urlGroup, undefined);
+});
+
+await check("messages.cancel: a delayed message is cancelled, then 404", async () => {
+  const { messageId } = await publishDelayed({ url: sink("/to-cancel"), body: "x" });
+  assert.deepEqual(await client.messages.cancel(messageId), { cancelled: 1 });
+  await rejectsWith(() => client.messages.get(messageId), 404, messageId);
+  await rejectsWith(() => client.messages.cancel(messageId), 404, messageId);
+});
+
+await check("messages.get: an unknown id is a 404", async () => {
+  await rejectsWith(() => client.messages.get(NO_SUCH_MESSAGE), 404, NO_SUCH_MESSAGE);
+});
+
+await check("publish: delay as a duration string", async () => {
+  const { messageId } = await publishDelayed({ url: sink("/later"), body: "x", delay: "1h" });
+  const message = await client.messages.get(messageId);
+  assert.equal(message.notBefore - message.createdAt, HOUR_MS);
+});
+
+await check("publish: notBefore (Unix seconds) becomes notBefore in ms", async () => {
+  const notBefore = nowSeconds() + HOUR_S;
+  const published = await client.publish({ url: sink("/nb"), body: "x", notBefore });
+  const message = await client.messages.get(published.messageId);
+  assert.equal(message.notBefore, notBefore * 1000);
+});
+
+await check("publish: deduplicationId twice gives one message, marked deduplicated", async () => {
+  const request = { url: sink("/dedup"), body: "once", deduplicationId: `js-suite-${RUN}` };
+  const first = await publishDelayed(request);
+  const second = await publishDelayed(request);
+  assert.equal(first.deduplicated, undefined);
+  assert.equal(second.messageId, first.messageId);
+  assert.equal(second.deduplicated, true);
+});
+
+await check("publish: contentBasedDeduplication keys on the content", async () => {
+  const request = { url: sink("/content-dedup"), body: `same ${RUN}`, contentBasedDeduplication: true };
+  const first = await publishDelayed(request);
+  const second = await publishDelayed(request);
+  const other = await publishDelayed({ ...request, body: `different ${RUN}` });
+  assert.equal(second.messageId, first.messageId);
+  assert.equal(second.deduplicated, true);
+  assert.notEqual(other.messageId, first.messageId);
+  assert.equal(other.deduplicated, undefined);
+});
+
+await check("publishJSON: serialised body and JSON content type are stored", async () => {
+  const published = await client.publishJSON({
+    url: sink("/json-later"),
+    body: { hello: "world", n: 1 },
+    delay: "1h",
+  });
+  const message = await client.messages.get(published.messageId);
+  assert.equal(message.body, '{"hello":"world","n":1}');
+  assert.deepEqual(message.header["Content-Type"], ["application/json"]);
+});
+
+await check("publishJSON: delivered as JSON", async () => {
+  const url = sink("/json");
+  const published = await client.publishJSON({ url, body: { hello: "world" } });
+  assertMessageId(published.messageId);
+  expectDelivery({
+    messageId: published.messageId,
+    method: "POST",
+    url,
+    body: '{"hello":"world"}',
+    headers: { "content-type": "application/json" },
+  });
+});
+
+await check("publish: the callback is called after delivery", async () => {
+  const url = sink("/with-callback");
+  const published = await client.publish({ url, body: "call me back", callback: sink("/callback") });
+  expectDelivery({ messageId: published.messageId, method: "POST", url, body: "call me back" });
+  expectCallback({ sourceMessageId: published.messageId, url: sink("/callback"), failure: false });
+});
+
+await check("publish: an invalid destination is a 400 with the QStash message", async () => {
+  await rejectsWith(
+    () => client.publish({ url: "ftp://example.com/file", body: "x" }),
+    400,
+    "invalid destination url: endpoint has invalid scheme, add http:// or https://",
+  );
+});
+
+await check("publish: a wrong token is a 401", async () => {
+  const stranger = new Client({ baseUrl, token: "not-a-ferry-token" });
+  await rejectsWith(() => stranger.publish({ url: sink("/never"), body: "x" }), 401, "token");
+});
+
+// -------------------------------------------------------------------- DLQ
+
+const failUrl = sink("/fail");
+let deadLetters = {};
+
+await check("dlq.listMessages: a failed message with retries 0 is a dead letter", async () => {
+  const doomed = await client.publish({
+    url: failUrl,
+    body: "doomed",
+    retries: 0,
+    failureCallback: sink("/on-failure"),
+  });
+  const alsoDoomed = await client.publish({ url: failUrl, body: "doomed too", retries: 0 });
+  expectDelivery({ messageId: doomed.messageId, method: "POST", url: failUrl, status: 500 });
+  expectCallback({ sourceMessageId: doomed.messageId, url: sink("/on-failure"), failure: true });
+  const dead = await waitForDeadLetter(doomed.messageId);
+  assert.match(dead.dlqId, /\S/, "dlqId");
+  assert.equal(dead.messageId, doomed.messageId);
+  assert.equal(dead.url, failUrl);
+  assert.equal(dead.responseStatus, 500);
+  assert.equal(dead.body, "doomed");
+  assert.equal(dead.maxRetries, 0);
+  assert.equal(dead.failureCallback, sink("/on-failure"));
+  deadLetters = { doomed: dead, alsoDoomed: await waitForDeadLetter(alsoDoomed.messageId) };
+});
+
+await check("dlq.listMessages: by dlqIds, and unfiltered without a cursor", async () => {
+  const { doomed, alsoDoomed } = deadLetters;
+  const byId = await client.dlq.listMessages({ dlqIds: [doomed.dlqId] });
+  assert.deepEqual(
+    byId.messages.map((message) => message.dlqId),
+    [doomed.dlqId],
+  );
+  const all = await client.dlq.listMessages();
+  const ids = all.messages.map((message) => message.dlqId);
+  assert.ok(ids.includes(doomed.dlqId) && ids.includes(alsoDoomed.dlqId), `${ids}`);
+  assert.equal(all.cursor, undefined);
+});
+
+await check("dlq.retry: the dead letter is published again as a new message", async () => {
+  const { doomed } = deadLetters;
+  const retried = await client.dlq.retry(doomed.dlqId);
+  assert.equal(retried.responses.length, 1);
+  const [{ messageId }] = retried.responses;
+  assertMessageId(messageId);
+  assert.notEqual(messageId, doomed.messageId);
+  assert.equal(retried.cursor, undefined);
+  const gone = await client.dlq.listMessages({ dlqIds: [doomed.dlqId] });
+  assert.deepEqual(gone.messages, []);
+  // The copy goes to the same failing URL with the same retries, so it dies too.
+  expectDelivery({ messageId, method: "POST", url: failUrl, status: 500 });
+  deadLetters.retried = await waitForDeadLetter(messageId);
+  assert.equal(deadLetters.retried.body, "doomed");
+});
+
+await check("dlq.delete: one dead letter, then 404", async () => {
+  const { alsoDoomed } = deadLetters;
+  assert.deepEqual(await client.dlq.delete(alsoDoomed.dlqId), { deleted: 1 });
+  await rejectsWith(() => client.dlq.delete(alsoDoomed.dlqId), 404, alsoDoomed.dlqId);
+});
+
+await check("dlq.delete: an array of dlqIds", async () => {
+  const { retried } = deadLetters;
+  const deleted = await client.dlq.delete([retried.dlqId]);
+  assert.equal(deleted.deleted, 1);
+  const left = await client.dlq.listMessages({ filter: { url: failUrl } });
+  assert.deepEqual(left.messages, []);
+});
+
+// --------------------------------------------------------- not built yet
+
+await check("queue.enqueue is refused with 501", async () => {
+  // Not built yet: queues (POST /v2/enqueue/{queue}/{destination}).
+  await notBuiltYet(() => client.queue({ queueName: "js-suite" }).enqueue({ url: sink("/q"), body: "x" }));
+});
+
+await check("queue.enqueueJSON is refused with 501", async () => {
+  // Not built yet: queues (POST /v2/enqueue/{queue}/{destination}).
+  await notBuiltYet(() =>
+    client.queue({ queueName: "js-suite" }).enqueueJSON({ url: sink("/q"), body: { a: 1 } }),
+  );
+});
+
+await check("queue.upsert is refused with 501", async () => {
+  // Not built yet: queue management (POST /v2/queues).
+  await notBuiltYet(() => client.queue({ queueName: "js-suite" }).upsert({ parallelism: 1 }));
+});
+
+await check("queue.list is refused with 501", async () => {
+  // Not built yet: queue management (GET /v2/queues).
+  await notBuiltYet(() => client.queue().list());
+});
+
+await check("batch is refused with 501", async () => {
+  // Not built yet: batch publishing (POST /v2/batch).
+  await notBuiltYet(() => client.batch([{ url: sink("/b1"), body: "1" }, { url: sink("/b2"), body: "2" }]));
+});
+
+await check("batchJSON is refused with 501", async () => {
+  // Not built yet: batch publishing (POST /v2/batch).
+  await notBuiltYet(() => client.batchJSON([{ url: sink("/b"), body: { a: 1 } }]));
+});
+
+await check("urlGroups.addEndpoints is refused with 501", async () => {
+  // Not built yet: URL groups (POST /v2/topics/{name}/endpoints).
+  await notBuiltYet(() =>
+    client.urlGroups.addEndpoints({ name: "js-suite", endpoints: [{ url: sink("/g") }] }),
+  );
+});
+
+await check("urlGroups.list is refused with 501", async () => {
+  // Not built yet: URL groups (GET /v2/topics).
+  await notBuiltYet(() => client.urlGroups.list());
+});
+
+await check("publish to a URL group name answers 404", async () => {
+  // Not built yet: URL groups. Publishing to a group name is answered like
+  // a group that does not exist, which is also what QStash answers for one.
+  await rejectsWith(() => client.publish({ urlGroup: "js-suite-group", body: "x" }), 404, "js-suite-group");
+});
+
+await check("schedules.create is refused with 501", async () => {
+  // Not built yet: schedules (POST /v2/schedules/{destination}).
+  await notBuiltYet(() => client.schedules.create({ destination: sink("/s"), cron: "*/5 * * * *" }));
+});
+
+await check("schedules.list is refused with 501", async () => {
+  // Not built yet: schedules (GET /v2/schedules).
+  await notBuiltYet(() => client.schedules.list());
+});
+
+await check("flowControl.get is refused with 501", async () => {
+  // Not built yet: flow control (GET /v2/flowControl/{key}).
+  await notBuiltYet(() => client.flowControl.get("js-suite-key"));
+});
+
+await check("flowControl.getGlobalParallelism is refused with 501", async () => {
+  // Not built yet: flow control (GET /v2/globalParallelism).
+  await notBuiltYet(() => client.flowControl.getGlobalParallelism());
+});
+
+await check("logs is refused with 501", async () => {
+  // Not built yet: logs (GET /v2/events).
+  await notBuiltYet(() => client.logs());
+});
+
+await check("messages.cancel with an id array is not supported yet (501)", async () => {
+  // Not built yet: bulk cancel (DELETE /v2/messages?messageIds=...).
+  await rejectsWith(() => client.messages.cancel([NO_SUCH_MESSAGE]), 501, "not supported by this version of Ferry");
+});
+
+await check("messages.cancel({ all: true }) is not supported yet (501)", async () => {
+  // Not built yet: cancel everything (DELETE /v2/messages?count=100).
+  await rejectsWith(() => client.messages.cancel({ all: true }), 501, "not supported by this version of Ferry");
+});
+
+await check("publish: flowControl is refused, not ignored (501)", async () => {
+  // Not built yet: flow control. Refusing the Upstash-Flow-Control-* headers
+  // is safer than accepting a rate limit that would not apply.
+  await rejectsWith(
+    () => client.publish({
+      url: sink("/flow"),
+      body: "x",
+      flowControl: { key: "js-suite-key", parallelism: 1, rate: 5, period: "1m" },
+    }),
+    501,
+    "not supported by this version of Ferry",
+  );
+});
+
+await check("publish: redact is refused, not ignored (501)", async () => {
+  // Not built yet: redaction. Refusing Upstash-Redact-Fields is safer than
+  // showing a body the publisher asked to hide.
+  await rejectsWith(
+    () => client.publish({ url: sink("/redact"), body: "secret", redact: { body: true } }),
+    501,
+    "not supported by this version of Ferry",
+  );
+});
+
+// ------------------------------------------------------------ signing keys
+//
+// @upstash/qstash 2.12.0 has no signing-key API (its only use of /v2/keys
+// is the dev-mode probe), so these two requests are sent the way the SDK
+// sends every request: the base URL, the path, and the bearer token.
+
+let keysBefore;
+
+await check("GET /v2/keys answers the current and next keys", async () => {
+  keysBefore = await keysRequest("GET", "/v2/keys");
+  assertSigningKeys(keysBefore);
+});
+
+await check("POST /v2/keys/rotate promotes next; GET shows the rotated pair", async () => {
+  const rotated = await keysRequest("POST", "/v2/keys/rotate");
+  assertSigningKeys(rotated);
+  assert.equal(rotated.current, keysBefore.next);
+  assert.notEqual(rotated.next, keysBefore.current);
+  assert.deepEqual(await keysRequest("GET", "/v2/keys"), rotated);
+});
+
+console.log(`${tally.passed} passed, ${tally.failed} failed`);
+process.exitCode = tally.failed === 0 ? 0 : 1;
