@@ -279,3 +279,23 @@ async fn unknown_and_unsupported_routes_answer_json() {
     assert_error(get("/v2/queues").await.unwrap(), 501, "/v2/queues").await;
     target.assert_untouched().await;
 }
+
+#[tokio::test]
+async fn features_not_built_yet_are_refused_not_ignored() {
+    let target = Target::start().await;
+    let url = target.sink.url("/limited");
+    for (header, value) in [
+        ("Upstash-Flow-Control-Key", "k"),
+        ("Upstash-Redact-Fields", "body"),
+        ("Upstash-Cron", "* * * * *"),
+    ] {
+        let response = target
+            .publish(&url)
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 501, "not supported").await;
+    }
+    target.assert_untouched().await;
+}

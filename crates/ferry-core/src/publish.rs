@@ -102,12 +102,32 @@ pub struct PublishOptions {
 
 /// A publish header that cannot be honoured; the text goes to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PublishError(pub String);
+pub enum PublishError {
+    /// The value is malformed or out of bounds.
+    #[error("{0}")]
+    Invalid(String),
+    /// A QStash feature this relay does not implement yet. Refusing is safer
+    /// than accepting and ignoring it (a rate limit that silently does not
+    /// apply, fields that are not redacted).
+    #[error("header {0} is not supported by this version of Ferry")]
+    Unsupported(&'static str),
+}
 
 fn bad(msg: impl Into<String>) -> PublishError {
-    PublishError(msg.into())
+    PublishError::Invalid(msg.into())
 }
+
+/// Publish headers of QStash features not built yet; see
+/// [`PublishError::Unsupported`].
+const UNSUPPORTED: [&str; 7] = [
+    "upstash-flow-control-key",
+    "upstash-flow-control-value",
+    "upstash-redact-fields",
+    "upstash-queue-name",
+    "upstash-schedule-id",
+    "upstash-cron",
+    "upstash-header-forward",
+];
 
 /// Parses the publish headers, plus webhook-mode query parameters (already
 /// stripped from the destination, names lower-case), at time `now_ms`.
@@ -162,6 +182,9 @@ struct CallbackFields {
 
 impl Fields {
     fn take(&mut self, name: &str, value: &str) -> Result<(), PublishError> {
+        if let Some(unsupported) = UNSUPPORTED.iter().find(|h| **h == name) {
+            return Err(PublishError::Unsupported(unsupported));
+        }
         if name == "content-type" {
             push_forward(&mut self.forward, "content-type", value);
             return Ok(());

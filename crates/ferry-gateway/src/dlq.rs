@@ -324,8 +324,7 @@ struct Overrides {
 
 impl Overrides {
     fn parse(headers: &HeaderMap, limits: &publish::Limits) -> ApiResult<Self> {
-        let opts = publish::parse(headers, &[], limits, now_ms())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let opts = publish::parse(headers, &[], limits, now_ms())?;
         let present = [
             publish::HEADER_METHOD,
             publish::HEADER_RETRIES,

@@ -31,6 +31,16 @@ impl ApiError {
     }
 }
 
+impl From<ferry_core::publish::PublishError> for ApiError {
+    fn from(e: ferry_core::publish::PublishError) -> Self {
+        let status = match e {
+            ferry_core::publish::PublishError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ferry_core::publish::PublishError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+        };
+        Self::Client(status, e.to_string())
+    }
+}
+
 impl From<ferry_store::Error> for ApiError {
     fn from(e: ferry_store::Error) -> Self {
         match e {

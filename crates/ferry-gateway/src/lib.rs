@@ -118,6 +118,8 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new()
         .route("/v2/publish/", post(publish::handle::<S>))
         .route("/v2/publish/{*destination}", post(publish::handle::<S>))
+        // Bulk cancel is not built yet; single cancel is.
+        .route("/v2/messages", any(not_yet))
         .route(
             "/v2/messages/{id}",
             get(messages::get::<S>).delete(messages::cancel::<S>),

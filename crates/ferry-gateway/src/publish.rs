@@ -95,8 +95,7 @@ pub(crate) async fn handle<S: Store>(
     let (parts, body) = request.into_parts();
     let target = target(&parts.uri, PUBLISH_PREFIX)?;
     let now = now_ms();
-    let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)?;
     let body = read_body(body, state.cfg.max_body_bytes).await?;
     let span = tracing::info_span!(
         "publish",

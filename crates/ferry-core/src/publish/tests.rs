@@ -21,7 +21,7 @@ fn ok(pairs: &[(&str, &str)]) -> PublishOptions {
 fn err(pairs: &[(&str, &str)]) -> String {
     parse(&headers(pairs), &[], &Limits::default(), NOW)
         .unwrap_err()
-        .0
+        .to_string()
 }
 
 #[test]
@@ -169,4 +169,17 @@ fn too_many_forwarded_headers_are_rejected() {
     let names: Vec<String> = (0..65).map(|i| format!("upstash-forward-h{i}")).collect();
     let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
     assert!(err(&pairs).contains("too many forwarded headers"));
+}
+
+#[test]
+fn features_not_built_yet_are_refused_not_ignored() {
+    for header in [
+        "upstash-flow-control-key",
+        "Upstash-Redact-Fields",
+        "upstash-cron",
+    ] {
+        let e = parse(&headers(&[(header, "x")]), &[], &Limits::default(), NOW).unwrap_err();
+        assert!(matches!(e, PublishError::Unsupported(_)), "{header}: {e:?}");
+        assert!(e.to_string().contains("not supported"), "{e}");
+    }
 }
