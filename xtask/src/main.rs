@@ -59,6 +59,7 @@ fn test() -> anyhow::Result<()> {
         "redis-server",
         "install it (Debian: apt-get install redis-server)",
     )?;
+    install_sdks()?;
     if has_nextest() {
         run(
             "cargo",
