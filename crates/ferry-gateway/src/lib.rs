@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 mod auth;
+mod batch;
 mod convert;
 mod dlq;
 mod error;
@@ -102,9 +103,8 @@ impl<S: Clone> Clone for AppState<S> {
 
 /// Routes of the QStash surface this relay does not serve yet; they answer
 /// 501 with a message rather than a bare 404.
-const NOT_YET: [&str; 9] = [
+const NOT_YET: [&str; 8] = [
     "/v2/enqueue",
-    "/v2/batch",
     "/v2/schedules",
     "/v2/topics",
     "/v2/queues",
@@ -124,6 +124,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             "/v2/messages/{id}",
             get(messages::get::<S>).delete(messages::cancel::<S>),
         )
+        .route("/v2/batch", post(batch::handle::<S>))
         .route("/v2/keys", get(keys::get::<S>))
         .route("/v2/keys/rotate", post(keys::rotate::<S>))
         .route("/v2/dlq", get(dlq::list::<S>).delete(dlq::delete_many::<S>))

@@ -46,7 +46,24 @@ pub(crate) fn target(uri: &http::Uri, prefix: &str) -> ApiResult<Target> {
             "missing destination: publish to /v2/publish/<http(s) url>",
         ));
     }
-    let (query, query_config) = destination::strip_config_query(uri.query().unwrap_or(""));
+    target_of(raw_path, uri.query())
+}
+
+/// The target named by a destination string (a URL with its query, or a
+/// URL-group name), as batch items carry it.
+pub(crate) fn target_from_destination(raw: &str) -> ApiResult<Target> {
+    let (path, query) = match raw.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (raw, None),
+    };
+    if path.is_empty() {
+        return Err(ApiError::bad_request("missing destination"));
+    }
+    target_of(path, query)
+}
+
+fn target_of(raw_path: &str, raw_query: Option<&str>) -> ApiResult<Target> {
+    let (query, query_config) = destination::strip_config_query(raw_query.unwrap_or(""));
     let raw = if query.is_empty() {
         raw_path.to_owned()
     } else {

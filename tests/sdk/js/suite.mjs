@@ -376,14 +376,31 @@ await check("queue.list is refused with 501", async () => {
   await notBuiltYet(() => client.queue().list());
 });
 
-await check("batch is refused with 501", async () => {
-  // Not built yet: batch publishing (POST /v2/batch).
-  await notBuiltYet(() => client.batch([{ url: sink("/b1"), body: "1" }, { url: sink("/b2"), body: "2" }]));
+await check("batch: every item is published in request order", async () => {
+  const first = sink("/batch/1");
+  const second = sink("/batch/2?q=x");
+  const results = await client.batch([
+    { url: first, body: "one", headers: { "X-Item": "1" } },
+    { url: second, body: "two", method: "PUT" },
+  ]);
+  assert.equal(results.length, 2);
+  results.forEach((r) => assertMessageId(r.messageId));
+  assert.notEqual(results[0].messageId, results[1].messageId);
+  expectDelivery({ messageId: results[0].messageId, method: "POST", url: first, body: "one", headers: { "x-item": "1" } });
+  expectDelivery({ messageId: results[1].messageId, method: "PUT", url: second, body: "two" });
 });
 
-await check("batchJSON is refused with 501", async () => {
-  // Not built yet: batch publishing (POST /v2/batch).
-  await notBuiltYet(() => client.batchJSON([{ url: sink("/b"), body: { a: 1 } }]));
+await check("batchJSON: JSON bodies with the JSON content type", async () => {
+  const url = sink("/batch/json");
+  const [result] = await client.batchJSON([{ url, body: { a: 1 } }]);
+  assertMessageId(result.messageId);
+  expectDelivery({
+    messageId: result.messageId,
+    method: "POST",
+    url,
+    body: '{"a":1}',
+    headers: { "content-type": "application/json" },
+  });
 });
 
 await check("urlGroups.addEndpoints is refused with 501", async () => {

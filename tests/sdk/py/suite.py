@@ -426,10 +426,19 @@ class Suite:
         )
 
     def check_batch(self):
-        # Not built yet: batch publish (POST /v2/batch).
-        expect_not_built(
-            lambda: self.q.message.batch([{"url": self.sink_url("/batch"), "body": "x"}])
+        # Python sends "queue": null on every item and may send "body": null.
+        results = self.q.message.batch(
+            [
+                {"url": self.sink_url("/batch/1"), "body": "one", "headers": {"X-Item": "1"}},
+                {"url": self.sink_url("/batch/2"), "body": "two", "method": "PUT"},
+            ]
         )
+        expect_eq(len(results), 2, "one result per item")
+        for result in results:
+            expect(result.message_id.startswith("msg_"), f"message id {result!r}")
+        expect(results[0].message_id != results[1].message_id, "distinct ids")
+        announce_delivery("/batch/1", messageId=results[0].message_id, body="one", headers={"X-Item": "1"})
+        announce_delivery("/batch/2", messageId=results[1].message_id, body="two", method="PUT")
 
     def check_queue_upsert(self):
         # Not built yet: queue management (POST /v2/queues).

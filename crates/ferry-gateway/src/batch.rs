@@ -1,0 +1,174 @@
+//! `POST /v2/batch`: many publishes in one request (QStash §3.3).
+//!
+//! Every item is validated before anything is stored, so a batch with one
+//! bad item stores nothing and the error names the item. Items are then
+//! stored one by one in request order; if the store refuses one (backlog
+//! full, store down), that item's answer is an `{"error"}` object and the
+//! others keep theirs, as QStash documents.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use ferry_core::publish;
+use ferry_core::wire::ErrorBody;
+use ferry_store::Store;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Tenant;
+use crate::error::{ApiError, ApiResult};
+use crate::publish::{PublishRequest, publish_one, read_body, target_from_destination};
+use crate::{AppState, now_ms};
+
+/// Most items in one batch.
+const MAX_ITEMS: usize = 1_000;
+/// A batch may weigh this many times the single-message body limit.
+const BODY_LIMIT_FACTOR: usize = 10;
+
+/// One item as the SDKs send it: JS lower-cases header names, Python sends
+/// `"queue": null` and may send `"body": null`.
+#[derive(Debug, Deserialize)]
+struct Item {
+    destination: String,
+    #[serde(default)]
+    headers: HashMap<String, String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    queue: Option<String>,
+}
+
+/// One item's answer: the published message, or why it was not stored.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ItemResult {
+    Published(ferry_core::wire::PublishResponse),
+    Failed(ErrorBody),
+}
+
+pub(crate) async fn handle<S: Store>(
+    State(state): State<AppState<S>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Tenant(tenant): Tenant,
+    request: Request<Body>,
+) -> ApiResult<Response> {
+    let limit = state.cfg.max_body_bytes.saturating_mul(BODY_LIMIT_FACTOR);
+    let body = read_body(request.into_body(), limit).await?;
+    let items: Vec<Item> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "body must be a JSON array of {{\"destination\", \"headers\", \"body\"}}: {e}"
+        ))
+    })?;
+    if items.len() > MAX_ITEMS {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds at most {MAX_ITEMS} messages, got {}",
+            items.len()
+        )));
+    }
+    let now = now_ms();
+    let requests = items
+        .into_iter()
+        .enumerate()
+        .map(|(idx, item)| {
+            validate(&state, item, now)
+                .map(|(destination, opts, body)| PublishRequest {
+                    tenant: tenant.clone(),
+                    destination,
+                    opts,
+                    body,
+                    caller_ip: Some(peer.ip().to_string()),
+                    now,
+                })
+                .map_err(|e| in_item(idx, e))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let mut results = Vec::with_capacity(requests.len());
+    let mut all_stored = true;
+    for request in requests {
+        match publish_one(&state, request).await {
+            Ok((_, published)) => results.push(ItemResult::Published(published)),
+            Err(e) => {
+                all_stored = false;
+                results.push(ItemResult::Failed(ErrorBody { error: refusal(&e) }));
+            }
+        }
+    }
+    let status = if all_stored {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(results)).into_response())
+}
+
+type Validated = (
+    ferry_core::destination::Destination,
+    publish::PublishOptions,
+    Bytes,
+);
+
+fn validate<S>(state: &AppState<S>, item: Item, now: u64) -> ApiResult<Validated> {
+    if item.queue.is_some() {
+        return Err(ApiError::Client(
+            StatusCode::NOT_IMPLEMENTED,
+            "queues are not supported by this version of Ferry".into(),
+        ));
+    }
+    let target = target_from_destination(&item.destination)?;
+    let headers = header_map(&item.headers)?;
+    let opts = publish::parse(&headers, &target.query_config, &state.cfg.limits, now)?;
+    let body = Bytes::from(item.body.unwrap_or_default());
+    if body.len() > state.cfg.max_body_bytes {
+        return Err(ApiError::Client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "body is larger than the {}-byte limit",
+                state.cfg.max_body_bytes
+            ),
+        ));
+    }
+    Ok((target.destination, opts, body))
+}
+
+fn header_map(headers: &HashMap<String, String>) -> ApiResult<HeaderMap> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ApiError::bad_request(format!("invalid header name {name:?}")))?;
+        let header_value = HeaderValue::from_str(value)
+            .map_err(|_| ApiError::bad_request(format!("invalid value of header {name}")))?;
+        map.append(header_name, header_value);
+    }
+    Ok(map)
+}
+
+/// The same error, saying which item it is about.
+fn in_item(idx: usize, e: ApiError) -> ApiError {
+    match e {
+        ApiError::Client(status, message) => {
+            ApiError::Client(status, format!("batch item {idx}: {message}"))
+        }
+        other => other,
+    }
+}
+
+/// The text of a refusal for one item's answer; internal details stay in
+/// the log, as `ApiError` does for whole responses.
+fn refusal(e: &ApiError) -> String {
+    match e {
+        ApiError::Client(_, message) | ApiError::Busy(message) => message.clone(),
+        ApiError::Unavailable(error) => {
+            tracing::error!(%error, "store unavailable during a batch");
+            "storage is unavailable; this message was not stored, try again".into()
+        }
+        ApiError::Internal(error) => {
+            tracing::error!(%error, "internal error during a batch");
+            "internal error; this message was not stored".into()
+        }
+    }
+}
