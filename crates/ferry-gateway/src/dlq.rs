@@ -11,9 +11,7 @@ use bytes::Bytes;
 use ferry_core::ids::{DlqId, MessageId, TenantId};
 use ferry_core::publish::{self, PublishOptions};
 use ferry_core::wire::{Deleted, DlqIds, DlqList, DlqRetryResponse, PublishResponse};
-use ferry_store::{
-    DlqFilter, DlqOrder, DlqQuery, NewMessage, Store, StoredMessage, valid_dlq_cursor,
-};
+use ferry_store::{DlqFilter, DlqQuery, NewMessage, Order, Store, StoredMessage, valid_cursor};
 use http::{HeaderMap, Request, StatusCode};
 
 use crate::auth::Tenant;
@@ -94,8 +92,8 @@ fn page_query(q: &QueryPairs) -> ApiResult<DlqQuery> {
         )));
     }
     let order = match q.first("order") {
-        None | Some("earliestFirst") => DlqOrder::EarliestFirst,
-        Some("latestFirst") => DlqOrder::LatestFirst,
+        None | Some("earliestFirst") => Order::EarliestFirst,
+        Some("latestFirst") => Order::LatestFirst,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "order must be earliestFirst or latestFirst, got {other:?}"
@@ -103,7 +101,7 @@ fn page_query(q: &QueryPairs) -> ApiResult<DlqQuery> {
         }
     };
     let cursor = q.first("cursor").map(str::to_owned);
-    if let Some(c) = cursor.as_deref().filter(|c| !valid_dlq_cursor(c)) {
+    if let Some(c) = cursor.as_deref().filter(|c| !valid_cursor(c)) {
         return Err(ApiError::bad_request(format!("invalid cursor {c:?}")));
     }
     Ok(DlqQuery {

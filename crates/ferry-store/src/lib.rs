@@ -48,12 +48,14 @@ use ferry_core::signing::SigningKey;
 mod dlq;
 mod keys;
 mod memory;
+mod paging;
 mod record;
 mod redis_store;
 mod scripts;
 
-pub use dlq::{DlqFilter, DlqOrder, DlqPage, DlqQuery, valid_cursor as valid_dlq_cursor};
+pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
+pub use paging::{Order, valid_cursor};
 pub use redis_store::{RedisConfig, RedisReader, RedisStore};
 
 /// Why a store operation failed.

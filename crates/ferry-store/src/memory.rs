@@ -30,7 +30,8 @@ use ferry_core::signing::SigningKey;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::dlq::{self, DlqEntry, DlqOrder, DlqPage, DlqQuery, DlqSource, Start};
+use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
+use crate::paging::{Order, Source, Start};
 use crate::{
     Claimed, DeliveredEntry, KeyPair, NewMessage, OutcomeRecord, PublishOutcome, Reader, Recorded,
     Result, Store, StoredMessage,
@@ -239,11 +240,13 @@ struct TenantDlq<'a> {
     tenant: &'a TenantId,
 }
 
-impl DlqSource for TenantDlq<'_> {
+impl Source for TenantDlq<'_> {
+    type Item = StoredMessage;
+
     async fn fetch(
         &self,
         partition: Partition,
-        order: DlqOrder,
+        order: Order,
         start: Option<Start>,
         count: usize,
     ) -> Result<Vec<DlqEntry>> {

@@ -17,8 +17,9 @@ use redis::streams::{
 };
 use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
 
-use crate::dlq::{self, DlqEntry, DlqOrder, DlqPage, DlqQuery, DlqSource, EntryPos, Start};
+use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::keys::{GROUP, Keys};
+use crate::paging::{EntryPos, Order, Source, Start};
 use crate::record::{RawHash, decode};
 use crate::scripts;
 use crate::{
@@ -540,11 +541,13 @@ struct TenantDlq<'a> {
     tenant: &'a TenantId,
 }
 
-impl DlqSource for TenantDlq<'_> {
+impl Source for TenantDlq<'_> {
+    type Item = StoredMessage;
+
     async fn fetch(
         &self,
         partition: Partition,
-        order: DlqOrder,
+        order: Order,
         start: Option<Start>,
         count: usize,
     ) -> Result<Vec<DlqEntry>> {
@@ -558,11 +561,11 @@ impl DlqSource for TenantDlq<'_> {
         };
         let mut conn = self.store.conn();
         let reply: redis::streams::StreamRangeReply = match order {
-            DlqOrder::EarliestFirst => {
+            Order::EarliestFirst => {
                 let from = start.map_or_else(|| "-".to_owned(), bound);
                 conn.xrange_count(&key, from, "+", count).await?
             }
-            DlqOrder::LatestFirst => {
+            Order::LatestFirst => {
                 let from = start.map_or_else(|| "+".to_owned(), bound);
                 conn.xrevrange_count(&key, from, "-", count).await?
             }

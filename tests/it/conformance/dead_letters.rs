@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferry_core::ids::{MessageId, Partition};
-use ferry_store::{DlqFilter, DlqOrder, DlqQuery, NewMessage, Store};
+use ferry_store::{DlqFilter, DlqQuery, NewMessage, Order, Store};
 
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{
     dead_letter, message, now_ms, publish, read, read_one, response, tenant,
 };
 
-fn first_page(count: usize, order: DlqOrder) -> DlqQuery {
+fn first_page(count: usize, order: Order) -> DlqQuery {
     DlqQuery {
         cursor: None,
         count,
@@ -28,7 +28,7 @@ pub(crate) async fn dead_outcome_moves_the_message_to_the_dlq(backend: &impl Bac
     let (msg, dead_at) = dead_letter(&store, &acme, 0, response(500)).await;
 
     let page = store
-        .dlq_page(&acme, &first_page(10, DlqOrder::EarliestFirst))
+        .dlq_page(&acme, &first_page(10, Order::EarliestFirst))
         .await
         .unwrap();
     assert!(page.cursor.is_none());
@@ -87,7 +87,7 @@ pub(crate) async fn dlq_delete_removes_a_dead_letter_once(backend: &impl Backend
     );
     assert!(store.message(&acme, &msg.id).await.unwrap().is_none());
     let page = store
-        .dlq_page(&acme, &first_page(10, DlqOrder::EarliestFirst))
+        .dlq_page(&acme, &first_page(10, Order::EarliestFirst))
         .await
         .unwrap();
     assert!(page.messages.is_empty());
@@ -163,7 +163,7 @@ pub(crate) async fn dlq_pages_merge_partitions_in_both_orders(backend: &impl Bac
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
 
-    let check = async |order: DlqOrder, filter: DlqFilter, expected_pages: &[&[usize]]| {
+    let check = async |order: Order, filter: DlqFilter, expected_pages: &[&[usize]]| {
         let mut query = DlqQuery {
             filter,
             ..first_page(2, order)
@@ -183,13 +183,13 @@ pub(crate) async fn dlq_pages_merge_partitions_in_both_orders(backend: &impl Bac
         }
     };
     check(
-        DlqOrder::EarliestFirst,
+        Order::EarliestFirst,
         DlqFilter::default(),
         &[&[0, 1], &[2, 3], &[4]],
     )
     .await;
     check(
-        DlqOrder::LatestFirst,
+        Order::LatestFirst,
         DlqFilter::default(),
         &[&[4, 3], &[2, 1], &[0]],
     )
@@ -199,7 +199,7 @@ pub(crate) async fn dlq_pages_merge_partitions_in_both_orders(backend: &impl Bac
         ..DlqFilter::default()
     };
     // A full page cannot know that nothing else matches: one empty page follows.
-    check(DlqOrder::LatestFirst, only_502, &[&[3, 1], &[]]).await;
+    check(Order::LatestFirst, only_502, &[&[3, 1], &[]]).await;
 }
 
 pub(crate) async fn dead_letters_expire_after_retention(backend: &impl Backend) {
@@ -234,7 +234,7 @@ pub(crate) async fn dead_letters_expire_after_retention(backend: &impl Backend) 
     assert!(store.message(&acme, &msg.id).await.unwrap().is_none());
     assert!(!store.dlq_delete(&acme, &msg.id.dlq_id()).await.unwrap());
     let page = store
-        .dlq_page(&acme, &first_page(10, DlqOrder::EarliestFirst))
+        .dlq_page(&acme, &first_page(10, Order::EarliestFirst))
         .await
         .unwrap();
     assert!(page.messages.is_empty(), "listed {:?}", page.messages);

@@ -2,7 +2,7 @@
 //! messages and dead letters, even knowing their ids.
 
 use ferry_core::ids::{MessageId, Partition};
-use ferry_store::{DlqOrder, DlqQuery, NewMessage, Store};
+use ferry_store::{DlqQuery, NewMessage, Order, Store};
 
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{dead_letter, delayed, now_ms, publish, response, tenant};
@@ -39,7 +39,7 @@ pub(crate) async fn tenants_cannot_reach_each_others_messages(backend: &impl Bac
     );
     let query = DlqQuery {
         count: 10,
-        order: DlqOrder::EarliestFirst,
+        order: Order::EarliestFirst,
         ..DlqQuery::default()
     };
     assert!(

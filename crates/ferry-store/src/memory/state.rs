@@ -19,9 +19,10 @@ use super::MemoryConfig;
 use super::dedup::DedupKeys;
 use super::delayed::DelayedSet;
 use super::stream::{Ack, DlqStream, ReadyStream, millis};
-use crate::dlq::{DlqEntry, EntryPos, Start};
+use crate::dlq::DlqEntry;
+use crate::paging::{EntryPos, Start};
 use crate::{
-    Claimed, DeliveredEntry, DlqOrder, KeyPair, LastResponse, NewMessage, Outcome, OutcomeRecord,
+    Claimed, DeliveredEntry, KeyPair, LastResponse, NewMessage, Order, Outcome, OutcomeRecord,
     PublishOutcome, Recorded, StoredMessage,
 };
 
@@ -241,7 +242,7 @@ impl State {
         &mut self,
         tenant: &TenantId,
         partition: Partition,
-        order: DlqOrder,
+        order: Order,
         start: Option<Start>,
         count: usize,
         now_ms: u64,

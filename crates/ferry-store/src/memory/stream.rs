@@ -15,7 +15,7 @@ use ferry_core::ids::MessageId;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::dlq::{DlqOrder, EntryPos, Start};
+use crate::paging::{EntryPos, Order, Start};
 
 /// Hands out strictly increasing entry ids, like `XADD … *`: the given
 /// millisecond when it is later than the last id's, otherwise the last id's
@@ -194,7 +194,7 @@ impl DlqStream {
     /// `XREVRANGE` with an inclusive or exclusive bound).
     pub(super) fn range(
         &self,
-        order: DlqOrder,
+        order: Order,
         start: Option<Start>,
         count: usize,
     ) -> Vec<(EntryPos, MessageId)> {
@@ -212,10 +212,8 @@ impl DlqStream {
                 .collect()
         };
         match order {
-            DlqOrder::EarliestFirst => entries(&mut self.entries.range((bound, Bound::Unbounded))),
-            DlqOrder::LatestFirst => {
-                entries(&mut self.entries.range((Bound::Unbounded, bound)).rev())
-            }
+            Order::EarliestFirst => entries(&mut self.entries.range((bound, Bound::Unbounded))),
+            Order::LatestFirst => entries(&mut self.entries.range((Bound::Unbounded, bound)).rev()),
         }
     }
 }

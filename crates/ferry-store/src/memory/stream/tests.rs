@@ -36,7 +36,7 @@ fn dlq_at(times: &[u64]) -> (DlqStream, Vec<MessageId>) {
 #[test]
 fn dlq_range_honours_order_bound_and_count() {
     let (stream, _) = dlq_at(&[10, 20, 30, 40]);
-    let check = |order: DlqOrder, start: Option<(u64, bool)>, count: usize, expected: &[u64]| {
+    let check = |order: Order, start: Option<(u64, bool)>, count: usize, expected: &[u64]| {
         let start = start.map(|(ms, inclusive)| Start {
             at: pos(ms, 0),
             inclusive,
@@ -48,13 +48,13 @@ fn dlq_range_honours_order_bound_and_count() {
             .collect();
         assert_eq!(got, expected, "{order:?} from {start:?} count {count}");
     };
-    check(DlqOrder::EarliestFirst, None, 10, &[10, 20, 30, 40]);
-    check(DlqOrder::EarliestFirst, None, 2, &[10, 20]);
-    check(DlqOrder::EarliestFirst, Some((20, true)), 10, &[20, 30, 40]);
-    check(DlqOrder::EarliestFirst, Some((20, false)), 10, &[30, 40]);
-    check(DlqOrder::LatestFirst, None, 3, &[40, 30, 20]);
-    check(DlqOrder::LatestFirst, Some((30, true)), 10, &[30, 20, 10]);
-    check(DlqOrder::LatestFirst, Some((30, false)), 1, &[20]);
+    check(Order::EarliestFirst, None, 10, &[10, 20, 30, 40]);
+    check(Order::EarliestFirst, None, 2, &[10, 20]);
+    check(Order::EarliestFirst, Some((20, true)), 10, &[20, 30, 40]);
+    check(Order::EarliestFirst, Some((20, false)), 10, &[30, 40]);
+    check(Order::LatestFirst, None, 3, &[40, 30, 20]);
+    check(Order::LatestFirst, Some((30, true)), 10, &[30, 20, 10]);
+    check(Order::LatestFirst, Some((30, false)), 1, &[20]);
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn dlq_append_drops_entries_older_than_retention() {
     assert_eq!(at, pos(45, 0));
     assert_eq!(dropped, [(pos(10, 0), ids[0].clone())]);
     let kept: Vec<u64> = stream
-        .range(DlqOrder::EarliestFirst, None, 10)
+        .range(Order::EarliestFirst, None, 10)
         .iter()
         .map(|(p, _)| p.ms)
         .collect();
