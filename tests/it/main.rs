@@ -2,10 +2,12 @@
 //! harness). Every test starts its own `redis-server`; nothing is mocked.
 
 mod bad_input;
+mod batch;
 mod conformance;
 mod crash;
 mod delivery;
 mod dlq;
+mod events;
 mod retries;
 mod sdk_js;
 mod sdk_py;

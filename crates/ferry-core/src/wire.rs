@@ -219,6 +219,46 @@ fn empty_as_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<St
     Ok(cursor.filter(|cursor| !cursor.is_empty()))
 }
 
+/// One line of the event log (spec §9.3), as `GET /v2/events` reports it.
+/// `time`, `messageId`, `state` and `url` are required by the Python SDK;
+/// `state` uses QStash's spelling (`CANCELED`, one L).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEvent {
+    pub time: u64,
+    pub message_id: String,
+    pub state: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_delivery_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<u16>,
+    #[serde(flatten, with = "caller_ip_keys")]
+    pub caller_ip: Option<String>,
+    #[serde(flatten, with = "label_keys")]
+    pub labels: Vec<String>,
+}
+
+/// A page of the event log. Both SDKs read `events`; `GET /v2/logs` also
+/// carries the same lines under `logs`, the key its OpenAPI text names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogList {
+    #[serde(default)]
+    pub events: Vec<LogEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<LogEvent>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_as_none"
+    )]
+    pub cursor: Option<String>,
+}
+
 /// Writes the caller IP under both spellings the SDKs read, and accepts
 /// either spelling when parsing.
 mod caller_ip_keys {

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use ferry_core::ids::Partition;
 use ferry_store::{
-    Claimed, DeliveredEntry, KeyPair, Outcome, OutcomeRecord, Reader, Recorded, Store,
+    Claimed, DeliveredEntry, EventDetail, KeyPair, Outcome, OutcomeRecord, Reader, Recorded, Store,
     StoredMessage,
 };
-use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -347,7 +346,7 @@ async fn run_attempt<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage,
         ));
     }
     log_outcome(&outcome, &result);
-    let detail = event_detail(&outcome, &result);
+    let detail = event_detail(msg, &outcome, &result);
     shared.metrics.count(outcome_name(&outcome));
     if matches!(outcome, Outcome::Delivered) && new_messages.is_empty() {
         ack_delivered(lane, entry, msg, detail).await;
@@ -416,18 +415,15 @@ fn log_outcome(outcome: &Outcome, result: &AttemptResult) {
     }
 }
 
-fn event_detail(outcome: &Outcome, result: &AttemptResult) -> String {
-    let mut detail = json!({});
-    if let Some(status) = result.response.status {
-        detail["responseStatus"] = json!(status);
+fn event_detail(msg: &StoredMessage, outcome: &Outcome, result: &AttemptResult) -> EventDetail {
+    let next_delivery_time = match outcome {
+        Outcome::Retry { due_ms, .. } => Some(*due_ms),
+        _ => None,
+    };
+    EventDetail {
+        next_delivery_time,
+        ..EventDetail::of(&msg.spec).with_response(&result.response)
     }
-    if let Some(error) = &result.response.error {
-        detail["error"] = json!(error);
-    }
-    if let Outcome::Retry { due_ms, .. } = outcome {
-        detail["nextDeliveryTime"] = json!(due_ms);
-    }
-    detail.to_string()
 }
 
 fn jittered(base: Duration) -> u64 {
@@ -443,14 +439,19 @@ async fn defer<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, due_m
         message_id: msg.id.clone(),
         tenant: msg.spec.tenant.clone(),
         outcome: Outcome::Defer { due_ms },
-        detail: String::new(),
+        detail: EventDetail::of(&msg.spec),
         new_messages: Vec::new(),
         now_ms: now_ms(),
     };
     record_outcome(lane, &record).await;
 }
 
-async fn ack_delivered<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, detail: String) {
+async fn ack_delivered<S: Store>(
+    lane: &Lane<S>,
+    entry: &str,
+    msg: &StoredMessage,
+    detail: EventDetail,
+) {
     let (done, recorded) = oneshot::channel();
     let delivered = DeliveredEntry {
         entry: entry.to_owned(),

@@ -35,6 +35,7 @@ mod batch;
 mod convert;
 mod dlq;
 mod error;
+mod events;
 mod keys;
 mod messages;
 mod metrics;
@@ -103,13 +104,11 @@ impl<S: Clone> Clone for AppState<S> {
 
 /// Routes of the QStash surface this relay does not serve yet; they answer
 /// 501 with a message rather than a bare 404.
-const NOT_YET: [&str; 8] = [
+const NOT_YET: [&str; 6] = [
     "/v2/enqueue",
     "/v2/schedules",
     "/v2/topics",
     "/v2/queues",
-    "/v2/events",
-    "/v2/logs",
     "/v2/flowControl",
     "/v2/globalParallelism",
 ];
@@ -125,6 +124,8 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             get(messages::get::<S>).delete(messages::cancel::<S>),
         )
         .route("/v2/batch", post(batch::handle::<S>))
+        .route("/v2/events", get(events::events::<S>))
+        .route("/v2/logs", get(events::logs::<S>))
         .route("/v2/keys", get(keys::get::<S>))
         .route("/v2/keys/rotate", post(keys::rotate::<S>))
         .route("/v2/dlq", get(dlq::list::<S>).delete(dlq::delete_many::<S>))

@@ -46,6 +46,7 @@ use ferry_core::message::MessageSpec;
 use ferry_core::signing::SigningKey;
 
 mod dlq;
+pub mod events;
 mod keys;
 mod memory;
 mod paging;
@@ -54,6 +55,7 @@ mod redis_store;
 mod scripts;
 
 pub use dlq::{DlqFilter, DlqPage, DlqQuery};
+pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
 pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
 pub use redis_store::{RedisConfig, RedisReader, RedisStore};
@@ -163,8 +165,8 @@ pub struct OutcomeRecord {
     pub message_id: MessageId,
     pub tenant: TenantId,
     pub outcome: Outcome,
-    /// JSON detail for the event log (status, error, next delivery time).
-    pub detail: String,
+    /// What the event log records about this outcome.
+    pub detail: EventDetail,
     pub new_messages: Vec<NewMessage>,
     pub now_ms: u64,
 }
@@ -175,7 +177,7 @@ pub struct DeliveredEntry {
     pub entry: String,
     pub message_id: MessageId,
     pub tenant: TenantId,
-    pub detail: String,
+    pub detail: EventDetail,
 }
 
 /// What recording an outcome did.
@@ -264,6 +266,13 @@ pub trait Store: Clone + Send + Sync + 'static {
         tenant: &TenantId,
         query: &DlqQuery,
     ) -> impl Future<Output = Result<DlqPage>> + Send;
+
+    /// One page of the tenant's event log.
+    fn events_page(
+        &self,
+        tenant: &TenantId,
+        query: &EventQuery,
+    ) -> impl Future<Output = Result<EventPage>> + Send;
 
     fn dlq_get(
         &self,

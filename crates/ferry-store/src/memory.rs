@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
+use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
 use crate::{
     Claimed, DeliveredEntry, KeyPair, NewMessage, OutcomeRecord, PublishOutcome, Reader, Recorded,
@@ -138,6 +139,14 @@ impl Store for MemoryStore {
             tenant,
         };
         dlq::page(&source, self.partitions, query).await
+    }
+
+    async fn events_page(&self, tenant: &TenantId, query: &EventQuery) -> Result<EventPage> {
+        let source = TenantEvents {
+            store: self,
+            tenant,
+        };
+        events::page(&source, self.partitions, query).await
     }
 
     async fn dlq_get(&self, tenant: &TenantId, id: &DlqId) -> Result<Option<StoredMessage>> {
@@ -301,3 +310,26 @@ impl Reader for MemoryReader {
 
 #[cfg(test)]
 mod tests;
+
+/// One tenant's event logs, as a source for the page merge.
+struct TenantEvents<'a> {
+    store: &'a MemoryStore,
+    tenant: &'a TenantId,
+}
+
+impl Source for TenantEvents<'_> {
+    type Item = LoggedEvent;
+
+    async fn fetch(
+        &self,
+        partition: Partition,
+        order: Order,
+        start: Option<Start>,
+        count: usize,
+    ) -> Result<Vec<EventEntry>> {
+        Ok(self
+            .store
+            .state()
+            .event_entries(self.tenant, partition, order, start, count))
+    }
+}

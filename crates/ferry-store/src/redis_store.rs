@@ -7,6 +7,7 @@
 //! defaults to a 500 ms response timeout, so both kinds of connection get an
 //! explicit one (a blocking reader's exceeds its BLOCK time).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
@@ -18,6 +19,9 @@ use redis::streams::{
 use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
 
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
+use crate::events::{
+    self, EventDetail, EventEntry, EventPage, EventQuery, EventState, LoggedEvent,
+};
 use crate::keys::{GROUP, Keys};
 use crate::paging::{EntryPos, Order, Source, Start};
 use crate::record::{RawHash, decode};
@@ -157,10 +161,7 @@ impl RedisStore {
         let (positions, ids): (Vec<String>, Vec<MessageId>) = entries
             .into_iter()
             .filter_map(|entry| {
-                let id = match entry.map.get("m") {
-                    Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(|s| MessageId::parse(s).ok()),
-                    _ => None,
-                };
+                let id = message_id_field(&entry.map);
                 if id.is_none() {
                     tracing::error!(stream.entry = %entry.id, "ready entry without a valid message id; leaving it pending");
                 }
@@ -185,6 +186,39 @@ impl RedisStore {
             key: self.keys.msg(&msg.id),
             reason: format!("cannot encode spec: {e}"),
         })
+    }
+
+    /// Up to `count` entries of a stream from `start` on, in `order`.
+    async fn stream_range(
+        &self,
+        key: &str,
+        order: Order,
+        start: Option<Start>,
+        count: usize,
+    ) -> Result<Vec<(EntryPos, HashMap<String, Value>)>> {
+        let bound = |s: Start| {
+            if s.inclusive {
+                s.at.render()
+            } else {
+                format!("({}", s.at.render())
+            }
+        };
+        let mut conn = self.conn();
+        let reply: redis::streams::StreamRangeReply = match order {
+            Order::EarliestFirst => {
+                let from = start.map_or_else(|| "-".to_owned(), bound);
+                conn.xrange_count(key, from, "+", count).await?
+            }
+            Order::LatestFirst => {
+                let from = start.map_or_else(|| "+".to_owned(), bound);
+                conn.xrevrange_count(key, from, "-", count).await?
+            }
+        };
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|entry| Some((EntryPos::parse(&entry.id)?, entry.map)))
+            .collect())
     }
 
     fn millis(d: Duration) -> u64 {
@@ -239,7 +273,8 @@ impl Store for RedisStore {
             .arg(msg.spec.created_at)
             .arg(self.cfg.max_backlog_per_partition)
             .arg(self.cfg.events_max_len)
-            .arg(Self::millis(self.cfg.dedup_window));
+            .arg(Self::millis(self.cfg.dedup_window))
+            .arg(EventDetail::of(&msg.spec).to_json());
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
         match reply.as_slice() {
             [ok] if ok == "ok" => Ok(PublishOutcome::Created),
@@ -327,6 +362,14 @@ impl Store for RedisStore {
         dlq::page(&source, self.cfg.partitions, query).await
     }
 
+    async fn events_page(&self, tenant: &TenantId, query: &EventQuery) -> Result<EventPage> {
+        let source = TenantEvents {
+            store: self,
+            tenant,
+        };
+        events::page(&source, self.cfg.partitions, query).await
+    }
+
     async fn dlq_get(&self, tenant: &TenantId, id: &DlqId) -> Result<Option<StoredMessage>> {
         let message = self.message(tenant, &id.message_id()).await?;
         Ok(message.filter(|m| m.dead_at.is_some()))
@@ -369,6 +412,7 @@ impl Store for RedisStore {
             .arg(replacement.spec.not_before)
             .arg(replacement.spec.created_at)
             .arg(self.cfg.events_max_len)
+            .arg(EventDetail::of(&replacement.spec).to_json())
             .invoke_async(&mut self.conn())
             .await?;
         Ok(n == 1)
@@ -481,14 +525,15 @@ impl Store for RedisStore {
             .arg(record.now_ms)
             .arg(self.cfg.events_max_len)
             .arg(Self::millis(self.cfg.dlq_retention))
-            .arg(&record.detail)
+            .arg(record.detail.to_json())
             .arg(tenant.as_str());
         for new in &record.new_messages {
             invocation
                 .arg(new.id.as_str())
                 .arg(self.message_args(new)?)
                 .arg(new.body.as_ref())
-                .arg(new.spec.not_before);
+                .arg(new.spec.not_before)
+                .arg(EventDetail::of(&new.spec).to_json());
         }
         let n: i64 = invocation.invoke_async(&mut self.conn()).await?;
         Ok(match n {
@@ -528,7 +573,7 @@ impl Store for RedisStore {
                 .key(self.keys.events(partition, &d.tenant))
                 .arg(&d.entry)
                 .arg(d.message_id.as_str())
-                .arg(&d.detail);
+                .arg(d.detail.to_json());
         }
         let n: usize = invocation.invoke_async(&mut self.conn()).await?;
         Ok(n)
@@ -552,34 +597,11 @@ impl Source for TenantDlq<'_> {
         count: usize,
     ) -> Result<Vec<DlqEntry>> {
         let key = self.store.keys.dlq(partition, self.tenant);
-        let bound = |s: Start| {
-            if s.inclusive {
-                s.at.render()
-            } else {
-                format!("({}", s.at.render())
-            }
-        };
-        let mut conn = self.store.conn();
-        let reply: redis::streams::StreamRangeReply = match order {
-            Order::EarliestFirst => {
-                let from = start.map_or_else(|| "-".to_owned(), bound);
-                conn.xrange_count(&key, from, "+", count).await?
-            }
-            Order::LatestFirst => {
-                let from = start.map_or_else(|| "+".to_owned(), bound);
-                conn.xrevrange_count(&key, from, "-", count).await?
-            }
-        };
-        let mut positions = Vec::with_capacity(reply.ids.len());
-        let mut ids = Vec::with_capacity(reply.ids.len());
-        for entry in reply.ids {
-            let id = match entry.map.get("m") {
-                Some(Value::BulkString(b)) => std::str::from_utf8(b)
-                    .ok()
-                    .and_then(|s| MessageId::parse(s).ok()),
-                _ => None,
-            };
-            if let (Some(pos), Some(id)) = (EntryPos::parse(&entry.id), id) {
+        let entries = self.store.stream_range(&key, order, start, count).await?;
+        let mut positions = Vec::with_capacity(entries.len());
+        let mut ids = Vec::with_capacity(entries.len());
+        for (pos, fields) in entries {
+            if let Some(id) = message_id_field(&fields) {
                 positions.push(pos);
                 ids.push(id);
             }
@@ -595,6 +617,58 @@ impl Source for TenantDlq<'_> {
                 )
             })
             .collect())
+    }
+}
+
+/// One tenant's event logs, as a source for the page merge.
+struct TenantEvents<'a> {
+    store: &'a RedisStore,
+    tenant: &'a TenantId,
+}
+
+impl Source for TenantEvents<'_> {
+    type Item = LoggedEvent;
+
+    async fn fetch(
+        &self,
+        partition: Partition,
+        order: Order,
+        start: Option<Start>,
+        count: usize,
+    ) -> Result<Vec<EventEntry>> {
+        let key = self.store.keys.events(partition, self.tenant);
+        let entries = self.store.stream_range(&key, order, start, count).await?;
+        Ok(entries
+            .into_iter()
+            .map(|(pos, fields)| (pos, logged_event(pos, &fields)))
+            .collect())
+    }
+}
+
+fn logged_event(pos: EntryPos, fields: &HashMap<String, Value>) -> Option<LoggedEvent> {
+    let state = match fields.get("s") {
+        Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().and_then(EventState::parse),
+        _ => None,
+    }?;
+    let detail = match fields.get("d") {
+        Some(Value::BulkString(b)) => EventDetail::from_json(b),
+        _ => EventDetail::default(),
+    };
+    Some(LoggedEvent {
+        time: pos.ms,
+        message_id: message_id_field(fields)?,
+        state,
+        detail,
+    })
+}
+
+/// The message id a stream entry names in its `m` field.
+fn message_id_field(fields: &HashMap<String, Value>) -> Option<MessageId> {
+    match fields.get("m") {
+        Some(Value::BulkString(b)) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| MessageId::parse(s).ok()),
+        _ => None,
     }
 }
 

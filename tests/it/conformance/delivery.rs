@@ -77,7 +77,7 @@ pub(crate) async fn delivered_batch_acknowledges_each_pending_entry_once(backend
             entry: c.entry.clone(),
             message_id: c.message_id.clone(),
             tenant: acme.clone(),
-            detail: "{}".into(),
+            detail: ferry_store::EventDetail::default(),
         })
         .collect();
     assert_eq!(

@@ -12,6 +12,8 @@ use ferry_store::{
     Store,
 };
 
+/// Where every fixture message goes.
+pub(crate) const URL: &str = "https://example.com/hook";
 /// How long a read waits when a case expects nothing (or something already there).
 pub(crate) const SHORT_BLOCK: Duration = Duration::from_millis(50);
 /// The longest any single step may take before the case fails.
@@ -49,7 +51,7 @@ pub(crate) fn delayed(
         id: MessageId::generate(Partition(partition)),
         spec: MessageSpec {
             tenant: tenant.clone(),
-            url: "https://example.com/hook".into(),
+            url: URL.into(),
             method: "POST".into(),
             headers: vec![("Content-Type".into(), "text/plain".into())],
             retries: 3,
@@ -86,7 +88,11 @@ pub(crate) fn outcome(claimed: &Claimed, tenant: &TenantId, outcome: Outcome) ->
         message_id: claimed.message_id.clone(),
         tenant: tenant.clone(),
         outcome,
-        detail: r#"{"status":200}"#.into(),
+        detail: ferry_store::EventDetail {
+            url: URL.into(),
+            response_status: Some(200),
+            ..ferry_store::EventDetail::default()
+        },
         new_messages: vec![],
         now_ms: now_ms(),
     }

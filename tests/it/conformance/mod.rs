@@ -8,6 +8,7 @@ mod admission;
 mod backend;
 mod dead_letters;
 mod delivery;
+mod events;
 mod fixture;
 mod ownership;
 mod signing_keys;
@@ -60,6 +61,7 @@ conformance!(
     dead_letters::dlq_retry_replaces_the_dead_letter_with_its_body,
     dead_letters::dlq_pages_merge_partitions_in_both_orders,
     dead_letters::dead_letters_expire_after_retention,
+    events::the_event_log_records_every_transition,
     tenancy::tenants_cannot_reach_each_others_messages,
     signing_keys::signing_keys_are_stored_once_and_rotated,
 );

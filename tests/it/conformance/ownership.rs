@@ -99,7 +99,7 @@ pub(crate) async fn batched_success_is_final_whoever_holds_the_entry(backend: &i
         entry: by_x.entry.clone(),
         message_id: msg.id.clone(),
         tenant: acme.clone(),
-        detail: "{}".into(),
+        detail: ferry_store::EventDetail::default(),
     }];
     assert_eq!(
         store.record_delivered(Partition(0), &batch).await.unwrap(),

@@ -441,9 +441,19 @@ await check("flowControl.getGlobalParallelism is refused with 501", async () => 
   await notBuiltYet(() => client.flowControl.getGlobalParallelism());
 });
 
-await check("logs is refused with 501", async () => {
-  // Not built yet: logs (GET /v2/events).
-  await notBuiltYet(() => client.logs());
+await check("logs: a message's life, filtered by its id", async () => {
+  const { messageId } = await client.publish({ url: sink("/logged"), body: "x", delay: "1h", label: "js-logs" });
+  await client.messages.cancel(messageId);
+  const { logs, cursor } = await client.logs({ filter: { messageId } });
+  assert.equal(cursor, undefined);
+  assert.deepEqual(logs.map((l) => l.state).sort(), ["CANCELED", "CREATED"]);
+  for (const line of logs) {
+    assert.equal(line.messageId, messageId);
+    assert.equal(line.url, sink("/logged"));
+    assert.equal(typeof line.time, "number");
+  }
+  const { logs: byIds } = await client.logs({ messageIds: [messageId] });
+  assert.equal(byIds.length, 2);
 });
 
 await check("messages.cancel with an id array is not supported yet (501)", async () => {

@@ -482,8 +482,17 @@ class Suite:
         expect_not_built(self.q.schedule.list)
 
     def check_event_list(self):
-        # Not built yet: logs (GET /v2/events); the SDK calls it `log.list`.
-        expect_not_built(self.q.log.list)
+        # The SDK calls GET /v2/events `log.list`.
+        published = self.q.message.publish(url=self.sink_url("/logged"), body="x", delay="1h")
+        self.q.message.cancel(published.message_id)
+        listed = self.q.log.list(filter={"message_id": published.message_id})
+        states = sorted(log.state.value for log in listed.logs)
+        expect_eq(states, ["CANCELED", "CREATED"], "logged states")
+        for log in listed.logs:
+            expect_eq(log.message_id, published.message_id, "message id")
+            expect_eq(log.url, self.sink_url("/logged"), "url")
+            expect(log.time > 0, "time")
+        expect_eq(listed.cursor, None, "no cursor after the last page")
 
     def check_flow_control_get(self):
         # Not built yet: flow control (GET /v2/flowControl/{key}).

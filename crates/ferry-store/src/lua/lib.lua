@@ -9,14 +9,17 @@ local function log_event(key, id, state, detail, maxlen)
 end
 
 -- Stores a new message and makes it deliverable: ready now, or delayed until due.
-local function create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, maxlen)
-  redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0, 'state', 'pending')
+-- `detail` is the message's event-log detail, kept as field `ev` for the
+-- lines written later without the spec at hand (cancel).
+local function create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, maxlen, detail)
+  redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
+    'state', 'pending', 'ev', detail)
   if tonumber(due) > tonumber(now) then
     redis.call('ZADD', delayed, due, id)
   else
     redis.call('XADD', ready, '*', 'm', id)
   end
-  log_event(events, id, 'CREATED', '', maxlen)
+  log_event(events, id, 'CREATED', detail, maxlen)
 end
 
 -- 1 when `consumer` still owns the pending entry, 0 when nobody does (already

@@ -6,7 +6,7 @@
 -- ARGV: 1 group  2 entry  3 id  4 consumer  5 kind  6 due_ms  7 retried
 --       8 status  9 response_headers  10 response_body  11 error  12 now_ms
 --       13 events_maxlen  14 dlq_retention_ms  15 detail  16 tenant,
---       then per new message: id, spec, body, due_ms
+--       then per new message: id, spec, body, due_ms, event detail
 -- Returns 1 recorded, 0 nothing to do (already acked or cancelled), -1 not the owner.
 local own = ownership(KEYS[1], ARGV[1], ARGV[2], ARGV[4])
 if own ~= 1 then return own end
@@ -41,7 +41,7 @@ end
 local a = 17
 for k = 6, #KEYS do
   create_message(KEYS[k], KEYS[1], KEYS[2], KEYS[4], ARGV[a], ARGV[16], ARGV[a + 1], ARGV[a + 2],
-    ARGV[a + 3], ARGV[12], ARGV[13])
-  a = a + 4
+    ARGV[a + 3], ARGV[12], ARGV[13], ARGV[a + 4])
+  a = a + 5
 end
 return 1

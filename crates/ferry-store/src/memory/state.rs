@@ -5,7 +5,7 @@
 //! two backends agree on every outcome. Methods take the current time as an
 //! argument and never wait, which keeps them easy to test.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,28 +18,17 @@ use tokio::time::Instant;
 use super::MemoryConfig;
 use super::dedup::DedupKeys;
 use super::delayed::DelayedSet;
-use super::stream::{Ack, DlqStream, ReadyStream, millis};
+use super::stream::{Ack, DlqStream, EventLog, ReadyStream, millis};
 use crate::dlq::DlqEntry;
+use crate::events::{EventDetail, EventEntry, EventState, LoggedEvent};
 use crate::paging::{EntryPos, Start};
 use crate::{
     Claimed, DeliveredEntry, KeyPair, LastResponse, NewMessage, Order, Outcome, OutcomeRecord,
     PublishOutcome, Recorded, StoredMessage,
 };
 
-/// The state changes written to a tenant's event log, as the Redis backend
-/// names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum EventState {
-    Created,
-    Delivered,
-    Error,
-    Retry,
-    Failed,
-    Canceled,
-}
-
-/// One line of a tenant's event log: message, state, JSON detail.
-pub(super) type Event = (MessageId, EventState, String);
+/// One line of a tenant's event log: message, state, detail.
+pub(super) type Event = (MessageId, EventState, EventDetail);
 
 /// A stored message (the Redis message hash).
 #[derive(Debug)]
@@ -98,7 +87,7 @@ struct PartitionState {
     delayed: DelayedSet,
     dedup: DedupKeys,
     dlq: HashMap<TenantId, DlqStream>,
-    events: HashMap<TenantId, VecDeque<Event>>,
+    events: HashMap<TenantId, EventLog>,
 }
 
 impl PartitionState {
@@ -108,16 +97,15 @@ impl PartitionState {
 
     /// Appends to the tenant's log, keeping at most `max_len` lines; 0
     /// disables the log.
-    fn log(&mut self, tenant: &TenantId, event: Event, max_len: u64) {
+    fn log(&mut self, tenant: &TenantId, event: Event, max_len: u64, now_ms: u64) {
         if max_len == 0 {
             return;
         }
-        let log = self.events.entry(tenant.clone()).or_default();
-        log.push_back(event);
         let max_len = usize::try_from(max_len).unwrap_or(usize::MAX);
-        while log.len() > max_len {
-            log.pop_front();
-        }
+        self.events
+            .entry(tenant.clone())
+            .or_default()
+            .push(event, now_ms, max_len);
     }
 }
 
@@ -197,20 +185,19 @@ impl State {
     }
 
     pub(super) fn cancel(&mut self, tenant: &TenantId, id: &MessageId, now_ms: u64) -> bool {
-        if !self
-            .live(id, now_ms)
-            .is_some_and(|r| &r.tenant == tenant && r.dead.is_none())
-        {
-            return false;
-        }
+        let detail = match self.live(id, now_ms) {
+            Some(r) if &r.tenant == tenant && r.dead.is_none() => EventDetail::of(&r.spec),
+            _ => return false,
+        };
         self.messages.remove(id);
         let max_len = self.cfg.events_max_len;
         let part = self.partition(id.partition());
         part.delayed.remove(id);
         part.log(
             tenant,
-            (id.clone(), EventState::Canceled, String::new()),
+            (id.clone(), EventState::Canceled, detail),
             max_len,
+            now_ms,
         );
         true
     }
@@ -261,6 +248,33 @@ impl State {
                     .filter(|r| &r.spec.tenant == tenant && r.dead.is_some())
                     .map(|r| r.stored(&id));
                 (pos, message)
+            })
+            .collect()
+    }
+
+    /// Lines of the tenant's event log in `partition`.
+    pub(super) fn event_entries(
+        &self,
+        tenant: &TenantId,
+        partition: Partition,
+        order: Order,
+        start: Option<Start>,
+        count: usize,
+    ) -> Vec<EventEntry> {
+        self.partitions
+            .get(&partition)
+            .and_then(|p| p.events.get(tenant))
+            .map(|log| log.range(order, start, count))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(pos, (message_id, state, detail))| {
+                let event = LoggedEvent {
+                    time: pos.ms,
+                    message_id,
+                    state,
+                    detail,
+                };
+                (pos, Some(event))
             })
             .collect()
     }
@@ -432,6 +446,7 @@ impl State {
         batch: &[DeliveredEntry],
     ) -> usize {
         let max_len = self.cfg.events_max_len;
+        let wall_ms = ferry_core::clock::unix_ms(std::time::SystemTime::now());
         let mut n_recorded = 0;
         for delivered in batch {
             let part = self.partitions.entry(partition).or_default();
@@ -443,7 +458,7 @@ impl State {
                 EventState::Delivered,
                 delivered.detail.clone(),
             );
-            part.log(&delivered.tenant, event, max_len);
+            part.log(&delivered.tenant, event, max_len, wall_ms);
             self.messages.remove(&delivered.message_id);
             n_recorded += 1;
         }
@@ -498,7 +513,7 @@ impl State {
         let max_len = self.cfg.events_max_len;
         let event = (record.message_id.clone(), state, record.detail.clone());
         self.partition(partition)
-            .log(&record.tenant, event, max_len);
+            .log(&record.tenant, event, max_len, record.now_ms);
     }
 
     /// Stores a new message and makes it deliverable: ready now, or delayed
@@ -515,8 +530,13 @@ impl State {
         }
         part.log(
             new.tenant,
-            (new.id.clone(), EventState::Created, String::new()),
+            (
+                new.id.clone(),
+                EventState::Created,
+                EventDetail::of(new.spec),
+            ),
             max_len,
+            new.now_ms,
         );
     }
 
@@ -559,7 +579,12 @@ impl State {
         self.partitions
             .get(&partition)
             .and_then(|p| p.events.get(tenant))
-            .map(|log| log.iter().cloned().collect())
+            .map(|log| {
+                log.range(Order::EarliestFirst, None, usize::MAX)
+                    .into_iter()
+                    .map(|(_, event)| event)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

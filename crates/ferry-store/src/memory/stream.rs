@@ -15,6 +15,7 @@ use ferry_core::ids::MessageId;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::state::Event;
 use crate::paging::{EntryPos, Order, Start};
 
 /// Hands out strictly increasing entry ids, like `XADD … *`: the given
@@ -190,31 +191,68 @@ impl DlqStream {
         self.entries.remove(&pos);
     }
 
-    /// Up to `count` entries from `start` on, in `order` (`XRANGE` or
-    /// `XREVRANGE` with an inclusive or exclusive bound).
+    /// Up to `count` entries from `start` on, in `order`.
     pub(super) fn range(
         &self,
         order: Order,
         start: Option<Start>,
         count: usize,
     ) -> Vec<(EntryPos, MessageId)> {
-        let bound = start.map_or(Bound::Unbounded, |s| {
-            if s.inclusive {
-                Bound::Included(s.at)
-            } else {
-                Bound::Excluded(s.at)
-            }
-        });
-        let entries = |range: &mut dyn Iterator<Item = (&EntryPos, &MessageId)>| {
-            range
-                .take(count)
-                .map(|(pos, id)| (*pos, id.clone()))
-                .collect()
-        };
-        match order {
-            Order::EarliestFirst => entries(&mut self.entries.range((bound, Bound::Unbounded))),
-            Order::LatestFirst => entries(&mut self.entries.range((Bound::Unbounded, bound)).rev()),
+        range_of(&self.entries, order, start, count)
+    }
+}
+
+/// One tenant's event log in one partition, bounded by length.
+#[derive(Debug, Default)]
+pub(super) struct EventLog {
+    clock: EntryClock,
+    lines: BTreeMap<EntryPos, Event>,
+}
+
+impl EventLog {
+    /// Appends a line, dropping the oldest beyond `max_len` (`XADD … MAXLEN`).
+    pub(super) fn push(&mut self, event: Event, now_ms: u64, max_len: usize) {
+        let pos = self.clock.next(now_ms);
+        self.lines.insert(pos, event);
+        while self.lines.len() > max_len {
+            self.lines.pop_first();
         }
+    }
+
+    pub(super) fn range(
+        &self,
+        order: Order,
+        start: Option<Start>,
+        count: usize,
+    ) -> Vec<(EntryPos, Event)> {
+        range_of(&self.lines, order, start, count)
+    }
+}
+
+/// Up to `count` entries of `entries` from `start` on, in `order` (`XRANGE`
+/// or `XREVRANGE` with an inclusive or exclusive bound).
+fn range_of<T: Clone>(
+    entries: &BTreeMap<EntryPos, T>,
+    order: Order,
+    start: Option<Start>,
+    count: usize,
+) -> Vec<(EntryPos, T)> {
+    let bound = start.map_or(Bound::Unbounded, |s| {
+        if s.inclusive {
+            Bound::Included(s.at)
+        } else {
+            Bound::Excluded(s.at)
+        }
+    });
+    let take = |range: &mut dyn Iterator<Item = (&EntryPos, &T)>| {
+        range
+            .take(count)
+            .map(|(pos, item)| (*pos, item.clone()))
+            .collect()
+    };
+    match order {
+        Order::EarliestFirst => take(&mut entries.range((bound, Bound::Unbounded))),
+        Order::LatestFirst => take(&mut entries.range((Bound::Unbounded, bound)).rev()),
     }
 }
 

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use ferry_core::ids::{MessageId, Partition, TenantId};
 use ferry_core::message::MessageSpec;
 
-use super::state::EventState;
 use super::*;
+use crate::events::EventState;
 use crate::{LastResponse, Outcome};
 
 const HOUR_MS: u64 = 3_600_000;
@@ -57,7 +57,7 @@ fn outcome(claimed: &Claimed, outcome: Outcome, now_ms: u64) -> OutcomeRecord {
         message_id: claimed.message_id.clone(),
         tenant: tenant(),
         outcome,
-        detail: "{}".into(),
+        detail: crate::EventDetail::default(),
         new_messages: vec![],
         now_ms,
     }

@@ -1,0 +1,159 @@
+//! The event log: one line per transition, with the message's destination,
+//! paged newest or oldest first across partitions, filtered.
+
+use ferry_store::{
+    DeliveredEntry, EventDetail, EventFilter, EventQuery, EventState, LoggedEvent, Order, Outcome,
+    Store,
+};
+
+use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::fixture::{
+    URL, message, now_ms, outcome, publish, read_one, record_done, response, tenant, within,
+};
+
+async fn all_events<S: Store>(
+    store: &S,
+    tenant_name: &str,
+    order: Order,
+    filter: EventFilter,
+) -> Vec<LoggedEvent> {
+    let mut events = Vec::new();
+    let mut cursor = None;
+    for _ in 0..50 {
+        let query = EventQuery {
+            cursor,
+            count: 2,
+            order,
+            filter: filter.clone(),
+        };
+        let page = within(store.events_page(&tenant(tenant_name), &query))
+            .await
+            .unwrap();
+        events.extend(page.events);
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => return events,
+        }
+    }
+    panic!("the event log did not end");
+}
+
+pub(crate) async fn the_event_log_records_every_transition<B: Backend>(backend: &B) {
+    let store = backend
+        .open(Settings {
+            partitions: 2,
+            ..Settings::default()
+        })
+        .await;
+    let acme = tenant("acme");
+    let delivered = message(&acme, 0, "one");
+    let retried = message(&acme, 1, "two");
+    let cancelled = message(&acme, 0, "three");
+    publish(&store, &delivered).await;
+    publish(&store, &retried).await;
+
+    let claimed = read_one(&store, 0, "c1", &delivered.id).await;
+    let batch = [DeliveredEntry {
+        entry: claimed.entry.clone(),
+        message_id: delivered.id.clone(),
+        tenant: acme.clone(),
+        detail: EventDetail {
+            response_status: Some(200),
+            ..EventDetail::of(&delivered.spec)
+        },
+    }];
+    assert_eq!(
+        within(store.record_delivered(delivered.id.partition(), &batch))
+            .await
+            .unwrap(),
+        1
+    );
+
+    let claimed = read_one(&store, 1, "c1", &retried.id).await;
+    let due_ms = now_ms() + 60_000;
+    let retry = Outcome::Retry {
+        due_ms,
+        retried: 1,
+        response: response(503),
+    };
+    record_done(&store, "c1", &outcome(&claimed, &acme, retry)).await;
+
+    publish(&store, &cancelled).await;
+    assert!(
+        within(store.cancel(&acme, &cancelled.id, now_ms()))
+            .await
+            .unwrap()
+    );
+
+    let oldest_first =
+        all_events(&store, "acme", Order::EarliestFirst, EventFilter::default()).await;
+    // Lines of different partitions written in the same millisecond may
+    // come in either order; each message's own lines keep theirs.
+    let states_of = |m: &ferry_store::NewMessage| -> Vec<EventState> {
+        oldest_first
+            .iter()
+            .filter(|e| e.message_id == m.id)
+            .map(|e| e.state)
+            .collect()
+    };
+    use EventState::*;
+    assert_eq!(states_of(&delivered), [Created, Delivered]);
+    assert_eq!(states_of(&retried), [Created, Error, Retry]);
+    assert_eq!(states_of(&cancelled), [Created, Canceled]);
+    assert_eq!(oldest_first.len(), 7);
+    assert!(
+        oldest_first.windows(2).all(|w| w[0].time <= w[1].time),
+        "oldest first"
+    );
+    assert!(
+        oldest_first.iter().all(|e| e.detail.url == URL),
+        "every line names the url"
+    );
+    let delivered_line = oldest_first.iter().find(|e| e.state == Delivered).unwrap();
+    assert_eq!(delivered_line.detail.response_status, Some(200));
+    let cancel_line = oldest_first.iter().find(|e| e.state == Canceled).unwrap();
+    assert_eq!(
+        cancel_line.detail.labels,
+        ["conformance"],
+        "a cancel line keeps the message's detail"
+    );
+
+    let mut newest_first =
+        all_events(&store, "acme", Order::LatestFirst, EventFilter::default()).await;
+    newest_first.reverse();
+    assert_eq!(newest_first, oldest_first);
+
+    let only_retry = EventFilter {
+        states: vec![Retry],
+        ..EventFilter::default()
+    };
+    let retries = all_events(&store, "acme", Order::EarliestFirst, only_retry).await;
+    assert_eq!(retries.len(), 1);
+    assert_eq!(
+        retries[0].detail.next_delivery_time, None,
+        "the fixture's detail carries no next time"
+    );
+
+    let one_message = EventFilter {
+        message_ids: vec![retried.id.to_string()],
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        all_events(&store, "acme", Order::EarliestFirst, one_message)
+            .await
+            .len(),
+        3
+    );
+
+    assert!(
+        all_events(
+            &store,
+            "other",
+            Order::EarliestFirst,
+            EventFilter::default()
+        )
+        .await
+        .is_empty(),
+        "tenants see only their own log"
+    );
+}
