@@ -251,3 +251,75 @@ where
     }
     out
 }
+
+#[tokio::test]
+async fn bulk_cancel_takes_ids_from_the_query_or_a_json_body() {
+    let ferry = TestFerry::start().await;
+    let sink = TestSink::start().await;
+    let later = PublishOptions {
+        delay: Some("1h".into()),
+        ..PublishOptions::default()
+    };
+    let mut ids = Vec::new();
+    for path in ["/a", "/b", "/c"] {
+        ids.push(
+            ferry
+                .sdk()
+                .publish(&sink.url(path), "x", &later)
+                .await
+                .unwrap()
+                .message_id,
+        );
+    }
+    let other = ferry.sdk_for(ferry_tests::ferry::OTHER_TOKEN);
+    let cancel = |token: &'static str| {
+        ferry
+            .http()
+            .delete(ferry.url("/v2/messages"))
+            .bearer_auth(token)
+    };
+    let count = |resp: reqwest::Response| async move {
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.json::<serde_json::Value>().await.unwrap()["cancelled"]
+            .as_u64()
+            .unwrap()
+    };
+    let query = format!("?messageIds={}&messageIds={}", ids[0], ids[1]);
+    let by_other = cancel(ferry_tests::ferry::OTHER_TOKEN)
+        .query(&[("messageIds", &ids[0])])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count(by_other).await, 0, "another tenant cancels nothing");
+    let by_query = ferry
+        .http()
+        .delete(ferry.url(&format!("/v2/messages{query}")))
+        .bearer_auth(ferry_tests::ferry::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count(by_query).await, 2);
+    let empty = cancel(ferry_tests::ferry::TOKEN)
+        .json(&serde_json::json!({"messageIds": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count(empty).await, 0, "an empty list cancels nothing");
+    assert_eq!(
+        ferry.sdk().message(&ids[2]).await.unwrap().message_id,
+        ids[2]
+    );
+    let by_body = cancel(ferry_tests::ferry::TOKEN)
+        .json(&serde_json::json!({"messageIds": [ids[2]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count(by_body).await, 1);
+    let all = cancel(ferry_tests::ferry::TOKEN).send().await.unwrap();
+    assert_eq!(
+        all.status().as_u16(),
+        501,
+        "cancelling everything is not built yet"
+    );
+    assert!(other.message(&ids[2]).await.is_err());
+}

@@ -191,6 +191,14 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// The JSON-body form of bulk cancel (the Python SDK's `cancel_many`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageIds {
+    #[serde(default)]
+    pub message_ids: Vec<String>,
+}
+
 /// The JSON-body form of a bulk DLQ request: `{"dlqIds": [...]}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

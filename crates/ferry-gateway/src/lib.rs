@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use ferry_core::publish::Limits;
 use ferry_store::Store;
 use http::{Request, StatusCode};
@@ -117,8 +117,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new()
         .route("/v2/publish/", post(publish::handle::<S>))
         .route("/v2/publish/{*destination}", post(publish::handle::<S>))
-        // Bulk cancel is not built yet; single cancel is.
-        .route("/v2/messages", any(not_yet))
+        .route("/v2/messages", delete(messages::cancel_many::<S>))
         .route(
             "/v2/messages/{id}",
             get(messages::get::<S>).delete(messages::cancel::<S>),

@@ -456,13 +456,16 @@ await check("logs: a message's life, filtered by its id", async () => {
   assert.equal(byIds.length, 2);
 });
 
-await check("messages.cancel with an id array is not supported yet (501)", async () => {
-  // Not built yet: bulk cancel (DELETE /v2/messages?messageIds=...).
-  await rejectsWith(() => client.messages.cancel([NO_SUCH_MESSAGE]), 501, "not supported by this version of Ferry");
+await check("messages.cancel with an id array cancels those messages", async () => {
+  const a = await publishDelayed({ url: sink("/bulk/a"), body: "a" });
+  const b = await publishDelayed({ url: sink("/bulk/b"), body: "b" });
+  const result = await client.messages.cancel([a.messageId, b.messageId, NO_SUCH_MESSAGE]);
+  assert.equal(result.cancelled, 2);
+  await rejectsWith(() => client.messages.get(a.messageId), 404, "not found");
 });
 
 await check("messages.cancel({ all: true }) is not supported yet (501)", async () => {
-  // Not built yet: cancel everything (DELETE /v2/messages?count=100).
+  // Not built yet: cancel by filter or everything (DELETE /v2/messages?count=100).
   await rejectsWith(() => client.messages.cancel({ all: true }), 501, "not supported by this version of Ferry");
 });
 

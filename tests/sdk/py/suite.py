@@ -366,15 +366,16 @@ class Suite:
         expect_qstash_error(lambda: self.q.message.cancel(message_id), 404, "not found")
 
     def check_message_cancel_many(self):
-        # Not built yet: bulk cancel (DELETE /v2/messages).
-        expect_qstash_error(
-            lambda: self.q.message.cancel_many(["msg_unknown"]),
-            501,
-            "not supported by this version of Ferry",
-        )
+        # The JSON-body form: {"messageIds": [...]}; an empty list cancels nothing.
+        first = self.q.message.publish(url=self.sink_url("/bulk/a"), body="a", delay="1h")
+        second = self.q.message.publish(url=self.sink_url("/bulk/b"), body="b", delay="1h")
+        expect_eq(self.q.message.cancel_many([]), 0, "an empty list cancels nothing")
+        cancelled = self.q.message.cancel_many([first.message_id, second.message_id, "msg_unknown"])
+        expect_eq(cancelled, 2, "cancelled count")
+        expect_qstash_error(lambda: self.q.message.get(first.message_id), 404, "not found")
 
     def check_message_cancel_all(self):
-        # Not built yet: bulk cancel (DELETE /v2/messages).
+        # Not built yet: cancelling everything (DELETE /v2/messages, no body).
         expect_qstash_error(
             self.q.message.cancel_all, 501, "not supported by this version of Ferry"
         )
