@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod dlq;
 mod events;
+mod readme;
 mod retries;
 mod sdk_js;
 mod sdk_py;
