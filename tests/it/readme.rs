@@ -41,7 +41,6 @@ fn handle(receiver: &Receiver, hook_url: &str, request: &Request<Bytes>) -> Stat
 }
 // README: rust end
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -141,7 +140,7 @@ impl ScriptExample {
     /// and waits until the handler reports that it verified that message.
     async fn check_delivers_and_verifies(&self) {
         let ferry = TestFerry::start().await;
-        let port = free_port();
+        let port = ferry_tests::redis::free_port();
         let hook_url = format!("http://127.0.0.1:{port}/api/hook");
         let mut handler = self.command(self.handler);
         handler
@@ -284,13 +283,6 @@ fn transcript(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// A port that was free a moment ago, for a handler that takes its port
-/// from the environment.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 /// One fenced code block of the README.

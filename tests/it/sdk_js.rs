@@ -9,7 +9,6 @@
 //! dies with its handle and every wait is bounded.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -529,7 +528,7 @@ struct DevRelay {
 
 impl DevRelay {
     async fn start() -> DevRelay {
-        let port = free_port();
+        let port = ferry_tests::redis::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_ferry-under-test"))
             .args(["dev", "--port", &port.to_string()])
             .env_clear()
@@ -572,12 +571,6 @@ impl DevRelay {
             tokio::time::sleep(POLL).await;
         }
     }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 /// An empty directory used as `HOME`, removed on drop, so the test can see

@@ -284,7 +284,9 @@ fn reap(mut child: Child) {
 /// A port that was free a moment ago. The OS picks it; we release it at once
 /// and hand the number to `redis-server`, accepting a small race that
 /// `launch` absorbs by retrying.
-fn free_port() -> u16 {
+/// A loopback port that was free a moment ago; callers absorb the race
+/// (another process taking it) by retrying or failing loudly.
+pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
