@@ -45,6 +45,7 @@ use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::message::MessageSpec;
 use ferry_core::signing::SigningKey;
 
+pub mod baseline;
 mod dlq;
 pub mod events;
 mod keys;

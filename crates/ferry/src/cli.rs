@@ -55,6 +55,10 @@ pub enum Command {
     /// API tokens for the configuration file.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Measure a Ferry: publish and end-to-end throughput and latency, CPU
+    /// time, and every lost or duplicated message, optionally against the
+    /// machine's raw-Redis baseline.
+    Bench(Box<crate::bench::BenchArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,7 +93,7 @@ impl Command {
                 },
                 args,
             )),
-            Self::Dev(_) | Self::Ops(_) | Self::Tokens(_) => None,
+            Self::Dev(_) | Self::Ops(_) | Self::Tokens(_) | Self::Bench(_) => None,
         }
     }
 }

@@ -2,8 +2,11 @@
 //! same program and drive it as a child process.
 //!
 //! **Invariant:** operator commands talk to the gateway over HTTP through
-//! `ferry-sdk`, never to Redis; only the server commands open the store.
+//! `ferry-sdk`, never to Redis; only the server commands open the store,
+//! and `ferry bench --baseline`, whose raw-Redis pipeline lives in
+//! `ferry_store::baseline` so key names stay in that crate.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod dev;
@@ -53,6 +56,7 @@ async fn run(cli: Cli) -> ExitCode {
             report(dev::run(&args, config).await)
         }
         Command::Ops(cmd) => report(ops::run(&cli.ops, cmd).await),
+        Command::Bench(args) => bench::run(&cli.ops, *args).await,
         Command::Tokens(TokensCommand::New) => {
             let (token, digest) = config::generate_token();
             println!("token:        {token}");

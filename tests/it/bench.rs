@@ -1,0 +1,184 @@
+//! `ferry bench` end to end: the real binary starts its own Ferry on a
+//! private Redis, and its report must be right about what happened: nothing
+//! lost on a healthy run, losses found (and a failing exit status) when
+//! Redis forgets its backlog mid-run. Figures are only checked for
+//! consistency; timing is never asserted.
+
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use ferry_tests::redis::TestRedis;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// Generous bound on one benchmark run, startup and drain included.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// `EXIT_BAD_CONFIG` of the `ferry` binary.
+const EXIT_BAD_FLAGS: i32 = 64;
+
+/// `ferry bench --spawn` against `redis` with small numbers and a JSON
+/// report, plus `extra` flags.
+fn bench(redis: &TestRedis, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ferry-under-test"))
+        .args(["bench", "--spawn", "--redis", &redis.url()])
+        .args(["--concurrency", "8", "--body-size", "64", "--json"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn ferry bench")
+}
+
+/// What a finished run left behind.
+struct Finished {
+    status: ExitStatus,
+    report: Value,
+    stderr: String,
+}
+
+/// Waits for the run; `stderr_so_far` is whatever the test already read.
+async fn finish(child: Child, stderr_so_far: String) -> Finished {
+    let output = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .expect("the benchmark finishes in time")
+        .expect("wait for the benchmark");
+    let stderr = stderr_so_far + &String::from_utf8_lossy(&output.stderr);
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the report is not JSON ({e}): {}\nstderr:\n{stderr}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+    Finished {
+        status: output.status,
+        report,
+        stderr,
+    }
+}
+
+fn count(run: &Value, pointer: &str) -> u64 {
+    run.pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no count at {pointer} in {run:#}"))
+}
+
+/// Checks that a run delivered every accepted message exactly as reported.
+fn assert_clean(run: &Value, stderr: &str) {
+    let published = count(run, "/published_ok");
+    assert!(published > 0, "nothing was published: {run:#}\n{stderr}");
+    assert_eq!(count(run, "/deliveries/lost"), 0, "{run:#}\n{stderr}");
+    assert_eq!(
+        count(run, "/deliveries/delivered_unique"),
+        published,
+        "{run:#}"
+    );
+    assert_eq!(count(run, "/deliveries/signature_failures"), 0, "{run:#}");
+    assert_eq!(count(run, "/deliveries/unexpected"), 0, "{run:#}");
+}
+
+#[tokio::test]
+async fn a_healthy_run_delivers_every_accepted_message_and_exits_zero() {
+    let redis = TestRedis::start().await;
+    let run = finish(bench(&redis, &["--duration", "2s"]), String::new()).await;
+
+    assert!(run.status.success(), "exit {}\n{}", run.status, run.stderr);
+    assert_clean(&run.report["ferry"], &run.stderr);
+    assert!(
+        run.report["ferry"]["cpu_s"].is_number(),
+        "the spawned ferry's CPU time is measured: {:#}",
+        run.report
+    );
+    assert!(
+        run.stderr.contains("delivered"),
+        "a progress line: {}",
+        run.stderr
+    );
+    assert!(run.report["baseline"].is_null());
+}
+
+#[tokio::test]
+async fn flushing_redis_mid_run_is_reported_as_loss_with_a_failing_exit() {
+    let redis = TestRedis::start().await;
+    // A slow sink keeps a backlog in Redis for the flush to destroy.
+    let mut child = bench(
+        &redis,
+        &["--duration", "3s", "--drain", "3s", "--sink-delay", "1000"],
+    );
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+    let mut seen = String::new();
+    // The first progress line comes a second into the load.
+    while !seen.contains("] sent ") {
+        let n_read = stderr
+            .read_line(&mut seen)
+            .await
+            .expect("read the benchmark's stderr");
+        assert!(n_read > 0, "the benchmark ended before publishing:\n{seen}");
+    }
+    redis.flushall().await;
+    // The rest of stderr is read concurrently so the child never blocks on
+    // a full pipe.
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest).await;
+        rest
+    });
+    let mut run = finish(child, String::new()).await;
+    run.stderr = seen + &rest.await.expect("stderr reader");
+
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let ferry = &run.report["ferry"];
+    assert!(
+        count(ferry, "/deliveries/lost") > 0,
+        "{ferry:#}\n{}",
+        run.stderr
+    );
+    assert_eq!(ferry["deliveries"]["drain_complete"], false, "{ferry:#}");
+    assert!(
+        run.stderr.contains("were never delivered (lost)"),
+        "the failure is explained: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn the_baseline_runs_first_and_ferry_is_stated_as_a_fraction_of_it() {
+    let redis = TestRedis::start().await;
+    let run = finish(
+        bench(&redis, &["--duration", "1s", "--baseline"]),
+        String::new(),
+    )
+    .await;
+
+    assert!(run.status.success(), "exit {}\n{}", run.status, run.stderr);
+    assert_clean(&run.report["baseline"], &run.stderr);
+    assert_clean(&run.report["ferry"], &run.stderr);
+    assert!(
+        run.report["ferry_vs_baseline"]["e2e_rate"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0),
+        "{:#}",
+        run.report
+    );
+    assert!(
+        run.report["baseline"]["cpu_s"].is_number(),
+        "{:#}",
+        run.report
+    );
+    let mut conn = redis.conn().await;
+    let n_keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+    assert_eq!(n_keys, 0, "both relays' keys are deleted at the end");
+}
+
+#[tokio::test]
+async fn contradicting_flags_exit_64_before_anything_starts() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry-under-test"))
+        .args(["bench", "--spawn"])
+        .output()
+        .await
+        .expect("run ferry bench");
+    assert_eq!(output.status.code(), Some(EXIT_BAD_FLAGS));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--spawn needs --redis"));
+}
