@@ -70,7 +70,7 @@ impl Default for GatewayConfig {
         Self {
             max_body_bytes: 10 * 1024 * 1024,
             limits: Limits::default(),
-            max_headers: 100,
+            max_headers: 64,
             max_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -285,10 +285,16 @@ pub async fn serve<S: Store>(
     Ok(())
 }
 
-/// The most headers hyper parses before refusing a request outright; above
-/// `max_headers` and below this, the router answers with a JSON error.
+/// Headers hyper parses into arrays on the stack; configuring more makes
+/// it allocate two header arrays on the heap for every request.
+const HYPER_INLINE_HEADERS: usize = 100;
+
+/// The most headers hyper parses before refusing a request outright (with
+/// an empty 431). Between `max_headers` and this, the router answers with a
+/// JSON error; keeping it at hyper's inline size keeps requests free of
+/// per-request header allocations.
 fn hard_header_ceiling(max_headers: usize) -> usize {
-    max_headers.saturating_mul(4).max(256)
+    max_headers.max(HYPER_INLINE_HEADERS)
 }
 
 /// The future answering one request on a connection.
