@@ -10,6 +10,7 @@ mod delivery;
 mod dlq;
 mod events;
 mod readme;
+mod redis_backed;
 mod retries;
 mod sdk_js;
 mod sdk_py;

@@ -1,0 +1,136 @@
+//! Behaviour that depends on the Redis server itself: the eviction-policy
+//! check at start, and `ferry dev --redis` keeping messages across restarts.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferry::config::dev_credentials;
+use ferry_sdk::PublishOptions;
+use ferry_store::{RedisConfig, RedisStore};
+use ferry_tests::redis::{TestRedis, free_port, unique_prefix};
+use ferry_tests::sink::TestSink;
+use tokio::process::{Child, Command};
+
+fn store_config(redis: &TestRedis) -> RedisConfig {
+    RedisConfig {
+        url: redis.url(),
+        prefix: unique_prefix(),
+        partitions: 1,
+        command_timeout: Duration::from_secs(5),
+        max_backlog_per_partition: 0,
+        dedup_window: Duration::from_secs(600),
+        dlq_retention: Duration::from_secs(3600),
+        events_max_len: 100,
+    }
+}
+
+#[tokio::test]
+async fn an_evicting_redis_is_refused_at_start() {
+    let redis = TestRedis::start().await;
+    let mut conn = redis.conn().await;
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let refused = RedisStore::connect(store_config(&redis)).await.unwrap_err();
+    assert!(
+        matches!(&refused, ferry_store::Error::EvictingPolicy(policy) if policy == "allkeys-lru"),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("noeviction"), "{refused}");
+
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    RedisStore::connect(store_config(&redis))
+        .await
+        .expect("noeviction is accepted");
+}
+
+/// `ferry dev --redis URL --port N` as a child process.
+struct DevOnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl DevOnRedis {
+    async fn start(redis: &TestRedis) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_ferry-under-test"))
+            .args(["dev", "--port", &port.to_string(), "--redis", &redis.url()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn ferry dev");
+        let dev = Self { child, port };
+        dev.wait_until_serving().await;
+        dev
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_until_serving(&self) {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let probe = http.get(format!("{}/healthz", self.url())).send().await;
+            if probe.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "ferry dev never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn ferry_dev_on_redis_keeps_messages_across_a_restart() {
+    let redis = TestRedis::start().await;
+    let sink = TestSink::start().await;
+    let mut first = DevOnRedis::start(&redis).await;
+    let sdk = ferry_sdk::Client::new(&first.url(), dev_credentials::TOKEN).unwrap();
+    let later = PublishOptions {
+        delay: Some("1h".into()),
+        ..PublishOptions::default()
+    };
+    let kept = sdk
+        .publish(&sink.url("/later"), "kept", &later)
+        .await
+        .unwrap()
+        .message_id;
+    let now = sdk
+        .publish(&sink.url("/now"), "now", &PublishOptions::default())
+        .await
+        .unwrap()
+        .message_id;
+    sink.wait_for_requests(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        sink.requests()[0].message_id(),
+        now,
+        "loopback is allowed in dev mode"
+    );
+    first.child.kill().await.unwrap();
+
+    let second = DevOnRedis::start(&redis).await;
+    let sdk = ferry_sdk::Client::new(&second.url(), dev_credentials::TOKEN).unwrap();
+    let message = sdk
+        .message(&kept)
+        .await
+        .expect("the delayed message survived the restart");
+    assert_eq!(message.body.as_deref(), Some("kept"));
+    let keys = sdk.keys().await.unwrap();
+    assert_eq!(keys.current, dev_credentials::CURRENT_SIGNING_KEY);
+}
