@@ -47,15 +47,18 @@ pub(crate) struct AttemptResult {
     pub(crate) response: LastResponse,
 }
 
+/// One attempt of `msg` at `url` (its destination, parsed once by the caller).
 pub(crate) async fn attempt<S>(
     shared: &Shared<S>,
     msg: &StoredMessage,
+    url: &url::Url,
     keys: &KeyPair,
 ) -> AttemptResult {
-    if let Err(refused) = check_address(shared, &msg.spec.url) {
-        return refused;
+    // IP literals never reach the client's resolver, so they are checked here.
+    if let Err(refused) = shared.policy.check_url(url) {
+        return final_error(refused.to_string());
     }
-    let request = match build_request(shared, msg, keys) {
+    let request = match build_request(shared, msg, url, keys) {
         Ok(request) => request,
         Err(reason) => return final_error(reason),
     };
@@ -74,16 +77,8 @@ pub(crate) async fn attempt<S>(
     }
 }
 
-fn check_address<S>(shared: &Shared<S>, url: &str) -> Result<(), AttemptResult> {
-    let parsed =
-        url::Url::parse(url).map_err(|e| final_error(format!("invalid destination url: {e}")))?;
-    shared
-        .policy
-        .check_url(&parsed)
-        .map_err(|refused| final_error(refused.to_string()))
-}
-
-fn final_error(reason: String) -> AttemptResult {
+/// An attempt that must not be retried, with the reason shown in the DLQ.
+pub(crate) fn final_error(reason: String) -> AttemptResult {
     AttemptResult {
         verdict: Verdict::Final,
         response: LastResponse {
@@ -96,6 +91,7 @@ fn final_error(reason: String) -> AttemptResult {
 fn build_request<S>(
     shared: &Shared<S>,
     msg: &StoredMessage,
+    url: &url::Url,
     keys: &KeyPair,
 ) -> Result<reqwest::RequestBuilder, String> {
     let spec = &msg.spec;
@@ -141,7 +137,7 @@ fn build_request<S>(
     );
     Ok(shared
         .client
-        .request(method, &spec.url)
+        .request(method, url.clone())
         .headers(headers)
         .timeout(attempt_timeout(shared, msg))
         .body(msg.body.clone()))

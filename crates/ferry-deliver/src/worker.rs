@@ -275,11 +275,18 @@ async fn deliver_one<S: Store>(
     };
     let span = tracing::Span::current();
     span.record("attempt", msg.retried);
-    let host = url::Url::parse(&msg.spec.url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    span.record("dest.host", host.as_str());
+    let url = match url::Url::parse(&msg.spec.url) {
+        Ok(url) => url,
+        Err(e) => {
+            // Destinations are validated at publish; a stored one that no
+            // longer parses can never be delivered.
+            let result = attempt::final_error(format!("invalid destination url: {e}"));
+            finish_attempt(&lane, &claimed.entry, &msg, result).await;
+            return;
+        }
+    };
+    let host = url.host_str().unwrap_or_default();
+    span.record("dest.host", host);
 
     let now = now_ms();
     if msg.spec.not_before > now {
@@ -287,7 +294,7 @@ async fn deliver_one<S: Store>(
         defer(&lane, &claimed.entry, &msg, msg.spec.not_before).await;
         return;
     }
-    let Some(_host_permit) = shared.hosts.try_acquire(&host) else {
+    let Some(_host_permit) = shared.hosts.try_acquire(host) else {
         tracing::debug!("destination host at its in-flight limit; deferring");
         defer(
             &lane,
@@ -316,13 +323,19 @@ async fn deliver_one<S: Store>(
             return;
         }
     };
-    run_attempt(&lane, &claimed.entry, &msg, &keys).await;
+    run_attempt(&lane, &claimed.entry, &msg, &url, &keys).await;
 }
 
-async fn run_attempt<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, keys: &KeyPair) {
+async fn run_attempt<S: Store>(
+    lane: &Lane<S>,
+    entry: &str,
+    msg: &StoredMessage,
+    url: &url::Url,
+    keys: &KeyPair,
+) {
     let shared = &lane.shared;
     let started = std::time::Instant::now();
-    let result = attempt::attempt(shared, msg, keys).await;
+    let result = attempt::attempt(shared, msg, url, keys).await;
     shared
         .metrics
         .attempt_seconds
@@ -330,6 +343,18 @@ async fn run_attempt<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage,
     if let Some(status) = result.response.status {
         tracing::Span::current().record("http.status", status);
     }
+    finish_attempt(lane, entry, msg, result).await;
+}
+
+/// Applies the retry policy to an attempt's result and records the outcome
+/// with the callbacks it triggers.
+async fn finish_attempt<S: Store>(
+    lane: &Lane<S>,
+    entry: &str,
+    msg: &StoredMessage,
+    result: AttemptResult,
+) {
+    let shared = &lane.shared;
     let now = now_ms();
     let outcome = decide(msg, &result, now);
     let mut new_messages: Vec<_> =
