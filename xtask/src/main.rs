@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 const USAGE: &str = "usage: cargo xtask <test|ci|sdks>
   test  install the official QStash SDKs (pinned) if missing, then run every
         test (needs redis-server, node and python3 on PATH)
-  ci    cargo fmt --check, clippy with -D warnings, then test
+  ci    cargo fmt --check, clippy and docs with -D warnings, then test
   sdks  only install the official QStash SDKs used by the compatibility tests";
 
 /// Where the compatibility suites keep the official SDKs they drive.
@@ -51,7 +51,23 @@ fn ci() -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
+    docs()?;
     test()
+}
+
+/// Every crate's documentation builds without warnings (broken links,
+/// stray HTML), so `cargo doc` stays usable.
+fn docs() -> anyhow::Result<()> {
+    eprintln!("xtask: RUSTDOCFLAGS=-D warnings cargo doc --no-deps --workspace");
+    let status = Command::new("cargo")
+        .args(["doc", "--no-deps", "--workspace", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .context("starting cargo doc")?;
+    if !status.success() {
+        bail!("cargo doc failed ({status})");
+    }
+    Ok(())
 }
 
 fn test() -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ const GLOBAL_OPTIONS: &str = "Global options";
 #[derive(Clone, clap::Args)]
 pub struct OpsArgs {
     /// Base URL of the Ferry gateway, i.e. the root of its QStash v2 API
-    /// (requests go to <URL>/v2/...)
+    /// (requests go to `URL/v2/...`)
     #[arg(
         long,
         env = "FERRY_URL",

@@ -14,7 +14,7 @@ use super::output::{Fields, Format, show};
 #[derive(Debug, clap::Args)]
 pub struct PublishArgs {
     /// Destination URL the relay delivers the message to, e.g.
-    /// https://api.example.com/jobs?kind=email
+    /// `https://api.example.com/jobs?kind=email`
     #[arg(value_name = "URL")]
     destination: String,
 
