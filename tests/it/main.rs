@@ -15,3 +15,4 @@ mod retries;
 mod sdk_js;
 mod sdk_py;
 mod ssrf;
+mod topics;

@@ -52,6 +52,17 @@ pub struct MessageSpec {
     /// Set on callback and failure-callback messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_message_id: Option<MessageId>,
+    /// Set on the copies a publish to a URL group fans out to its endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicRef>,
+}
+
+/// Which URL group, and which of its endpoints, a message was sent through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 impl MessageSpec {
@@ -110,6 +121,7 @@ impl MessageSpec {
             not_before: now_ms.saturating_add(callback.delay_ms.unwrap_or(0)),
             body_hash,
             source_message_id: Some(source_id.clone()),
+            topic: None,
         }
     }
 }

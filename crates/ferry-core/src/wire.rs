@@ -227,6 +227,33 @@ fn empty_as_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<St
     Ok(cursor.filter(|cursor| !cursor.is_empty()))
 }
 
+/// A URL group (topic) and its endpoints (spec §9.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlGroup {
+    pub name: String,
+    pub created_at: u64,
+    pub updated_at: u64,
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One endpoint of a URL group; in a removal request either key may name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The body of the endpoint upsert and removal routes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
 /// One line of the event log (spec §9.3), as `GET /v2/events` reports it.
 /// `time`, `messageId`, `state` and `url` are required by the Python SDK;
 /// `state` uses QStash's spelling (`CANCELED`, one L).

@@ -16,6 +16,7 @@ pub(crate) const HEADER_MESSAGE_ID: &str = "upstash-message-id";
 pub(crate) const HEADER_RETRIED: &str = "upstash-retried";
 pub(crate) const HEADER_SIGNATURE: &str = "upstash-signature";
 pub(crate) const HEADER_CALLER_IP: &str = "upstash-caller-ip";
+pub(crate) const HEADER_TOPIC_NAME: &str = "upstash-topic-name";
 pub(crate) const USER_AGENT: &str = "Upstash-QStash";
 const HEADER_NON_RETRYABLE: &str = "upstash-nonretryable-error";
 /// The status with which a destination says "never retry this" (with the
@@ -123,6 +124,13 @@ fn build_request<S>(
         let value =
             HeaderValue::from_str(&value).map_err(|_| format!("invalid value of header {name}"))?;
         headers.insert(HeaderName::from_static(name), value);
+    }
+    if let Some(topic) = spec
+        .topic
+        .as_ref()
+        .and_then(|t| HeaderValue::from_str(&t.name).ok())
+    {
+        headers.insert(HeaderName::from_static(HEADER_TOPIC_NAME), topic);
     }
     if let Some(ip) = spec
         .caller_ip

@@ -32,6 +32,10 @@ struct CallbackBody<'a> {
     created_at: u64,
     #[serde(rename = "callerIP", skip_serializing_if = "Option::is_none")]
     caller_ip: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint_name: Option<&'a str>,
 }
 
 fn header_map(pairs: &[(String, String)]) -> BTreeMap<&str, Vec<&str>> {
@@ -79,6 +83,8 @@ pub(crate) fn build(
         not_before: msg.spec.not_before,
         created_at: msg.spec.created_at,
         caller_ip: msg.spec.caller_ip.as_deref(),
+        topic_name: msg.spec.topic.as_ref().map(|t| t.name.as_str()),
+        endpoint_name: msg.spec.topic.as_ref().and_then(|t| t.endpoint.as_deref()),
     };
     // Serialising plain strings and numbers cannot fail.
     let body = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());

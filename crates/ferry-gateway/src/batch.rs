@@ -14,15 +14,19 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use ferry_core::ids::TenantId;
 use ferry_core::publish;
 use ferry_core::wire::ErrorBody;
-use ferry_store::Store;
+use ferry_store::{Store, UrlGroup};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
-use crate::publish::{PublishRequest, publish_one, read_body, target_from_destination};
+use crate::publish::{
+    PublishRequest, TargetKind, fan_out, find_group, publish_one, read_body,
+    target_from_destination,
+};
 use crate::{AppState, now_ms};
 
 /// Most items in one batch.
@@ -48,6 +52,8 @@ struct Item {
 #[serde(untagged)]
 enum ItemResult {
     Published(ferry_core::wire::PublishResponse),
+    /// A URL group item: one answer per endpoint, as a nested array.
+    FannedOut(Vec<ferry_core::wire::PublishResponse>),
     Failed(ErrorBody),
 }
 
@@ -71,32 +77,43 @@ pub(crate) async fn handle<S: Store>(
         )));
     }
     let now = now_ms();
-    let requests = items
-        .into_iter()
-        .enumerate()
-        .map(|(idx, item)| {
-            validate(&state, item, now)
-                .map(|(destination, opts, body)| PublishRequest {
-                    tenant: tenant.clone(),
-                    destination,
-                    opts,
-                    body,
-                    caller_ip: Some(peer.ip().to_string()),
-                    now,
-                })
-                .map_err(|e| in_item(idx, e))
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    let mut results = Vec::with_capacity(requests.len());
+    let mut validated = Vec::with_capacity(items.len());
+    for (idx, item) in items.into_iter().enumerate() {
+        let (kind, opts, body) = validate(&state, &tenant, item, now)
+            .await
+            .map_err(|e| in_item(idx, e))?;
+        let request = PublishRequest {
+            tenant: tenant.clone(),
+            destination: None,
+            opts,
+            body,
+            caller_ip: Some(peer.ip().to_string()),
+            now,
+            topic: None,
+        };
+        validated.push((kind, request));
+    }
+    let mut results = Vec::with_capacity(validated.len());
     let mut all_stored = true;
-    for request in requests {
-        match publish_one(&state, request).await {
-            Ok((_, published)) => results.push(ItemResult::Published(published)),
-            Err(e) => {
-                all_stored = false;
-                results.push(ItemResult::Failed(ErrorBody { error: refusal(&e) }));
+    for (kind, request) in validated {
+        let stored = match kind {
+            Checked::Url(destination) => {
+                let request = PublishRequest {
+                    destination: Some(destination),
+                    ..request
+                };
+                publish_one(&state, request)
+                    .await
+                    .map(|(_, published)| ItemResult::Published(published))
             }
-        }
+            Checked::Group(group) => fan_out(&state, request, &group)
+                .await
+                .map(ItemResult::FannedOut),
+        };
+        results.push(stored.unwrap_or_else(|e| {
+            all_stored = false;
+            ItemResult::Failed(ErrorBody { error: refusal(&e) })
+        }));
     }
     let status = if all_stored {
         StatusCode::CREATED
@@ -106,13 +123,18 @@ pub(crate) async fn handle<S: Store>(
     Ok((status, Json(results)).into_response())
 }
 
-type Validated = (
-    ferry_core::destination::Destination,
-    publish::PublishOptions,
-    Bytes,
-);
+/// An item's destination after validation: a URL, or an existing group.
+enum Checked {
+    Url(ferry_core::destination::Destination),
+    Group(UrlGroup),
+}
 
-fn validate<S>(state: &AppState<S>, item: Item, now: u64) -> ApiResult<Validated> {
+async fn validate<S: Store>(
+    state: &AppState<S>,
+    tenant: &TenantId,
+    item: Item,
+    now: u64,
+) -> ApiResult<(Checked, publish::PublishOptions, Bytes)> {
     if item.queue.is_some() {
         return Err(ApiError::Client(
             StatusCode::NOT_IMPLEMENTED,
@@ -132,7 +154,11 @@ fn validate<S>(state: &AppState<S>, item: Item, now: u64) -> ApiResult<Validated
             ),
         ));
     }
-    Ok((target.destination, opts, body))
+    let checked = match target.kind {
+        TargetKind::Url(destination) => Checked::Url(destination),
+        TargetKind::Group(name) => Checked::Group(find_group(state, tenant, &name).await?),
+    };
+    Ok((checked, opts, body))
 }
 
 fn header_map(headers: &HashMap<String, String>) -> ApiResult<HeaderMap> {

@@ -30,8 +30,8 @@ pub(crate) fn message(m: &StoredMessage) -> wire::Message {
     wire::Message {
         message_id: m.id.to_string(),
         url: m.spec.url.clone(),
-        topic_name: None,
-        endpoint_name: None,
+        topic_name: m.spec.topic.as_ref().map(|t| t.name.clone()),
+        endpoint_name: m.spec.topic.as_ref().and_then(|t| t.endpoint.clone()),
         api: None,
         queue_name: None,
         method: m.spec.method.clone(),

@@ -41,6 +41,7 @@ mod messages;
 mod metrics;
 mod publish;
 mod query;
+mod topics;
 
 pub use auth::{TokenEntry, Tokens};
 pub use error::ApiError;
@@ -104,10 +105,9 @@ impl<S: Clone> Clone for AppState<S> {
 
 /// Routes of the QStash surface this relay does not serve yet; they answer
 /// 501 with a message rather than a bare 404.
-const NOT_YET: [&str; 6] = [
+const NOT_YET: [&str; 5] = [
     "/v2/enqueue",
     "/v2/schedules",
-    "/v2/topics",
     "/v2/queues",
     "/v2/flowControl",
     "/v2/globalParallelism",
@@ -123,6 +123,15 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             get(messages::get::<S>).delete(messages::cancel::<S>),
         )
         .route("/v2/batch", post(batch::handle::<S>))
+        .route("/v2/topics", get(topics::list::<S>))
+        .route(
+            "/v2/topics/{name}",
+            get(topics::get::<S>).delete(topics::delete::<S>),
+        )
+        .route(
+            "/v2/topics/{name}/endpoints",
+            post(topics::upsert_endpoints::<S>).delete(topics::remove_endpoints::<S>),
+        )
         .route("/v2/events", get(events::events::<S>))
         .route("/v2/logs", get(events::logs::<S>))
         .route("/v2/keys", get(keys::get::<S>))

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ferry_core::destination::{self, Destination};
 use ferry_core::ids::{MessageId, Partition, TenantId, validate_name};
-use ferry_core::message::MessageSpec;
+use ferry_core::message::{MessageSpec, TopicRef};
 use ferry_core::publish::{self, Dedup, PublishOptions};
 use ferry_core::signing::body_hash;
 use ferry_core::wire::PublishResponse;
-use ferry_store::{NewMessage, PublishOutcome, Store};
+use ferry_store::{NewMessage, PublishOutcome, Store, UrlGroup};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use sha2::{Digest, Sha256};
@@ -30,9 +30,16 @@ pub(crate) const PUBLISH_PREFIX: &str = "/v2/publish/";
 /// Where a publish goes, from the raw request target.
 #[derive(Debug)]
 pub(crate) struct Target {
-    pub(crate) destination: Destination,
+    pub(crate) kind: TargetKind,
     /// `upstash-*` query parameters (webhook mode), already removed from the destination.
     pub(crate) query_config: Vec<(String, String)>,
+}
+
+/// A URL, or the name of a URL group to fan out to.
+#[derive(Debug)]
+pub(crate) enum TargetKind {
+    Url(Destination),
+    Group(String),
 }
 
 /// Splits the raw request target after `prefix` into the destination (with
@@ -73,12 +80,15 @@ fn target_of(raw_path: &str, raw_query: Option<&str>) -> ApiResult<Target> {
         let destination =
             destination::parse(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
         return Ok(Target {
-            destination,
+            kind: TargetKind::Url(destination),
             query_config,
         });
     }
     if validate_name(&raw).is_ok() {
-        return Err(ApiError::not_found(format!("url group {raw:?} not found")));
+        return Ok(Target {
+            kind: TargetKind::Group(raw),
+            query_config,
+        });
     }
     Err(ApiError::bad_request(format!(
         "invalid destination {raw:?}: use an http:// or https:// url"
@@ -114,44 +124,111 @@ pub(crate) async fn handle<S: Store>(
     let now = now_ms();
     let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)?;
     let body = read_body(body, state.cfg.max_body_bytes).await?;
-    let span = tracing::info_span!(
-        "publish",
-        msg.id = tracing::field::Empty,
-        dest.host = target.destination.url().host_str().unwrap_or(""),
-        tenant = %tenant,
-    );
-    async move {
-        let request = PublishRequest {
-            tenant,
-            destination: target.destination,
-            opts,
-            body,
-            caller_ip: Some(peer.ip().to_string()),
-            now,
-        };
-        let (status, response) = publish_one(&state, request).await?;
-        tracing::Span::current().record("msg.id", response.message_id.as_str());
-        Ok((status, Json(response)).into_response())
+    let request = PublishRequest {
+        tenant,
+        destination: None,
+        opts,
+        body,
+        caller_ip: Some(peer.ip().to_string()),
+        now,
+        topic: None,
+    };
+    match target.kind {
+        TargetKind::Url(destination) => {
+            let span = tracing::info_span!(
+                "publish",
+                msg.id = tracing::field::Empty,
+                dest.host = destination.url().host_str().unwrap_or(""),
+            );
+            let request = PublishRequest {
+                destination: Some(destination),
+                ..request
+            };
+            async move {
+                let (status, response) = publish_one(&state, request).await?;
+                tracing::Span::current().record("msg.id", response.message_id.as_str());
+                Ok((status, Json(response)).into_response())
+            }
+            .instrument(span)
+            .await
+        }
+        TargetKind::Group(name) => {
+            let group = find_group(&state, &request.tenant, &name).await?;
+            let responses = fan_out(&state, request, &group).await?;
+            Ok((StatusCode::CREATED, Json(responses)).into_response())
+        }
     }
-    .instrument(span)
-    .await
+}
+
+/// The tenant's URL group `name`, or a 404 naming it.
+pub(crate) async fn find_group<S: Store>(
+    state: &AppState<S>,
+    tenant: &TenantId,
+    name: &str,
+) -> ApiResult<UrlGroup> {
+    state
+        .store
+        .url_group(tenant, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("url group {name:?} not found")))
+}
+
+/// Publishes one copy of `request` per endpoint of `group`, each its own
+/// message (own id, retries and dead letter), in endpoint order. A
+/// deduplication id applies per endpoint.
+pub(crate) async fn fan_out<S: Store>(
+    state: &AppState<S>,
+    request: PublishRequest,
+    group: &UrlGroup,
+) -> ApiResult<Vec<PublishResponse>> {
+    let mut responses = Vec::with_capacity(group.endpoints.len());
+    for endpoint in &group.endpoints {
+        // Stored endpoints were validated when they were added.
+        let destination =
+            destination::parse(&endpoint.url).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut opts = request.opts.clone();
+        if let Dedup::Id(id) = &opts.dedup {
+            opts.dedup = Dedup::Id(format!("{id}\u{0}{}", endpoint.url));
+        }
+        let copy = PublishRequest {
+            tenant: request.tenant.clone(),
+            destination: Some(destination),
+            opts,
+            body: request.body.clone(),
+            caller_ip: request.caller_ip.clone(),
+            now: request.now,
+            topic: Some(TopicRef {
+                name: group.name.clone(),
+                endpoint: endpoint.name.clone(),
+            }),
+        };
+        let (_, mut response) = publish_one(state, copy).await?;
+        response.url = Some(endpoint.url.clone());
+        responses.push(response);
+    }
+    Ok(responses)
 }
 
 /// A validated publish, ready to store.
 pub(crate) struct PublishRequest {
     pub(crate) tenant: TenantId,
-    pub(crate) destination: Destination,
+    /// Where this copy goes; `None` until a group's fan-out picks an endpoint.
+    pub(crate) destination: Option<Destination>,
     pub(crate) opts: PublishOptions,
     pub(crate) body: Bytes,
     pub(crate) caller_ip: Option<String>,
     pub(crate) now: u64,
+    pub(crate) topic: Option<TopicRef>,
 }
 
 pub(crate) async fn publish_one<S: Store>(
     state: &AppState<S>,
     request: PublishRequest,
 ) -> ApiResult<(StatusCode, PublishResponse)> {
-    let dedup_key = dedup_key(&request);
+    let Some(destination) = request.destination.clone() else {
+        return Err(ApiError::Internal("publish without a destination".into()));
+    };
+    let dedup_key = dedup_key(&request, &destination);
     let partition = match &dedup_key {
         // Duplicates must meet in one partition, where their key lives.
         Some(key) => partition_of(key, state.store.partitions()),
@@ -160,7 +237,7 @@ pub(crate) async fn publish_one<S: Store>(
     let id = MessageId::generate(partition);
     let spec = MessageSpec {
         tenant: request.tenant,
-        url: request.destination.to_string(),
+        url: destination.to_string(),
         method: request.opts.method,
         headers: request.opts.headers,
         retries: request.opts.retries,
@@ -178,6 +255,7 @@ pub(crate) async fn publish_one<S: Store>(
         not_before: request.opts.not_before_ms.unwrap_or(request.now),
         body_hash: body_hash(&request.body),
         source_message_id: None,
+        topic: request.topic,
     };
     let message = NewMessage {
         id,
@@ -213,13 +291,13 @@ fn response(id: MessageId, deduplicated: Option<bool>) -> PublishResponse {
 /// The deduplication key: the given id, or for content-based dedup a digest
 /// of what makes two publishes the same (destination, body, content type
 /// and forwarded headers).
-fn dedup_key(request: &PublishRequest) -> Option<String> {
+fn dedup_key(request: &PublishRequest, destination: &Destination) -> Option<String> {
     match &request.opts.dedup {
         Dedup::None => None,
         Dedup::Id(id) => Some(id.clone()),
         Dedup::ContentBased => {
             let mut hasher = Sha256::new();
-            hasher.update(request.destination.as_str().as_bytes());
+            hasher.update(destination.as_str().as_bytes());
             hasher.update([0]);
             hasher.update(&request.body);
             for (name, value) in &request.opts.headers {
@@ -257,7 +335,14 @@ mod tests {
     fn dest(uri: &str) -> Result<String, String> {
         let uri: http::Uri = uri.parse().unwrap();
         match target(&uri, PUBLISH_PREFIX) {
-            Ok(t) => Ok(t.destination.to_string()),
+            Ok(Target {
+                kind: TargetKind::Url(d),
+                ..
+            }) => Ok(d.to_string()),
+            Ok(Target {
+                kind: TargetKind::Group(name),
+                ..
+            }) => Ok(format!("group {name}")),
             Err(ApiError::Client(status, message)) => Err(format!("{} {message}", status.as_u16())),
             Err(other) => Err(format!("{other:?}")),
         }
@@ -291,7 +376,7 @@ mod tests {
                 .unwrap_err()
                 .contains("invalid scheme")
         );
-        assert!(dest("/v2/publish/my-group").unwrap_err().starts_with("404"));
+        assert_eq!(dest("/v2/publish/my-group").unwrap(), "group my-group");
         assert!(dest("/v2/publish/a%20b").unwrap_err().starts_with("400"));
     }
 

@@ -46,6 +46,19 @@ impl Keys {
         format!("{}:events:{tenant}", self.partition(p))
     }
 
+    /// Keys of one tenant (not of a partition) share the tag `{t:<tenant>}`.
+    fn tenant(&self, tenant: &TenantId) -> String {
+        format!("{}:{VERSION}:{{t:{tenant}}}", self.prefix)
+    }
+
+    pub(crate) fn groups(&self, tenant: &TenantId) -> String {
+        format!("{}:groups", self.tenant(tenant))
+    }
+
+    pub(crate) fn group(&self, tenant: &TenantId, name: &str) -> String {
+        format!("{}:group:{name}", self.tenant(tenant))
+    }
+
     pub(crate) fn signing(&self, tenant: &TenantId) -> String {
         format!("{}:{VERSION}:tenant:{tenant}:keys", self.prefix)
     }

@@ -21,6 +21,8 @@
 //! | `<prefix>:v1:{p<n>}:dlq:<tenant>` | stream | one entry `m=<message id>` per dead letter, trimmed by age (`MINID`) to the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:events:<tenant>` | stream | the log: `m=<id> s=<STATE> d=<detail JSON>`, trimmed by length |
 //! | `<prefix>:v1:tenant:<tenant>:keys` | hash | the tenant's signing keys `current` and `next` |
+//! | `<prefix>:v1:{t:<tenant>}:groups` | set | the names of the tenant's URL groups |
+//! | `<prefix>:v1:{t:<tenant>}:group:<name>` | hash | a URL group: `created_at`, `updated_at`, and `u:<endpoint url>` = endpoint name (empty for none) |
 //!
 //! # Transitions
 //!
@@ -48,6 +50,7 @@ use ferry_core::signing::SigningKey;
 pub mod baseline;
 mod dlq;
 pub mod events;
+mod groups;
 mod keys;
 mod memory;
 mod paging;
@@ -57,6 +60,7 @@ mod scripts;
 
 pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
+pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
 pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
 pub use redis_store::{RedisConfig, RedisReader, RedisStore};
@@ -294,6 +298,40 @@ pub trait Store: Clone + Send + Sync + 'static {
         tenant: &TenantId,
         id: &DlqId,
         replacement: &NewMessage,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Adds endpoints to the tenant's URL group `name`, creating it.
+    fn upsert_endpoints(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        endpoints: &[GroupEndpoint],
+        now_ms: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes endpoints from a group, deleting a group left empty; false
+    /// when the group does not exist.
+    fn remove_endpoints(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        selection: &EndpointSelection,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    fn url_group(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<UrlGroup>>> + Send;
+
+    /// The tenant's groups, ordered by name.
+    fn url_groups(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<UrlGroup>>> + Send;
+
+    fn delete_url_group(
+        &self,
+        tenant: &TenantId,
+        name: &str,
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// A reader for `consumer` (unique per deliverer task) on `partition`.

@@ -34,8 +34,8 @@ use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
 use crate::{
-    Claimed, DeliveredEntry, KeyPair, NewMessage, OutcomeRecord, PublishOutcome, Reader, Recorded,
-    Result, Store, StoredMessage,
+    Claimed, DeliveredEntry, EndpointSelection, GroupEndpoint, KeyPair, NewMessage, OutcomeRecord,
+    PublishOutcome, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
 mod dedup;
@@ -176,6 +176,42 @@ impl Store for MemoryStore {
         Ok(self
             .state()
             .retry_dead_letter(tenant, &old, replacement, wall_ms()))
+    }
+
+    async fn upsert_endpoints(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        endpoints: &[GroupEndpoint],
+        now_ms: u64,
+    ) -> Result<()> {
+        self.state()
+            .upsert_endpoints(tenant, name, endpoints, now_ms);
+        Ok(())
+    }
+
+    async fn remove_endpoints(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        selection: &EndpointSelection,
+        now_ms: u64,
+    ) -> Result<bool> {
+        Ok(self
+            .state()
+            .remove_endpoints(tenant, name, selection, now_ms))
+    }
+
+    async fn url_group(&self, tenant: &TenantId, name: &str) -> Result<Option<UrlGroup>> {
+        Ok(self.state().url_group(tenant, name))
+    }
+
+    async fn url_groups(&self, tenant: &TenantId) -> Result<Vec<UrlGroup>> {
+        Ok(self.state().url_groups(tenant))
+    }
+
+    async fn delete_url_group(&self, tenant: &TenantId, name: &str) -> Result<bool> {
+        Ok(self.state().delete_url_group(tenant, name))
     }
 
     async fn reader(&self, partition: Partition, consumer: &str) -> Result<MemoryReader> {

@@ -27,8 +27,8 @@ use crate::paging::{EntryPos, Order, Source, Start};
 use crate::record::{RawHash, decode};
 use crate::scripts;
 use crate::{
-    Claimed, DeliveredEntry, Error, KeyPair, NewMessage, Outcome, OutcomeRecord, PublishOutcome,
-    Reader, Recorded, Result, Store, StoredMessage,
+    Claimed, DeliveredEntry, EndpointSelection, Error, GroupEndpoint, KeyPair, NewMessage, Outcome,
+    OutcomeRecord, PublishOutcome, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
 /// How a `RedisStore` is set up; every value comes from configuration.
@@ -418,6 +418,82 @@ impl Store for RedisStore {
         Ok(n == 1)
     }
 
+    async fn upsert_endpoints(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        endpoints: &[GroupEndpoint],
+        now_ms: u64,
+    ) -> Result<()> {
+        let mut invocation = scripts::GROUP_UPSERT.prepare_invoke();
+        invocation
+            .key(self.keys.groups(tenant))
+            .key(self.keys.group(tenant, name))
+            .arg(name)
+            .arg(now_ms);
+        for endpoint in endpoints {
+            invocation
+                .arg(&endpoint.url)
+                .arg(endpoint.name.as_deref().unwrap_or(""));
+        }
+        let _: i64 = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn remove_endpoints(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        selection: &EndpointSelection,
+        now_ms: u64,
+    ) -> Result<bool> {
+        let mut invocation = scripts::GROUP_REMOVE.prepare_invoke();
+        invocation
+            .key(self.keys.groups(tenant))
+            .key(self.keys.group(tenant, name))
+            .arg(name)
+            .arg(now_ms)
+            .arg(selection.urls.len())
+            .arg(&selection.urls)
+            .arg(&selection.names);
+        let existed: i64 = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(existed == 1)
+    }
+
+    async fn url_group(&self, tenant: &TenantId, name: &str) -> Result<Option<UrlGroup>> {
+        let raw: HashMap<String, String> =
+            self.conn().hgetall(self.keys.group(tenant, name)).await?;
+        Ok(url_group_from(name, raw))
+    }
+
+    async fn url_groups(&self, tenant: &TenantId) -> Result<Vec<UrlGroup>> {
+        let mut names: Vec<String> = self.conn().smembers(self.keys.groups(tenant)).await?;
+        names.sort();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.hgetall(self.keys.group(tenant, name));
+        }
+        let raws: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
+        Ok(names
+            .iter()
+            .zip(raws)
+            .filter_map(|(name, raw)| url_group_from(name, raw))
+            .collect())
+    }
+
+    async fn delete_url_group(&self, tenant: &TenantId, name: &str) -> Result<bool> {
+        let deleted: i64 = scripts::GROUP_DELETE
+            .key(self.keys.groups(tenant))
+            .key(self.keys.group(tenant, name))
+            .arg(name)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(deleted == 1)
+    }
+
     async fn reader(&self, partition: Partition, consumer: &str) -> Result<RedisReader> {
         Ok(RedisReader {
             store: self.clone(),
@@ -618,6 +694,31 @@ impl Source for TenantDlq<'_> {
             })
             .collect())
     }
+}
+
+/// A group from its hash; `None` when the hash does not exist.
+fn url_group_from(name: &str, raw: HashMap<String, String>) -> Option<UrlGroup> {
+    if raw.is_empty() {
+        return None;
+    }
+    let time = |field: &str| raw.get(field).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut endpoints: Vec<GroupEndpoint> = raw
+        .iter()
+        .filter_map(|(field, value)| {
+            let url = field.strip_prefix("u:")?;
+            Some(GroupEndpoint {
+                url: url.to_owned(),
+                name: (!value.is_empty()).then(|| value.clone()),
+            })
+        })
+        .collect();
+    endpoints.sort_by(|a, b| a.url.cmp(&b.url));
+    Some(UrlGroup {
+        name: name.to_owned(),
+        created_at: time("created_at"),
+        updated_at: time("updated_at"),
+        endpoints,
+    })
 }
 
 /// One tenant's event logs, as a source for the page merge.

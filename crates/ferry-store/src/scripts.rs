@@ -27,3 +27,6 @@ script!(DLQ_DELETE, "dlq_delete.lua");
 script!(DLQ_RETRY, "dlq_retry.lua");
 script!(KEYS_ENSURE, "keys_ensure.lua");
 script!(KEYS_ROTATE, "keys_rotate.lua");
+script!(GROUP_UPSERT, "group_upsert.lua");
+script!(GROUP_REMOVE, "group_remove.lua");
+script!(GROUP_DELETE, "group_delete.lua");

@@ -403,22 +403,35 @@ await check("batchJSON: JSON bodies with the JSON content type", async () => {
   });
 });
 
-await check("urlGroups.addEndpoints is refused with 501", async () => {
-  // Not built yet: URL groups (POST /v2/topics/{name}/endpoints).
-  await notBuiltYet(() =>
-    client.urlGroups.addEndpoints({ name: "js-suite", endpoints: [{ url: sink("/g") }] }),
-  );
+await check("urlGroups: add, get, list, remove endpoints and delete", async () => {
+  await client.urlGroups.addEndpoints({
+    name: "js-suite",
+    endpoints: [{ url: sink("/group/a"), name: "a" }, { url: sink("/group/b") }],
+  });
+  const group = await client.urlGroups.get("js-suite");
+  assert.equal(group.name, "js-suite");
+  assert.deepEqual(group.endpoints.map((e) => e.url).sort(), [sink("/group/a"), sink("/group/b")]);
+  assert.equal(typeof group.createdAt, "number");
+  const all = await client.urlGroups.list();
+  assert.ok(all.some((g) => g.name === "js-suite"));
+  await client.urlGroups.removeEndpoints({ name: "js-suite", endpoints: [{ name: "a" }] });
+  assert.deepEqual((await client.urlGroups.get("js-suite")).endpoints, [{ url: sink("/group/b") }]);
+  await client.urlGroups.delete("js-suite");
+  await rejectsWith(() => client.urlGroups.get("js-suite"), 404, "js-suite");
 });
 
-await check("urlGroups.list is refused with 501", async () => {
-  // Not built yet: URL groups (GET /v2/topics).
-  await notBuiltYet(() => client.urlGroups.list());
-});
-
-await check("publish to a URL group name answers 404", async () => {
-  // Not built yet: URL groups. Publishing to a group name is answered like
-  // a group that does not exist, which is also what QStash answers for one.
-  await rejectsWith(() => client.publish({ urlGroup: "js-suite-group", body: "x" }), 404, "js-suite-group");
+await check("publish to a URL group fans out to every endpoint", async () => {
+  await client.urlGroups.addEndpoints({
+    name: "js-fan",
+    endpoints: [{ url: sink("/fan/1") }, { url: sink("/fan/2") }],
+  });
+  const results = await client.publish({ urlGroup: "js-fan", body: "to all" });
+  assert.equal(results.length, 2);
+  for (const r of results) {
+    assertMessageId(r.messageId);
+    expectDelivery({ messageId: r.messageId, method: "POST", url: r.url, body: "to all", headers: { "upstash-topic-name": "js-fan" } });
+  }
+  await rejectsWith(() => client.publish({ urlGroup: "js-no-such-group", body: "x" }), 404, "js-no-such-group");
 });
 
 await check("schedules.create is refused with 501", async () => {

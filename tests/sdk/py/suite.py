@@ -450,25 +450,48 @@ class Suite:
         expect_not_built(self.q.queue.list)
 
     def check_url_group_upsert_endpoints(self):
-        # Not built yet: URL groups (POST /v2/topics/{name}/endpoints).
-        expect_not_built(
-            lambda: self.q.url_group.upsert_endpoints(
-                "py-group", [{"url": self.sink_url("/group")}]
-            )
+        self.q.url_group.upsert_endpoints(
+            url_group="py-group",
+            endpoints=[
+                {"url": self.sink_url("/group/a"), "name": "a"},
+                {"url": self.sink_url("/group/b")},
+            ],
+        )
+        group = self.q.url_group.get("py-group")
+        expect_eq(group.name, "py-group", "group name")
+        expect_eq(
+            sorted(e.url for e in group.endpoints),
+            [self.sink_url("/group/a"), self.sink_url("/group/b")],
+            "endpoint urls",
+        )
+        self.q.url_group.remove_endpoints(url_group="py-group", endpoints=[{"name": "a"}])
+        expect_eq(
+            [e.url for e in self.q.url_group.get("py-group").endpoints],
+            [self.sink_url("/group/b")],
+            "endpoints after removal",
         )
 
     def check_publish_to_a_url_group(self):
-        # Not built yet: URL groups; with none defined, every group name is
-        # unknown and the relay answers 404.
+        results = self.q.message.publish(url_group="py-group", body="to the group")
+        expect_eq(len(results), 1, "one message per endpoint")
+        expect_eq(results[0].url, self.sink_url("/group/b"), "endpoint url")
+        announce_delivery(
+            "/group/b",
+            messageId=results[0].message_id,
+            body="to the group",
+            headers={"Upstash-Topic-Name": "py-group"},
+        )
         expect_qstash_error(
-            lambda: self.q.message.publish(url_group="py-group", body="x"),
+            lambda: self.q.message.publish(url_group="py-no-such-group", body="x"),
             404,
             "url group",
         )
 
     def check_url_group_list(self):
-        # Not built yet: URL groups (GET /v2/topics).
-        expect_not_built(self.q.url_group.list)
+        names = [g.name for g in self.q.url_group.list()]
+        expect("py-group" in names, f"py-group listed in {names}")
+        self.q.url_group.delete("py-group")
+        expect_qstash_error(lambda: self.q.url_group.get("py-group"), 404, "url group")
 
     def check_schedule_create(self):
         # Not built yet: schedules (POST /v2/schedules/{destination}).

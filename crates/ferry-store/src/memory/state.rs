@@ -5,7 +5,7 @@
 //! two backends agree on every outcome. Methods take the current time as an
 //! argument and never wait, which keeps them easy to test.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,8 +23,8 @@ use crate::dlq::DlqEntry;
 use crate::events::{EventDetail, EventEntry, EventState, LoggedEvent};
 use crate::paging::{EntryPos, Start};
 use crate::{
-    Claimed, DeliveredEntry, KeyPair, LastResponse, NewMessage, Order, Outcome, OutcomeRecord,
-    PublishOutcome, Recorded, StoredMessage,
+    Claimed, DeliveredEntry, EndpointSelection, GroupEndpoint, KeyPair, LastResponse, NewMessage,
+    Order, Outcome, OutcomeRecord, PublishOutcome, Recorded, StoredMessage, UrlGroup,
 };
 
 /// One line of a tenant's event log: message, state, detail.
@@ -127,6 +127,8 @@ pub(super) struct State {
     partitions: HashMap<Partition, PartitionState>,
     messages: HashMap<MessageId, Record>,
     signing_keys: HashMap<TenantId, KeyPair>,
+    /// Each tenant's URL groups by name.
+    groups: HashMap<TenantId, BTreeMap<String, UrlGroup>>,
 }
 
 impl State {
@@ -136,7 +138,72 @@ impl State {
             partitions: HashMap::new(),
             messages: HashMap::new(),
             signing_keys: HashMap::new(),
+            groups: HashMap::new(),
         }
+    }
+
+    pub(super) fn upsert_endpoints(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+        endpoints: &[GroupEndpoint],
+        now_ms: u64,
+    ) {
+        let group = self
+            .groups
+            .entry(tenant.clone())
+            .or_default()
+            .entry(name.to_owned())
+            .or_insert_with(|| UrlGroup {
+                name: name.to_owned(),
+                created_at: now_ms,
+                updated_at: now_ms,
+                endpoints: Vec::new(),
+            });
+        group.updated_at = now_ms;
+        for endpoint in endpoints {
+            group.endpoints.retain(|e| e.url != endpoint.url);
+            group.endpoints.push(endpoint.clone());
+        }
+        group.endpoints.sort_by(|a, b| a.url.cmp(&b.url));
+    }
+
+    pub(super) fn remove_endpoints(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+        selection: &EndpointSelection,
+        now_ms: u64,
+    ) -> bool {
+        let Some(groups) = self.groups.get_mut(tenant) else {
+            return false;
+        };
+        let Some(group) = groups.get_mut(name) else {
+            return false;
+        };
+        group.endpoints.retain(|e| !selection.matches(e));
+        group.updated_at = now_ms;
+        if group.endpoints.is_empty() {
+            groups.remove(name);
+        }
+        true
+    }
+
+    pub(super) fn url_group(&self, tenant: &TenantId, name: &str) -> Option<UrlGroup> {
+        self.groups.get(tenant)?.get(name).cloned()
+    }
+
+    pub(super) fn url_groups(&self, tenant: &TenantId) -> Vec<UrlGroup> {
+        self.groups
+            .get(tenant)
+            .map(|groups| groups.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn delete_url_group(&mut self, tenant: &TenantId, name: &str) -> bool {
+        self.groups
+            .get_mut(tenant)
+            .is_some_and(|groups| groups.remove(name).is_some())
     }
 
     pub(super) fn wakeup(&mut self, partition: Partition) -> Arc<Notify> {
