@@ -292,7 +292,7 @@ async fn features_not_built_yet_are_refused_not_ignored() {
     let url = target.sink.url("/limited");
     for (header, value) in [
         ("Upstash-Flow-Control-Key", "k"),
-        ("Upstash-Redact-Fields", "body"),
+        ("Upstash-Queue-Name", "jobs"),
         ("Upstash-Cron", "* * * * *"),
     ] {
         let response = target

@@ -323,3 +323,78 @@ async fn bulk_cancel_takes_ids_from_the_query_or_a_json_body() {
     );
     assert!(other.message(&ids[2]).await.is_err());
 }
+
+#[tokio::test]
+async fn redacted_fields_are_hidden_from_the_api_but_delivered() {
+    let ferry = TestFerry::start().await;
+    let mut sink = TestSink::start().await;
+    let url = sink.url("/private");
+    let publish = |delay: Option<&str>| {
+        let mut request = ferry
+            .http()
+            .post(ferry.url(&format!("/v2/publish/{url}")))
+            .bearer_auth(ferry_tests::ferry::TOKEN)
+            .header("Upstash-Redact-Fields", "body,header[X-Secret]")
+            .header("Upstash-Forward-X-Secret", "s3cret")
+            .header("Upstash-Forward-X-Public", "visible")
+            .body("card 4242");
+        if let Some(delay) = delay {
+            request = request.header("Upstash-Delay", delay);
+        }
+        request.send()
+    };
+    let pending = publish(Some("1h"))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let message = ferry
+        .sdk()
+        .message(pending["messageId"].as_str().unwrap())
+        .await
+        .unwrap();
+    let body = message.body.unwrap();
+    assert!(
+        body.starts_with("REDACTED:") && !body.contains("4242"),
+        "{body}"
+    );
+    let header = message.header.unwrap();
+    assert!(header["X-Secret"][0].starts_with("REDACTED:"));
+    assert_eq!(header["X-Public"], ["visible"]);
+
+    publish(None).await.unwrap();
+    let delivered = sink.next_request().await;
+    assert_eq!(delivered.body.as_ref(), b"card 4242");
+    assert_eq!(delivered.header("x-secret"), Some("s3cret"));
+}
+
+#[tokio::test]
+async fn webhook_mode_forwards_the_callers_headers() {
+    let ferry = TestFerry::start().await;
+    let mut sink = TestSink::start().await;
+    let url = sink.url("/hook");
+    // A third party's webhook: configuration in the query, token too.
+    let endpoint = ferry.url(&format!(
+        "/v2/publish/{url}?upstash-header-forward=true&upstash-retries=0&qstash_token={}",
+        ferry_tests::ferry::TOKEN
+    ));
+    let response = ferry
+        .http()
+        .post(endpoint)
+        .header("Stripe-Signature", "t=1,v1=abc")
+        .header("Content-Type", "application/json")
+        .body("{\"event\":\"paid\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let delivered = sink.next_request().await;
+    assert_eq!(
+        delivered.uri, "/hook",
+        "Ferry's parameters are not forwarded"
+    );
+    assert_eq!(delivered.header("stripe-signature"), Some("t=1,v1=abc"));
+    assert_eq!(delivered.header("content-type"), Some("application/json"));
+    assert_eq!(delivered.header("user-agent"), Some("Upstash-QStash"));
+}

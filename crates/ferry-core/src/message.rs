@@ -55,6 +55,40 @@ pub struct MessageSpec {
     /// Set on the copies a publish to a URL group fans out to its endpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<TopicRef>,
+    /// What the API must not show of this message (deliveries carry it all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact: Option<Redact>,
+}
+
+/// Fields of a message the API shows only as `REDACTED:<sha256 hex>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redact {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub body: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_headers: bool,
+    /// Canonical names of single headers to hide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+}
+
+impl Redact {
+    pub fn hides_header(&self, name: &str) -> bool {
+        self.all_headers || self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// How a hidden value is shown: its SHA-256, so equal values can still
+    /// be recognised without being revealed.
+    pub fn mask(value: &[u8]) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(value);
+        let mut out = String::with_capacity(9 + 64);
+        out.push_str("REDACTED:");
+        for byte in digest {
+            out.push_str(&format!("{byte:02x}"));
+        }
+        out
+    }
 }
 
 /// Which URL group, and which of its endpoints, a message was sent through.
@@ -122,6 +156,7 @@ impl MessageSpec {
             body_hash,
             source_message_id: Some(source_id.clone()),
             topic: None,
+            redact: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use http::HeaderMap;
 
 use crate::destination;
 use crate::duration::parse_duration;
-use crate::message::{CallbackSpec, canonical_header_name};
+use crate::message::{CallbackSpec, Redact, canonical_header_name};
 use crate::retry::RetryDelayExpr;
 
 pub const HEADER_METHOD: &str = "upstash-method";
@@ -27,6 +27,8 @@ pub const HEADER_CONTENT_DEDUP: &str = "upstash-content-based-deduplication";
 pub const HEADER_CALLBACK: &str = "upstash-callback";
 pub const HEADER_FAILURE_CALLBACK: &str = "upstash-failure-callback";
 pub const HEADER_LABEL: &str = "upstash-label";
+pub const HEADER_REDACT: &str = "upstash-redact-fields";
+pub const HEADER_FORWARD_ALL: &str = "upstash-header-forward";
 const FORWARD_PREFIX: &str = "upstash-forward-";
 
 /// Methods a delivery may use.
@@ -98,6 +100,7 @@ pub struct PublishOptions {
     pub callback: Option<CallbackSpec>,
     pub failure_callback: Option<CallbackSpec>,
     pub labels: Vec<String>,
+    pub redact: Option<Redact>,
 }
 
 /// A publish header that cannot be honoured; the text goes to the client.
@@ -119,15 +122,19 @@ fn bad(msg: impl Into<String>) -> PublishError {
 
 /// Publish headers of QStash features not built yet; see
 /// [`PublishError::Unsupported`].
-const UNSUPPORTED: [&str; 7] = [
+const UNSUPPORTED: [&str; 5] = [
     "upstash-flow-control-key",
     "upstash-flow-control-value",
-    "upstash-redact-fields",
     "upstash-queue-name",
     "upstash-schedule-id",
     "upstash-cron",
-    "upstash-header-forward",
 ];
+
+/// Headers webhook mode (`Upstash-Header-Forward: true`) never passes on:
+/// the caller's credentials for Ferry itself, and what the HTTP client of
+/// the delivery sets.
+const NOT_FORWARDED_IN_WEBHOOK_MODE: [&str; 4] =
+    ["authorization", "accept-encoding", "expect", "cookie"];
 
 /// Parses the publish headers, plus webhook-mode query parameters (already
 /// stripped from the destination, names lower-case), at time `now_ms`.
@@ -164,7 +171,12 @@ struct Fields {
     dedup_id: Option<String>,
     content_dedup: Option<String>,
     labels: Option<String>,
+    redact: Option<String>,
+    forward_all: Option<String>,
     forward: Vec<(String, String)>,
+    /// Headers that are neither `Upstash-*` nor `Content-Type`; forwarded
+    /// only in webhook mode.
+    others: Vec<(String, String)>,
     callback: CallbackFields,
     failure_callback: CallbackFields,
 }
@@ -190,6 +202,7 @@ impl Fields {
             return Ok(());
         }
         let Some(rest) = name.strip_prefix("upstash-") else {
+            self.others.push((name.to_owned(), value.to_owned()));
             return Ok(());
         };
         if let Some(forwarded) = name.strip_prefix(FORWARD_PREFIX) {
@@ -214,6 +227,8 @@ impl Fields {
             HEADER_DEDUP_ID => &mut self.dedup_id,
             HEADER_CONTENT_DEDUP => &mut self.content_dedup,
             HEADER_LABEL => &mut self.labels,
+            HEADER_REDACT => &mut self.redact,
+            HEADER_FORWARD_ALL => &mut self.forward_all,
             HEADER_CALLBACK => &mut self.callback.url,
             HEADER_FAILURE_CALLBACK => &mut self.failure_callback.url,
             _ => return Ok(()),
@@ -231,9 +246,20 @@ impl Fields {
             }
             (None, None) => None,
         };
+        let mut forward = self.forward;
+        if parse_bool(self.forward_all.as_deref(), "Upstash-Header-Forward")? {
+            forward.extend(
+                self.others
+                    .into_iter()
+                    .filter(|(name, _)| !NOT_FORWARDED_IN_WEBHOOK_MODE.contains(&name.as_str()))
+                    .filter(|(name, _)| {
+                        !UNFORWARDABLE.contains(&name.as_str()) && !name.starts_with("proxy-")
+                    }),
+            );
+        }
         Ok(PublishOptions {
             method: parse_method(self.method.as_deref(), "Upstash-Method")?,
-            headers: finish_forward(self.forward, limits)?,
+            headers: finish_forward(forward, limits)?,
             not_before_ms,
             retries: parse_retries(self.retries.as_deref(), "Upstash-Retries", limits)?
                 .unwrap_or(limits.default_retries),
@@ -245,6 +271,7 @@ impl Fields {
                 .failure_callback
                 .finish("Upstash-Failure-Callback", limits)?,
             labels: parse_labels(self.labels.as_deref())?,
+            redact: self.redact.as_deref().map(parse_redact).transpose()?,
         })
     }
 }
@@ -456,6 +483,41 @@ fn parse_dedup(
             "invalid Upstash-Content-Based-Deduplication {other:?}: use true or false"
         ))),
     }
+}
+
+fn parse_bool(value: Option<&str>, header: &str) -> Result<bool, PublishError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(bad(format!(
+            "invalid {header} {other:?}: use true or false"
+        ))),
+    }
+}
+
+/// `Upstash-Redact-Fields`: `body`, `header` (or `headers`) for every
+/// header, and `header[Name]` for one.
+fn parse_redact(value: &str) -> Result<Redact, PublishError> {
+    let mut redact = Redact::default();
+    for field in value.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        match field {
+            "body" => redact.body = true,
+            "header" | "headers" => redact.all_headers = true,
+            _ => {
+                let name = field
+                    .strip_prefix("header[")
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .filter(|name| !name.is_empty())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "invalid Upstash-Redact-Fields entry {field:?}: use body, header or header[Name]"
+                        ))
+                    })?;
+                redact.headers.push(canonical_header_name(name));
+            }
+        }
+    }
+    Ok(redact)
 }
 
 fn parse_labels(value: Option<&str>) -> Result<Vec<String>, PublishError> {

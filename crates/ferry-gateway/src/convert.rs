@@ -1,6 +1,7 @@
-//! Stored messages in the JSON shapes of QStash §9.1 and §9.2.
+//! Stored messages in the JSON shapes of QStash §9.1 and §9.2, with the
+//! fields the publisher asked to redact shown only as their digest.
 
-use ferry_core::message::CallbackSpec;
+use ferry_core::message::{CallbackSpec, Redact};
 use ferry_core::wire::{self, HeaderMap};
 use ferry_store::StoredMessage;
 
@@ -22,8 +23,35 @@ fn callback_fields(cb: Option<&CallbackSpec>) -> (Option<String>, Option<HeaderM
     }
 }
 
+/// The message's headers as the API shows them.
+fn shown_headers(m: &StoredMessage) -> Vec<(String, String)> {
+    let Some(redact) = &m.spec.redact else {
+        return m.spec.headers.clone();
+    };
+    m.spec
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if redact.hides_header(name) {
+                Redact::mask(value.as_bytes())
+            } else {
+                value.clone()
+            };
+            (name.clone(), shown)
+        })
+        .collect()
+}
+
+/// The message's body as the API shows it: `(body, bodyBase64)`.
+fn shown_body(m: &StoredMessage) -> (Option<String>, Option<String>) {
+    match &m.spec.redact {
+        Some(redact) if redact.body => (Some(Redact::mask(&m.body)), None),
+        _ => wire::body_fields(&m.body),
+    }
+}
+
 pub(crate) fn message(m: &StoredMessage) -> wire::Message {
-    let (body, body_base64) = wire::body_fields(&m.body);
+    let (body, body_base64) = shown_body(m);
     let (callback, callback_header) = callback_fields(m.spec.callback.as_ref());
     let (failure_callback, failure_callback_header) =
         callback_fields(m.spec.failure_callback.as_ref());
@@ -35,7 +63,7 @@ pub(crate) fn message(m: &StoredMessage) -> wire::Message {
         api: None,
         queue_name: None,
         method: m.spec.method.clone(),
-        header: header_map(&m.spec.headers),
+        header: header_map(&shown_headers(m)),
         body,
         body_base64,
         max_retries: m.spec.retries,

@@ -256,6 +256,7 @@ pub(crate) async fn publish_one<S: Store>(
         body_hash: body_hash(&request.body),
         source_message_id: None,
         topic: request.topic,
+        redact: request.opts.redact,
     };
     let message = NewMessage {
         id,

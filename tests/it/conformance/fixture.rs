@@ -67,6 +67,7 @@ pub(crate) fn delayed(
             body_hash: body_hash(body.as_bytes()),
             source_message_id: None,
             topic: None,
+            redact: None,
         },
         body: Bytes::copy_from_slice(body.as_bytes()),
     }

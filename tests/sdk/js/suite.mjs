@@ -496,14 +496,10 @@ await check("publish: flowControl is refused, not ignored (501)", async () => {
   );
 });
 
-await check("publish: redact is refused, not ignored (501)", async () => {
-  // Not built yet: redaction. Refusing Upstash-Redact-Fields is safer than
-  // showing a body the publisher asked to hide.
-  await rejectsWith(
-    () => client.publish({ url: sink("/redact"), body: "secret", redact: { body: true } }),
-    501,
-    "not supported by this version of Ferry",
-  );
+await check("publish: redact hides the body in the API", async () => {
+  const { messageId } = await publishDelayed({ url: sink("/redact"), body: "secret", redact: { body: true } });
+  const message = await client.messages.get(messageId);
+  assert.match(message.body, /^REDACTED:[0-9a-f]{64}$/);
 });
 
 // ------------------------------------------------------------ signing keys

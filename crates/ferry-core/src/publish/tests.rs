@@ -175,11 +175,54 @@ fn too_many_forwarded_headers_are_rejected() {
 fn features_not_built_yet_are_refused_not_ignored() {
     for header in [
         "upstash-flow-control-key",
-        "Upstash-Redact-Fields",
+        "Upstash-Queue-Name",
         "upstash-cron",
     ] {
         let e = parse(&headers(&[(header, "x")]), &[], &Limits::default(), NOW).unwrap_err();
         assert!(matches!(e, PublishError::Unsupported(_)), "{header}: {e:?}");
         assert!(e.to_string().contains("not supported"), "{e}");
     }
+}
+
+#[test]
+fn redact_fields_name_the_body_all_headers_or_one() {
+    let o = ok(&[(HEADER_REDACT, "body, header[x-secret]")]);
+    let redact = o.redact.unwrap();
+    assert!(redact.body);
+    assert!(redact.hides_header("X-Secret"));
+    assert!(!redact.hides_header("X-Other"));
+    assert!(
+        ok(&[(HEADER_REDACT, "headers")])
+            .redact
+            .unwrap()
+            .hides_header("Anything")
+    );
+    assert!(err(&[(HEADER_REDACT, "footer")]).contains("Upstash-Redact-Fields"));
+    assert!(err(&[(HEADER_REDACT, "header[]")]).contains("Upstash-Redact-Fields"));
+    assert!(ok(&[]).redact.is_none());
+}
+
+#[test]
+fn webhook_mode_forwards_every_header_but_credentials_and_framing() {
+    let o = ok(&[
+        (HEADER_FORWARD_ALL, "True"),
+        ("x-webhook-signature", "abc"),
+        ("authorization", "Bearer ferry-token"),
+        ("host", "relay.example.com"),
+        ("user-agent", "Stripe/1.0"),
+        ("content-type", "application/json"),
+    ]);
+    assert_eq!(
+        o.headers,
+        vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("X-Webhook-Signature".to_owned(), "abc".to_owned()),
+        ]
+    );
+    let plain = ok(&[("x-webhook-signature", "abc")]);
+    assert!(
+        plain.headers.is_empty(),
+        "without the switch nothing extra is forwarded"
+    );
+    assert!(err(&[(HEADER_FORWARD_ALL, "maybe")]).contains("Upstash-Header-Forward"));
 }

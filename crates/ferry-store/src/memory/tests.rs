@@ -47,6 +47,7 @@ fn message(created_at: u64) -> NewMessage {
             body_hash: String::new(),
             source_message_id: None,
             topic: None,
+            redact: None,
         },
         body: Bytes::from_static(b"hello"),
     }
