@@ -11,7 +11,7 @@ use bytes::Bytes;
 use ferry_core::ids::{DlqId, MessageId, TenantId};
 use ferry_core::publish::{self, PublishOptions};
 use ferry_core::wire::{Deleted, DlqIds, DlqList, DlqRetryResponse, PublishResponse};
-use ferry_store::{DlqFilter, DlqQuery, NewMessage, Order, Store, StoredMessage, valid_cursor};
+use ferry_store::{DlqFilter, DlqQuery, NewMessage, Order, Store, StoredMessage};
 use http::{HeaderMap, Request, StatusCode};
 
 use crate::auth::Tenant;
@@ -85,29 +85,11 @@ fn filter(q: &QueryPairs) -> ApiResult<DlqFilter> {
 }
 
 fn page_query(q: &QueryPairs) -> ApiResult<DlqQuery> {
-    let count = q.number::<usize>("count")?.unwrap_or(MAX_COUNT);
-    if count == 0 || count > MAX_COUNT {
-        return Err(ApiError::bad_request(format!(
-            "count must be between 1 and {MAX_COUNT}"
-        )));
-    }
-    let order = match q.first("order") {
-        None | Some("earliestFirst") => Order::EarliestFirst,
-        Some("latestFirst") => Order::LatestFirst,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "order must be earliestFirst or latestFirst, got {other:?}"
-            )));
-        }
-    };
-    let cursor = q.first("cursor").map(str::to_owned);
-    if let Some(c) = cursor.as_deref().filter(|c| !valid_cursor(c)) {
-        return Err(ApiError::bad_request(format!("invalid cursor {c:?}")));
-    }
+    let paging = q.paging(MAX_COUNT, MAX_COUNT, Order::EarliestFirst)?;
     Ok(DlqQuery {
-        cursor,
-        count,
-        order,
+        cursor: paging.cursor,
+        count: paging.count,
+        order: paging.order,
         filter: filter(q)?,
     })
 }

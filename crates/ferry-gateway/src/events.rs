@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use ferry_core::wire::{LogEvent, LogList};
-use ferry_store::{EventFilter, EventQuery, EventState, LoggedEvent, Order, Store, valid_cursor};
+use ferry_store::{EventFilter, EventQuery, EventState, LoggedEvent, Order, Store};
 use http::Request;
 
 use crate::AppState;
@@ -71,29 +71,11 @@ async fn list<S: Store>(
 }
 
 fn query(q: &QueryPairs) -> ApiResult<EventQuery> {
-    let count = q.number::<usize>("count")?.unwrap_or(DEFAULT_COUNT);
-    if count == 0 || count > MAX_COUNT {
-        return Err(ApiError::bad_request(format!(
-            "count must be between 1 and {MAX_COUNT}"
-        )));
-    }
-    let order = match q.first("order") {
-        None | Some("latestFirst") => Order::LatestFirst,
-        Some("earliestFirst") => Order::EarliestFirst,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "order must be earliestFirst or latestFirst, got {other:?}"
-            )));
-        }
-    };
-    let cursor = q.first("cursor").map(str::to_owned);
-    if let Some(c) = cursor.as_deref().filter(|c| !valid_cursor(c)) {
-        return Err(ApiError::bad_request(format!("invalid cursor {c:?}")));
-    }
+    let paging = q.paging(DEFAULT_COUNT, MAX_COUNT, Order::LatestFirst)?;
     Ok(EventQuery {
-        cursor,
-        count,
-        order,
+        cursor: paging.cursor,
+        count: paging.count,
+        order: paging.order,
         filter: filter(q)?,
     })
 }

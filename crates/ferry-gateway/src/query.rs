@@ -1,6 +1,8 @@
 //! Query strings with repeated keys (`dlqIds=a&dlqIds=b`), which serde's
 //! urlencoded deserializer cannot express, and unknown-parameter checks.
 
+use ferry_store::{Order, valid_cursor};
+
 use crate::error::{ApiError, ApiResult};
 
 /// The query as ordered pairs; comma-separated values are split, so both
@@ -67,5 +69,50 @@ impl QueryPairs {
                 })
             })
             .transpose()
+    }
+}
+
+/// The paging parameters shared by list routes: `cursor`, `count` and `order`.
+#[derive(Debug)]
+pub(crate) struct Paging {
+    pub(crate) cursor: Option<String>,
+    pub(crate) count: usize,
+    pub(crate) order: Order,
+}
+
+impl QueryPairs {
+    /// `count` defaults to `default_count` and may not exceed `max_count`;
+    /// `order` defaults to `default_order`; a cursor must be one Ferry made.
+    pub(crate) fn paging(
+        &self,
+        default_count: usize,
+        max_count: usize,
+        default_order: Order,
+    ) -> ApiResult<Paging> {
+        let count = self.number::<usize>("count")?.unwrap_or(default_count);
+        if count == 0 || count > max_count {
+            return Err(ApiError::bad_request(format!(
+                "count must be between 1 and {max_count}"
+            )));
+        }
+        let order = match self.first("order") {
+            None => default_order,
+            Some("earliestFirst") => Order::EarliestFirst,
+            Some("latestFirst") => Order::LatestFirst,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "order must be earliestFirst or latestFirst, got {other:?}"
+                )));
+            }
+        };
+        let cursor = self.first("cursor").map(str::to_owned);
+        if let Some(c) = cursor.as_deref().filter(|c| !valid_cursor(c)) {
+            return Err(ApiError::bad_request(format!("invalid cursor {c:?}")));
+        }
+        Ok(Paging {
+            cursor,
+            count,
+            order,
+        })
     }
 }
