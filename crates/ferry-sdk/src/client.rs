@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferry_core::wire::{
-    Cancelled, Deleted, DlqList, DlqMessage, DlqRetryResponse, ErrorBody, Message, PublishResponse,
-    SigningKeys,
+    Cancelled, Deleted, DlqList, DlqMessage, DlqRetryResponse, Endpoint, Endpoints, ErrorBody,
+    LogList, Message, PublishResponse, SigningKeys, UrlGroup,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
@@ -129,6 +129,24 @@ pub struct DlqQuery {
     /// Filters such as `("url", "https://…")` or `("responseStatus", "500")`.
     /// Repeating a key matches any of its values; different keys must all
     /// match.
+    pub filters: Vec<(String, String)>,
+}
+
+/// The order of an event-log page: the same two orders as a dead-letter
+/// listing. The relay lists the newest lines first when unset.
+pub type LogOrder = DlqOrder;
+
+/// Which page of the event log to list, and which of its lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    /// The `cursor` of the previous page; `None` for the first page.
+    pub cursor: Option<String>,
+    /// Page size; the relay's default is 100 and its maximum 1000.
+    pub count: Option<u32>,
+    pub order: Option<LogOrder>,
+    /// Filters such as `("state", "FAILED")`, `("messageId", "msg_…")` or
+    /// `("fromDate", "<Unix ms>")`. Repeating a key matches any of its
+    /// values; different keys must all match.
     pub filters: Vec<(String, String)>,
 }
 
@@ -257,6 +275,72 @@ impl Client {
     /// Promotes the next signing key to current and generates a new next key.
     pub async fn rotate_keys(&self) -> Result<SigningKeys> {
         send_json(self.request(Method::POST, &["v2", "keys", "rotate"])).await
+    }
+
+    /// Lists every URL group with its endpoints.
+    pub async fn url_groups(&self) -> Result<Vec<UrlGroup>> {
+        send_json(self.request(Method::GET, &["v2", "topics"])).await
+    }
+
+    /// Fetches one URL group; a missing one is an [`Error::Http`] 404.
+    pub async fn url_group(&self, name: &str) -> Result<UrlGroup> {
+        send_json(self.request(Method::GET, &["v2", "topics", name])).await
+    }
+
+    /// Adds endpoints to a URL group, creating the group if it does not exist;
+    /// an endpoint whose URL is already in the group gets the new name. Each
+    /// endpoint needs a `url`, and the relay rejects an empty list.
+    pub async fn add_endpoints(&self, name: &str, endpoints: &[Endpoint]) -> Result<()> {
+        send(self.endpoints_request(Method::POST, name, endpoints))
+            .await
+            .map(drop)
+    }
+
+    /// Removes the endpoints named by URL or by name from a URL group; the
+    /// relay deletes a group that this leaves empty. A missing group is an
+    /// [`Error::Http`] 404.
+    pub async fn remove_endpoints(&self, name: &str, endpoints: &[Endpoint]) -> Result<()> {
+        send(self.endpoints_request(Method::DELETE, name, endpoints))
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a URL group; a missing one is an [`Error::Http`] 404.
+    pub async fn delete_url_group(&self, name: &str) -> Result<()> {
+        send(self.request(Method::DELETE, &["v2", "topics", name]))
+            .await
+            .map(drop)
+    }
+
+    /// Lists one page of the event log: what happened to each message
+    /// (created, delivered, retried, failed, cancelled) and when.
+    pub async fn logs(&self, query: &LogQuery) -> Result<LogList> {
+        send_json(self.logs_request(query)).await
+    }
+
+    fn logs_request(&self, query: &LogQuery) -> reqwest::RequestBuilder {
+        self.request(Method::GET, &["v2", "events"])
+            .query(&page_pairs(
+                query.cursor.as_deref(),
+                query.count,
+                query.order,
+                &query.filters,
+            ))
+    }
+
+    /// Builds the request of both endpoint routes of a URL group, which take
+    /// the same `{"endpoints": [...]}` body.
+    fn endpoints_request(
+        &self,
+        method: Method,
+        name: &str,
+        endpoints: &[Endpoint],
+    ) -> reqwest::RequestBuilder {
+        let body = Endpoints {
+            endpoints: endpoints.to_vec(),
+        };
+        self.request(method, &["v2", "topics", name, "endpoints"])
+            .json(&body)
     }
 
     /// Builds the publish request. The destination is appended to
@@ -399,19 +483,34 @@ fn header_value(name: &str, value: &str) -> Result<HeaderValue> {
 }
 
 fn dlq_query_pairs(query: &DlqQuery) -> Vec<(&str, String)> {
+    page_pairs(
+        query.cursor.as_deref(),
+        query.count,
+        query.order,
+        &query.filters,
+    )
+}
+
+/// The query parameters of a paged listing (dead letters, the event log),
+/// which share the paging keys and take their filters as they are.
+fn page_pairs<'a>(
+    cursor: Option<&str>,
+    count: Option<u32>,
+    order: Option<DlqOrder>,
+    filters: &'a [(String, String)],
+) -> Vec<(&'a str, String)> {
     let mut pairs = Vec::new();
-    if let Some(cursor) = &query.cursor {
-        pairs.push(("cursor", cursor.clone()));
+    if let Some(cursor) = cursor {
+        pairs.push(("cursor", cursor.to_owned()));
     }
-    if let Some(count) = query.count {
+    if let Some(count) = count {
         pairs.push(("count", count.to_string()));
     }
-    if let Some(order) = query.order {
+    if let Some(order) = order {
         pairs.push(("order", order.as_str().to_owned()));
     }
     pairs.extend(
-        query
-            .filters
+        filters
             .iter()
             .map(|(key, value)| (key.as_str(), value.clone())),
     );

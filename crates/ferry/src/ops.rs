@@ -1,5 +1,5 @@
-//! Operator commands: `ferry publish`, `ferry dlq …`, `ferry messages …` and
-//! `ferry keys …`.
+//! Operator commands: `ferry publish`, `ferry dlq …`, `ferry messages …`,
+//! `ferry keys …`, `ferry topics …` and `ferry logs`.
 //!
 //! They talk to a running gateway over its HTTP API through `ferry-sdk`, never
 //! to Redis, so they work against any deployment the operator can reach and
@@ -8,9 +8,11 @@
 
 pub mod dlq;
 pub mod keys;
+pub mod logs;
 pub mod messages;
 mod output;
 pub mod publish;
+pub mod topics;
 
 use anyhow::Context as _;
 use ferry_sdk::Client;
@@ -78,6 +80,13 @@ pub enum OpsCommand {
     /// Show or rotate the keys deliveries are signed with
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage URL groups: named sets of endpoints that one publish to the
+    /// group's name fans out to
+    #[command(subcommand)]
+    Topics(topics::TopicsCommand),
+    /// Show the event log, newest first: what happened to each message and
+    /// when; --follow keeps printing new lines
+    Logs(logs::LogsArgs),
 }
 
 /// Runs one operator command against the gateway named in `args`.
@@ -89,6 +98,8 @@ pub async fn run(args: &OpsArgs, cmd: OpsCommand) -> anyhow::Result<()> {
         OpsCommand::Dlq(dlq) => dlq::run(&client, dlq, format).await,
         OpsCommand::Messages(messages) => messages::run(&client, messages, format).await,
         OpsCommand::Keys(keys) => keys::run(&client, keys, format).await,
+        OpsCommand::Topics(topics) => topics::run(&client, topics, format).await,
+        OpsCommand::Logs(logs) => logs::run(&client, &logs, format).await,
     }
 }
 

@@ -374,3 +374,205 @@ async fn empty_bulk_calls_do_nothing_and_send_nothing() {
     let retried = within_seconds(client.dlq_retry(no_ids)).await.unwrap();
     assert!(retried.responses.is_empty());
 }
+
+#[test]
+fn log_queries_become_query_parameters() {
+    let check = |query: LogQuery, expected: Option<&str>| {
+        let request = client("http://relay.example/prefix")
+            .logs_request(&query)
+            .build()
+            .unwrap();
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.url().path(), "/prefix/v2/events");
+        assert_eq!(request.url().query(), expected, "query for {query:?}");
+    };
+    check(LogQuery::default(), None);
+    check(
+        LogQuery {
+            cursor: Some("17-0-3".to_owned()),
+            count: Some(1000),
+            order: Some(LogOrder::EarliestFirst),
+            filters: vec![
+                ("state".to_owned(), "FAILED".to_owned()),
+                ("state".to_owned(), "ERROR".to_owned()),
+                ("fromDate".to_owned(), "1700000000123".to_owned()),
+                ("url".to_owned(), "https://a.example/x?y=1".to_owned()),
+            ],
+        },
+        Some(
+            "cursor=17-0-3&count=1000&order=earliestFirst&state=FAILED&state=ERROR\
+             &fromDate=1700000000123&url=https%3A%2F%2Fa.example%2Fx%3Fy%3D1",
+        ),
+    );
+}
+
+#[test]
+fn endpoint_requests_carry_the_endpoints_as_json() {
+    let endpoints = [
+        Endpoint {
+            name: Some("first".to_owned()),
+            url: Some("https://a.example/".to_owned()),
+        },
+        Endpoint {
+            name: None,
+            url: Some("https://b.example/".to_owned()),
+        },
+    ];
+    let request = client("http://relay.example")
+        .endpoints_request(Method::DELETE, "orders/eu", &endpoints)
+        .build()
+        .unwrap();
+    assert_eq!(request.method(), Method::DELETE);
+    assert_eq!(
+        request.url().as_str(),
+        "http://relay.example/v2/topics/orders%2Feu/endpoints"
+    );
+    assert_eq!(
+        request.headers()[http::header::CONTENT_TYPE],
+        "application/json"
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(request.body().unwrap().as_bytes().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"endpoints": [
+            {"name": "first", "url": "https://a.example/"},
+            {"url": "https://b.example/"},
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn add_endpoints_posts_the_body_and_accepts_an_empty_answer() {
+    let (base_url, server) = serve_once(200, "").await;
+    let endpoints = [Endpoint {
+        name: Some("first".to_owned()),
+        url: Some("https://a.example/".to_owned()),
+    }];
+    within_seconds(client(&base_url).add_endpoints("orders", &endpoints))
+        .await
+        .unwrap();
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("POST /v2/topics/orders/endpoints HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.ends_with(r#"{"endpoints":[{"name":"first","url":"https://a.example/"}]}"#),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn remove_endpoints_reports_a_missing_group() {
+    let (base_url, server) = serve_once(404, r#"{"error":"url group \"orders\" not found"}"#).await;
+    let endpoints = [Endpoint {
+        name: Some("first".to_owned()),
+        url: None,
+    }];
+    let result = within_seconds(client(&base_url).remove_endpoints("orders", &endpoints)).await;
+    match result {
+        Err(Error::Http { status, message }) => {
+            assert_eq!(status, 404);
+            assert_eq!(message, r#"url group "orders" not found"#);
+        }
+        other => panic!("expected an Http error, got {other:?}"),
+    }
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("DELETE /v2/topics/orders/endpoints HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.ends_with(r#"{"endpoints":[{"name":"first"}]}"#),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn url_groups_are_parsed_from_the_listing() {
+    let (base_url, server) = serve_once(
+        200,
+        r#"[{"name":"orders","createdAt":1,"updatedAt":2,
+             "endpoints":[{"name":"first","url":"https://a.example/"},{"url":"https://b.example/"}]},
+            {"name":"empty","createdAt":3,"updatedAt":3}]"#,
+    )
+    .await;
+    let groups = within_seconds(client(&base_url).url_groups())
+        .await
+        .unwrap();
+    let summary: Vec<(&str, usize)> = groups
+        .iter()
+        .map(|group| (group.name.as_str(), group.endpoints.len()))
+        .collect();
+    assert_eq!(summary, [("orders", 2), ("empty", 0)]);
+    assert_eq!(groups[0].endpoints[0].name.as_deref(), Some("first"));
+    assert_eq!(groups[0].endpoints[1].name, None);
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("GET /v2/topics HTTP/1.1\r\n"),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn one_url_group_is_fetched_by_its_name() {
+    let (base_url, server) = serve_once(
+        200,
+        r#"{"name":"orders","createdAt":1,"updatedAt":2,"endpoints":[]}"#,
+    )
+    .await;
+    let group = within_seconds(client(&base_url).url_group("orders"))
+        .await
+        .unwrap();
+    assert_eq!((group.name.as_str(), group.updated_at), ("orders", 2));
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("GET /v2/topics/orders HTTP/1.1\r\n"),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn delete_url_group_sends_a_delete_and_ignores_the_body() {
+    let (base_url, server) = serve_once(200, "").await;
+    within_seconds(client(&base_url).delete_url_group("orders"))
+        .await
+        .unwrap();
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("DELETE /v2/topics/orders HTTP/1.1\r\n"),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn logs_parse_events_and_treat_an_empty_cursor_as_the_end() {
+    let (base_url, server) = serve_once(
+        200,
+        r#"{"events":[{"time":1700000000123,"messageId":"msg_1","state":"ERROR",
+             "url":"https://a.example/","error":"connection refused","responseStatus":503}],
+            "cursor":""}"#,
+    )
+    .await;
+    let query = LogQuery {
+        count: Some(1),
+        ..LogQuery::default()
+    };
+    let page = within_seconds(client(&base_url).logs(&query))
+        .await
+        .unwrap();
+    assert_eq!(page.cursor, None);
+    assert_eq!(page.events.len(), 1);
+    let event = &page.events[0];
+    assert_eq!(
+        (event.time, event.state.as_str(), event.response_status),
+        (1_700_000_000_123, "ERROR", Some(503))
+    );
+    assert_eq!(event.error.as_deref(), Some("connection refused"));
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("GET /v2/events?count=1 HTTP/1.1\r\n"),
+        "{request}"
+    );
+}
