@@ -119,6 +119,20 @@ async fn the_log_shows_each_messages_life() {
     let by_id = all_lines(&ferry, &format!("&messageId={cancelled}")).await;
     assert_eq!(by_id.len(), 2);
 
+    let delivered_at = lines
+        .iter()
+        .find(|l| l["messageId"] == delivered.as_str() && l["state"] == "DELIVERED")
+        .unwrap()["time"]
+        .as_u64()
+        .unwrap();
+    let since = all_lines(&ferry, &format!("&fromDate={delivered_at}")).await;
+    assert!(
+        since
+            .iter()
+            .all(|l| l["time"].as_u64().unwrap() >= delivered_at)
+    );
+    assert!(states(&since, &delivered).contains(&"DELIVERED".to_owned()));
+
     // Newest first by default.
     let (_, newest) = get(&ferry, TOKEN, "/v2/events?count=1").await;
     let newest_time = newest["events"][0]["time"].as_u64().unwrap();

@@ -65,6 +65,9 @@ pub(crate) async fn page<S: Source<Item = StoredMessage>>(
         cursor: query.cursor.as_deref(),
         count: query.count,
         order: query.order,
+        // Dead letters are filtered by the time they died, which is not
+        // their stream id's time in every backend; no seeking.
+        seek: None,
     };
     let (messages, cursor) =
         paging::page(source, partitions, request, |m| query.filter.matches(m)).await?;

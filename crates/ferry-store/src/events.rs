@@ -10,7 +10,7 @@ use ferry_core::ids::MessageId;
 use ferry_core::message::MessageSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::paging::{self, Entry, Order, PageRequest, Source, matches_any};
+use crate::paging::{self, Entry, EntryPos, Order, PageRequest, Source, matches_any};
 use crate::{LastResponse, Result};
 
 /// States a log line records, spelled as QStash spells them.
@@ -171,10 +171,20 @@ pub(crate) async fn page<S: Source<Item = LoggedEvent>>(
     partitions: u16,
     query: &EventQuery,
 ) -> Result<EventPage> {
+    // Stream ids are times, so a date bound on the side the page starts
+    // from tells where to begin reading.
+    let seek = match query.order {
+        Order::EarliestFirst => query.filter.from_date.map(|ms| EntryPos { ms, seq: 0 }),
+        Order::LatestFirst => query
+            .filter
+            .to_date
+            .map(|ms| EntryPos { ms, seq: u64::MAX }),
+    };
     let request = PageRequest {
         cursor: query.cursor.as_deref(),
         count: query.count,
         order: query.order,
+        seek,
     };
     let (events, cursor) =
         paging::page(source, partitions, request, |e| query.filter.matches(e)).await?;

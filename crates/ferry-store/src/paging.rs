@@ -78,6 +78,9 @@ pub(crate) struct PageRequest<'a> {
     pub(crate) cursor: Option<&'a str>,
     pub(crate) count: usize,
     pub(crate) order: Order,
+    /// Without a cursor, where reading may start (inclusive): a time bound
+    /// of the filter, so a page need not scan entries the filter rejects.
+    pub(crate) seek: Option<EntryPos>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +138,12 @@ pub(crate) async fn page<S: Source>(
         .map(|p| Lane {
             partition: p,
             buffered: VecDeque::new(),
-            next_start: cursor.map(|c| first_start(c, p, request.order)),
+            next_start: cursor
+                .map(|c| first_start(c, p, request.order))
+                .or(request.seek.map(|at| Start {
+                    at,
+                    inclusive: true,
+                })),
             exhausted: false,
         })
         .collect();

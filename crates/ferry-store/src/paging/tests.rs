@@ -68,6 +68,7 @@ async fn walk(source: &Streams, order: Order, count: usize, label: Option<&str>)
             cursor: cursor.as_deref(),
             count,
             order,
+            seek: None,
         };
         let (items, next) = page(source, 3, request, |(_, l)| {
             label.is_none_or(|want| *l == want)
@@ -133,4 +134,20 @@ fn any_value_of_a_filter_matches() {
     assert!(matches_any::<u8>(&[], |_| false));
     assert!(matches_any(&[1, 2], |v| *v == 2));
     assert!(!matches_any(&[1, 2], |v| *v == 3));
+}
+
+#[tokio::test]
+async fn seeking_starts_at_the_given_position() {
+    let (source, expected) = streams();
+    let request = PageRequest {
+        cursor: None,
+        count: 100,
+        order: Order::EarliestFirst,
+        seek: Some(EntryPos { ms: 1010, seq: 0 }),
+    };
+    let (items, cursor) = page(&source, 3, request, |_| true).await.unwrap();
+    let names: Vec<String> = items.into_iter().map(|(name, _)| name).collect();
+    // Items 20..40 have ms 1010..1019.
+    assert_eq!(names, expected[20..]);
+    assert_eq!(cursor, None);
 }
