@@ -206,6 +206,18 @@ impl Client {
         send_json(request).await
     }
 
+    /// Publishes to every endpoint of the URL group `group`: one message
+    /// per endpoint, answered in endpoint order with each endpoint's URL.
+    pub async fn publish_to_url_group(
+        &self,
+        group: &str,
+        body: impl Into<Bytes>,
+        opts: &PublishOptions,
+    ) -> Result<Vec<PublishResponse>> {
+        let request = self.publish_request(group, body.into(), opts)?;
+        send_json(request).await
+    }
+
     /// Fetches a message that has not been delivered yet.
     pub async fn message(&self, id: &str) -> Result<Message> {
         send_json(self.request(Method::GET, &["v2", "messages", id])).await

@@ -1,7 +1,8 @@
 //! Ferry's Rust SDK: what an application needs to use a Ferry relay.
 //!
-//! - [`Client`] publishes messages and manages them (dead letters, signing
-//!   keys) over the QStash v2 REST API.
+//! - [`Client`] publishes messages (to a URL or a URL group) and manages
+//!   them (messages, dead letters, URL groups, logs, signing keys) over the
+//!   QStash v2 REST API.
 //! - [`Receiver`] checks the `Upstash-Signature` of a delivery in the
 //!   destination handler.
 //!

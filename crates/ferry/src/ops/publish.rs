@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use ferry_sdk::wire::PublishResponse;
 use ferry_sdk::{Client, Method, PublishOptions};
 
-use super::output::{Fields, Format, show};
+use super::output::{Fields, Format, Table, show};
 
 /// Arguments of `ferry publish`.
 #[derive(Debug, clap::Args)]
@@ -113,11 +113,23 @@ impl From<DeliveryMethod> for Method {
 
 pub(super) async fn run(client: &Client, args: &PublishArgs, format: Format) -> anyhow::Result<()> {
     let body = read_body(args)?;
-    let response = client
-        .publish(&args.destination, body, &publish_options(args))
-        .await
-        .with_context(|| format!("publishing to {}", args.destination))?;
-    show(format, &response, render)
+    let opts = publish_options(args);
+    let context = || format!("publishing to {}", args.destination);
+    // A destination that is not a URL names a URL group, which answers with
+    // one message per endpoint.
+    if ferry_core::destination::looks_like_url(&args.destination) {
+        let response = client
+            .publish(&args.destination, body, &opts)
+            .await
+            .with_context(context)?;
+        show(format, &response, render)
+    } else {
+        let responses = client
+            .publish_to_url_group(&args.destination, body, &opts)
+            .await
+            .with_context(context)?;
+        show(format, &responses, render_fan_out)
+    }
 }
 
 /// Reads the body. Blocking reads are fine here: nothing else runs until the
@@ -177,6 +189,24 @@ fn render(response: &PublishResponse) -> String {
         fields.add("deduplicated", "yes: an earlier message had the same id");
     }
     fields.render()
+}
+
+/// One row per endpoint a URL-group publish fanned out to.
+fn render_fan_out(responses: &Vec<PublishResponse>) -> String {
+    let mut table = Table::new(&["MESSAGE ID", "URL", "DEDUPLICATED"]);
+    for response in responses {
+        table.push(vec![
+            response.message_id.clone(),
+            response.url.clone().unwrap_or_default(),
+            if response.deduplicated == Some(true) {
+                "yes"
+            } else {
+                ""
+            }
+            .to_owned(),
+        ]);
+    }
+    table.render()
 }
 
 #[cfg(test)]

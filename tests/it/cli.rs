@@ -1,0 +1,91 @@
+//! The operator CLI, run as the real binary against a running Ferry.
+
+use std::time::Duration;
+
+use ferry_tests::ferry::{TOKEN, TestFerry};
+use ferry_tests::sink::TestSink;
+use serde_json::Value;
+
+/// Runs `ferry <args>` against `ferry`; returns (success, stdout, stderr).
+async fn ferry_cli(ferry: &TestFerry, args: &[&str]) -> (bool, String, String) {
+    let output = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-under-test"))
+            .args(args)
+            .env("FERRY_URL", &ferry.base_url)
+            .env("FERRY_TOKEN", TOKEN)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the CLI finishes")
+    .expect("the CLI runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn operators_publish_manage_groups_and_read_logs_from_the_cli() {
+    let ferry = TestFerry::start().await;
+    let sink = TestSink::start().await;
+
+    let (ok, out, err) = ferry_cli(
+        &ferry,
+        &[
+            "--json",
+            "publish",
+            &sink.url("/one"),
+            "--data",
+            "hello",
+            "-H",
+            "X-Trace: 7",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let published: Value = serde_json::from_str(&out).unwrap();
+    let id = published["messageId"].as_str().unwrap().to_owned();
+    let delivered = sink.wait_for_requests(1, Duration::from_secs(10)).await;
+    assert_eq!(delivered[0].message_id(), id);
+    assert_eq!(delivered[0].header("x-trace"), Some("7"));
+
+    let (ok, _, err) = ferry_cli(
+        &ferry,
+        &[
+            "topics",
+            "add",
+            "both",
+            &sink.url("/a"),
+            &format!("{}=second", sink.url("/b")),
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = ferry_cli(&ferry, &["topics", "show", "both"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&sink.url("/a")) && out.contains("second"),
+        "{out}"
+    );
+    let (ok, out, err) =
+        ferry_cli(&ferry, &["--json", "publish", "both", "--data", "to both"]).await;
+    assert!(ok, "{err}");
+    let fanned: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(fanned.len(), 2);
+    sink.wait_for_requests(3, Duration::from_secs(10)).await;
+
+    let (ok, out, err) = ferry_cli(&ferry, &["logs", "--state", "DELIVERED"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains(&id) && out.contains("DELIVERED"), "{out}");
+
+    let (ok, out, err) = ferry_cli(
+        &ferry,
+        &["messages", "get", "msg_0000000000000000000000000000000000"],
+    )
+    .await;
+    assert!(!ok, "a missing message is an error: {out}");
+    assert!(err.contains("404") || err.contains("not found"), "{err}");
+}
