@@ -13,6 +13,7 @@ mod events;
 mod readme;
 mod redis_backed;
 mod retries;
+mod schedules;
 mod sdk_js;
 mod sdk_py;
 mod ssrf;

@@ -57,6 +57,7 @@ pub fn test_deliver_config() -> DeliverConfig {
         reclaim_min_idle: Duration::from_secs(9),
         reclaim_interval: Duration::from_millis(500),
         promote_interval: Duration::from_millis(50),
+        schedule_interval: Duration::from_millis(100),
         read_block: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(3),
         defer_delay: Duration::from_millis(200),

@@ -1,5 +1,5 @@
 //! Ferry's core: the message model, publish options parsed from `Upstash-*`
-//! headers, retry policy and delay expressions, destination validation,
+//! headers, cron schedules, retry policy and delay expressions, destination validation,
 //! address policy for outbound calls, and delivery signing and verification.
 //!
 //! **Invariant:** no I/O, no tokio, no Redis, no HTTP framework. Everything
@@ -8,6 +8,7 @@
 //! pin it with fixed clocks.
 
 pub mod clock;
+pub mod cron;
 pub mod destination;
 pub mod duration;
 pub mod ids;

@@ -58,6 +58,9 @@ pub struct MessageSpec {
     /// What the API must not show of this message (deliveries carry it all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redact: Option<Redact>,
+    /// Set on the messages a schedule produces: that schedule's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
 }
 
 /// Fields of a message the API shows only as `REDACTED:<sha256 hex>`.
@@ -157,6 +160,7 @@ impl MessageSpec {
             source_message_id: Some(source_id.clone()),
             topic: None,
             redact: None,
+            schedule_id: None,
         }
     }
 }

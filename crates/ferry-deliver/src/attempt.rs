@@ -17,6 +17,7 @@ pub(crate) const HEADER_RETRIED: &str = "upstash-retried";
 pub(crate) const HEADER_SIGNATURE: &str = "upstash-signature";
 pub(crate) const HEADER_CALLER_IP: &str = "upstash-caller-ip";
 pub(crate) const HEADER_TOPIC_NAME: &str = "upstash-topic-name";
+pub(crate) const HEADER_SCHEDULE_ID: &str = "upstash-schedule-id";
 pub(crate) const USER_AGENT: &str = "Upstash-QStash";
 const HEADER_NON_RETRYABLE: &str = "upstash-nonretryable-error";
 /// The status with which a destination says "never retry this" (with the
@@ -131,6 +132,13 @@ fn build_request<S>(
         .and_then(|t| HeaderValue::from_str(&t.name).ok())
     {
         headers.insert(HeaderName::from_static(HEADER_TOPIC_NAME), topic);
+    }
+    if let Some(schedule) = spec
+        .schedule_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
+        headers.insert(HeaderName::from_static(HEADER_SCHEDULE_ID), schedule);
     }
     if let Some(ip) = spec
         .caller_ip

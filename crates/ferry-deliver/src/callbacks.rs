@@ -36,6 +36,8 @@ struct CallbackBody<'a> {
     topic_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     endpoint_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule_id: Option<&'a str>,
 }
 
 fn header_map(pairs: &[(String, String)]) -> BTreeMap<&str, Vec<&str>> {
@@ -85,6 +87,7 @@ pub(crate) fn build(
         caller_ip: msg.spec.caller_ip.as_deref(),
         topic_name: msg.spec.topic.as_ref().map(|t| t.name.as_str()),
         endpoint_name: msg.spec.topic.as_ref().and_then(|t| t.endpoint.as_deref()),
+        schedule_id: msg.spec.schedule_id.as_deref(),
     };
     // Serialising plain strings and numbers cannot fail.
     let body = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());

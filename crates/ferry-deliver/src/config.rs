@@ -30,6 +30,8 @@ pub struct DeliverConfig {
     pub reclaim_interval: Duration,
     /// Longest pause between checks for due delayed messages.
     pub promote_interval: Duration,
+    /// How often each partition's due schedules are checked.
+    pub schedule_interval: Duration,
     /// Bytes of each failed response kept for the dead-letter queue.
     pub response_excerpt: usize,
     /// A `Retry-After` longer than this is ignored (normal backoff applies).
@@ -61,6 +63,7 @@ impl Default for DeliverConfig {
             reclaim_min_idle: Duration::from_secs(180),
             reclaim_interval: Duration::from_secs(15),
             promote_interval: Duration::from_millis(200),
+            schedule_interval: Duration::from_secs(1),
             response_excerpt: 16 * 1024,
             retry_after_cap: Duration::from_secs(86_400),
             defer_delay: Duration::from_secs(1),

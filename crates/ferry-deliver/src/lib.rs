@@ -7,12 +7,15 @@
 //! `reclaim_min_idle`; that is how at-least-once delivery is kept, not an
 //! emergency path.
 //!
-//! Per partition, [`run`] starts three loops:
+//! Per partition, [`run`] starts four loops:
 //! - the reader takes permits from a global semaphore *before* reading, and
 //!   reads only as many entries as it holds permits, so in-flight work is
 //!   bounded; each entry becomes a task on a `TaskTracker`;
 //! - the promoter moves due delayed messages (delays, retry backoff) to the
 //!   ready stream, sleeping until the next one is due;
+//! - the scheduler fires due schedule ticks, each creating its message in
+//!   the same store step that moves the schedule to its next tick, so two
+//!   deliverers never fire one tick twice;
 //! - the reclaimer takes over entries other deliverers left pending.
 //!
 //! Successful deliveries are acknowledged in batches by a per-partition

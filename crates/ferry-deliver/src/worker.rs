@@ -1,13 +1,15 @@
-//! The per-partition loops (read, promote, reclaim) and the life of one
+//! The per-partition loops (read, promote, fire schedules, reclaim) and the life of one
 //! attempt from a claimed entry to its recorded outcome.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::ids::Partition;
+use bytes::Bytes;
+use ferry_core::cron::CronSchedule;
+use ferry_core::ids::{MessageId, Partition};
 use ferry_store::{
-    Claimed, DeliveredEntry, EventDetail, KeyPair, Outcome, OutcomeRecord, Reader, Recorded, Store,
-    StoredMessage,
+    Claimed, DeliveredEntry, EventDetail, KeyPair, NewMessage, Outcome, OutcomeRecord, Reader,
+    Recorded, Store, StoredMessage,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -23,6 +25,8 @@ use crate::{Shared, now_ms};
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
 /// Most due delayed messages moved per promote call.
 const PROMOTE_BATCH: usize = 500;
+/// Most due schedules fired per partition per check.
+const SCHEDULE_BATCH: usize = 100;
 
 /// One partition's view of the deliverer.
 struct Lane<S> {
@@ -45,6 +49,7 @@ pub(crate) async fn run_partitions<S: Store>(shared: Arc<Shared<S>>, shutdown: C
         });
         loops.spawn(read_loop(lane.clone(), shutdown.clone()));
         loops.spawn(promote_loop(lane.clone(), shutdown.clone()));
+        loops.spawn(schedule_loop(lane.clone(), shutdown.clone()));
         loops.spawn(reclaim_loop(lane, shutdown.clone()));
     }
     while loops.join_next().await.is_some() {}
@@ -192,6 +197,60 @@ async fn promote_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken)
             return;
         }
     }
+}
+
+/// Fires the partition's due schedule ticks every `schedule_interval`.
+async fn schedule_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {
+    let shared = &lane.shared;
+    let mut backoff = Duration::ZERO;
+    loop {
+        let pause = match fire_due_schedules(&lane).await {
+            Ok(()) => {
+                backoff = Duration::ZERO;
+                shared.cfg.schedule_interval
+            }
+            Err(e) => {
+                tracing::error!(error = %e, partition = %lane.partition, "firing due schedules failed");
+                backoff = next_backoff(backoff);
+                backoff
+            }
+        };
+        if pause_or_shutdown(pause, &shutdown).await {
+            return;
+        }
+    }
+}
+
+async fn fire_due_schedules<S: Store>(lane: &Lane<S>) -> ferry_store::Result<()> {
+    let store = &lane.shared.store;
+    let now = now_ms();
+    for due in store
+        .due_schedules(lane.partition, now, SCHEDULE_BATCH)
+        .await?
+    {
+        // Seconds are optional here: whatever the gateway accepted is run.
+        let next = match CronSchedule::parse(&due.def.cron, true) {
+            // A tick missed while nothing ran fires once, then the
+            // schedule resumes from now.
+            Ok(cron) => cron.next_after(due.due_ms.max(now.saturating_sub(1))),
+            Err(e) => {
+                tracing::error!(error = %e, schedule = %due.member, "stored schedule has an invalid cron; stopping it");
+                None
+            }
+        };
+        let message = NewMessage {
+            id: MessageId::generate(lane.partition),
+            spec: due.def.message_spec(due.due_ms, now),
+            body: Bytes::new(),
+        };
+        let fired = store
+            .fire_schedule(lane.partition, &due.member, due.due_ms, next, &message)
+            .await?;
+        if fired {
+            tracing::debug!(schedule = %due.member, msg.id = %message.id, "schedule fired");
+        }
+    }
+    Ok(())
 }
 
 async fn reclaim_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {

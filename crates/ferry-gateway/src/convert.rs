@@ -5,7 +5,7 @@ use ferry_core::message::{CallbackSpec, Redact};
 use ferry_core::wire::{self, HeaderMap};
 use ferry_store::StoredMessage;
 
-fn header_map(pairs: &[(String, String)]) -> Option<HeaderMap> {
+pub(crate) fn header_map(pairs: &[(String, String)]) -> Option<HeaderMap> {
     if pairs.is_empty() {
         return None;
     }
@@ -74,7 +74,7 @@ pub(crate) fn message(m: &StoredMessage) -> wire::Message {
         failure_callback,
         callback_header,
         failure_callback_header,
-        schedule_id: None,
+        schedule_id: m.spec.schedule_id.clone(),
         caller_ip: m.spec.caller_ip.clone(),
         flow_control_key: None,
         parallelism: None,

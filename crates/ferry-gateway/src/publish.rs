@@ -257,6 +257,7 @@ pub(crate) async fn publish_one<S: Store>(
         source_message_id: None,
         topic: request.topic,
         redact: request.opts.redact,
+        schedule_id: None,
     };
     let message = NewMessage {
         id,

@@ -46,6 +46,14 @@ impl Keys {
         format!("{}:events:{tenant}", self.partition(p))
     }
 
+    pub(crate) fn schedule(&self, p: Partition, tenant: &TenantId, id: &str) -> String {
+        format!("{}:schedule:{tenant}:{id}", self.partition(p))
+    }
+
+    pub(crate) fn schedules_due(&self, p: Partition) -> String {
+        format!("{}:schedules:due", self.partition(p))
+    }
+
     /// Keys of one tenant (not of a partition) share the tag `{t:<tenant>}`.
     fn tenant(&self, tenant: &TenantId) -> String {
         format!("{}:{VERSION}:{{t:{tenant}}}", self.prefix)
@@ -57,6 +65,10 @@ impl Keys {
 
     pub(crate) fn group(&self, tenant: &TenantId, name: &str) -> String {
         format!("{}:group:{name}", self.tenant(tenant))
+    }
+
+    pub(crate) fn schedule_index(&self, tenant: &TenantId) -> String {
+        format!("{}:schedules", self.tenant(tenant))
     }
 
     pub(crate) fn signing(&self, tenant: &TenantId) -> String {
@@ -81,6 +93,8 @@ mod tests {
             keys.dedup(p, &tenant, "d:1"),
             keys.dlq(p, &tenant),
             keys.events(p, &tenant),
+            keys.schedule(p, &tenant, "nightly"),
+            keys.schedules_due(p),
         ];
         for key in &all {
             assert!(key.starts_with("ferry:v1:{p3}:"), "{key}");

@@ -20,9 +20,12 @@
 //! | `<prefix>:v1:{p<n>}:dedup:<tenant>:<dedup id>` | string | the id of the message first published with that deduplication id; expires after the dedup window |
 //! | `<prefix>:v1:{p<n>}:dlq:<tenant>` | stream | one entry `m=<message id>` per dead letter, trimmed by age (`MINID`) to the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:events:<tenant>` | stream | the log: `m=<id> s=<STATE> d=<detail JSON>`, trimmed by length |
+//! | `<prefix>:v1:{p<n>}:schedule:<tenant>:<id>` | hash | a schedule: `def` (JSON `ScheduleDef`: cron, creation time and the template of each tick's message), `body`, `paused` (`1` or `0`), and after its first tick `last_time` and `last_ids` (JSON list of the latest message ids) |
+//! | `<prefix>:v1:{p<n>}:schedules:due` | sorted set | members `<tenant>:<schedule id>` scored by the Unix ms of their next tick; paused schedules are not in it |
 //! | `<prefix>:v1:tenant:<tenant>:keys` | hash | the tenant's signing keys `current` and `next` |
 //! | `<prefix>:v1:{t:<tenant>}:groups` | set | the names of the tenant's URL groups |
 //! | `<prefix>:v1:{t:<tenant>}:group:<name>` | hash | a URL group: `created_at`, `updated_at`, and `u:<endpoint url>` = endpoint name (empty for none) |
+//! | `<prefix>:v1:{t:<tenant>}:schedules` | hash | the tenant's schedules: schedule id = number of the partition holding it |
 //!
 //! # Transitions
 //!
@@ -33,6 +36,15 @@
 //! its lease and reclaimed cannot schedule a second copy), cancel, dead-letter
 //! delete and retry, and key rotation. Successful deliveries are recorded in
 //! batches, one script call per batch.
+//!
+//! A schedule's tick is one script too: it checks the schedule is still due
+//! at the time the caller read (two deliverers may read the same due tick;
+//! only one fires it), moves it to its next tick and creates the message.
+//! The tenant's schedule index lives in another slot than the schedule, so
+//! it cannot change in the same script: it is written before the schedule
+//! on create and removed after it on delete. A crash in between leaves an
+//! index entry naming no schedule, which reads skip, never a schedule that
+//! reads cannot find.
 //!
 //! A message is placed in a partition when it is published and its id names
 //! that partition ([`ferry_core::ids::MessageId::partition`]); callbacks and
@@ -56,6 +68,7 @@ mod memory;
 mod paging;
 mod record;
 mod redis_store;
+mod schedules;
 mod scripts;
 
 pub use dlq::{DlqFilter, DlqPage, DlqQuery};
@@ -64,6 +77,7 @@ pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
 pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
 pub use redis_store::{RedisConfig, RedisReader, RedisStore};
+pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -332,6 +346,63 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         name: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores `def` with `body`, or replaces the schedule with its id
+    /// (keeping its partition and last ticks); it is unpaused and next due
+    /// at `next_ms`.
+    fn upsert_schedule(
+        &self,
+        def: &ScheduleDef,
+        body: &Bytes,
+        next_ms: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn schedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Schedule>>> + Send;
+
+    /// The tenant's schedules, oldest first.
+    fn schedules(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<Schedule>>> + Send;
+
+    /// False when there is no such schedule.
+    fn delete_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Pauses a schedule, or resumes it with its next tick at `next_ms`;
+    /// false when there is no such schedule.
+    fn set_schedule_paused(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        paused: bool,
+        next_ms: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Up to `limit` schedules of `partition` due at `now_ms`, earliest first.
+    fn due_schedules(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DueSchedule>>> + Send;
+
+    /// Fires the tick of `member` due at `expected_due_ms`: moves it to
+    /// `next_due_ms` (out of the due set for `None`) and creates `message`
+    /// with the schedule's body. False when the schedule is no longer due at
+    /// that time (another deliverer fired it) or is gone.
+    fn fire_schedule(
+        &self,
+        partition: Partition,
+        member: &str,
+        expected_due_ms: u64,
+        next_due_ms: Option<u64>,
+        message: &NewMessage,
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// A reader for `consumer` (unique per deliverer task) on `partition`.

@@ -4,7 +4,7 @@
 //! It keeps the same structures as the Redis layout in the crate doc (per
 //! partition a ready stream with its pending-entries list, a delayed set,
 //! deduplication keys, per-tenant dead-letter streams and event logs; the
-//! message records; the tenants' signing keys) and applies every transition
+//! message records; the tenants' signing keys and schedules) and applies every transition
 //! with the same checks, so both backends pass one conformance suite.
 //!
 //! One `std::sync::Mutex` guards all of it. Each transition is a short
@@ -22,6 +22,8 @@
 //! paused-time tests can drive blocking reads and reclaim.
 
 use std::pin::pin;
+
+use bytes::Bytes;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -33,6 +35,7 @@ use tokio::time::Instant;
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
+use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::{
     Claimed, DeliveredEntry, EndpointSelection, GroupEndpoint, KeyPair, NewMessage, OutcomeRecord,
     PublishOutcome, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
@@ -212,6 +215,57 @@ impl Store for MemoryStore {
 
     async fn delete_url_group(&self, tenant: &TenantId, name: &str) -> Result<bool> {
         Ok(self.state().delete_url_group(tenant, name))
+    }
+
+    async fn upsert_schedule(&self, def: &ScheduleDef, body: &Bytes, next_ms: u64) -> Result<()> {
+        self.state().upsert_schedule(def, body, next_ms);
+        Ok(())
+    }
+
+    async fn schedule(&self, tenant: &TenantId, id: &str) -> Result<Option<Schedule>> {
+        Ok(self.state().schedule(tenant, id))
+    }
+
+    async fn schedules(&self, tenant: &TenantId) -> Result<Vec<Schedule>> {
+        Ok(self.state().schedules(tenant))
+    }
+
+    async fn delete_schedule(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        Ok(self.state().delete_schedule(tenant, id))
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        paused: bool,
+        next_ms: u64,
+    ) -> Result<bool> {
+        Ok(self
+            .state()
+            .set_schedule_paused(tenant, id, paused, next_ms))
+    }
+
+    async fn due_schedules(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DueSchedule>> {
+        Ok(self.state().due_schedules(partition, now_ms, limit))
+    }
+
+    async fn fire_schedule(
+        &self,
+        partition: Partition,
+        member: &str,
+        expected_due_ms: u64,
+        next_due_ms: Option<u64>,
+        message: &NewMessage,
+    ) -> Result<bool> {
+        Ok(self
+            .state()
+            .fire_schedule(partition, member, expected_due_ms, next_due_ms, message))
     }
 
     async fn reader(&self, partition: Partition, consumer: &str) -> Result<MemoryReader> {

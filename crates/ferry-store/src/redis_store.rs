@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bytes::Bytes;
 use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::signing::SigningKey;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -25,6 +26,7 @@ use crate::events::{
 use crate::keys::{GROUP, Keys};
 use crate::paging::{EntryPos, Order, Source, Start};
 use crate::record::{RawHash, decode};
+use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
 use crate::{
     Claimed, DeliveredEntry, EndpointSelection, Error, GroupEndpoint, KeyPair, NewMessage, Outcome,
@@ -219,6 +221,32 @@ impl RedisStore {
             .into_iter()
             .filter_map(|entry| Some((EntryPos::parse(&entry.id)?, entry.map)))
             .collect())
+    }
+
+    /// The partition holding the tenant's schedule `id`, from the index.
+    async fn schedule_home(&self, tenant: &TenantId, id: &str) -> Result<Option<Partition>> {
+        let p: Option<u16> = self
+            .conn()
+            .hget(self.keys.schedule_index(tenant), id)
+            .await?;
+        Ok(p.map(Partition))
+    }
+
+    /// Reads the schedule `id` of `tenant` in partition `p`.
+    async fn load_schedule(
+        &self,
+        p: Partition,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<Schedule>> {
+        let key = self.keys.schedule(p, tenant, id);
+        let (raw, due): (RawHash, Option<f64>) = redis::pipe()
+            .hgetall(&key)
+            .zscore(self.keys.schedules_due(p), schedules::member(tenant, id))
+            .query_async(&mut self.conn())
+            .await?;
+        // Scores are whole milliseconds, exact in an f64.
+        schedules::decode(&key, raw, due.map(|d| d as u64))
     }
 
     fn millis(d: Duration) -> u64 {
@@ -492,6 +520,177 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn())
             .await?;
         Ok(deleted == 1)
+    }
+
+    async fn upsert_schedule(&self, def: &ScheduleDef, body: &Bytes, next_ms: u64) -> Result<()> {
+        let p = match self.schedule_home(&def.tenant, &def.id).await? {
+            Some(p) => p,
+            None => schedule_partition(&def.tenant, &def.id, self.cfg.partitions),
+        };
+        let key = self.keys.schedule(p, &def.tenant, &def.id);
+        let json = serde_json::to_string(def).map_err(|e| Error::Corrupt {
+            key: key.clone(),
+            reason: format!("cannot encode schedule: {e}"),
+        })?;
+        // The index is written first (see the crate doc).
+        let _: i64 = self
+            .conn()
+            .hset(self.keys.schedule_index(&def.tenant), &def.id, p.0)
+            .await?;
+        let _: i64 = scripts::SCHEDULE_UPSERT
+            .key(&key)
+            .key(self.keys.schedules_due(p))
+            .arg(def.member())
+            .arg(json)
+            .arg(body.as_ref())
+            .arg(next_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn schedule(&self, tenant: &TenantId, id: &str) -> Result<Option<Schedule>> {
+        match self.schedule_home(tenant, id).await? {
+            Some(p) => self.load_schedule(p, tenant, id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn schedules(&self, tenant: &TenantId) -> Result<Vec<Schedule>> {
+        let index: HashMap<String, u16> = self
+            .conn()
+            .hgetall(self.keys.schedule_index(tenant))
+            .await?;
+        let mut found = Vec::with_capacity(index.len());
+        for (id, p) in index {
+            if let Some(schedule) = self.load_schedule(Partition(p), tenant, &id).await? {
+                found.push(schedule);
+            }
+        }
+        found.sort_by(|a, b| (a.def.created_at, &a.def.id).cmp(&(b.def.created_at, &b.def.id)));
+        Ok(found)
+    }
+
+    async fn delete_schedule(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        let Some(p) = self.schedule_home(tenant, id).await? else {
+            return Ok(false);
+        };
+        let existed: i64 = scripts::SCHEDULE_DELETE
+            .key(self.keys.schedule(p, tenant, id))
+            .key(self.keys.schedules_due(p))
+            .arg(schedules::member(tenant, id))
+            .invoke_async(&mut self.conn())
+            .await?;
+        // The index entry goes last (see the crate doc).
+        let _: i64 = self
+            .conn()
+            .hdel(self.keys.schedule_index(tenant), id)
+            .await?;
+        Ok(existed == 1)
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        paused: bool,
+        next_ms: u64,
+    ) -> Result<bool> {
+        let Some(p) = self.schedule_home(tenant, id).await? else {
+            return Ok(false);
+        };
+        let exists: i64 = scripts::SCHEDULE_PAUSE
+            .key(self.keys.schedule(p, tenant, id))
+            .key(self.keys.schedules_due(p))
+            .arg(schedules::member(tenant, id))
+            .arg(if paused { "1" } else { "0" })
+            .arg(next_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(exists == 1)
+    }
+
+    async fn due_schedules(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DueSchedule>> {
+        let due: Vec<(String, f64)> = self
+            .conn()
+            .zrangebyscore_limit_withscores(
+                self.keys.schedules_due(partition),
+                "-inf",
+                now_ms,
+                0,
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )
+            .await?;
+        let mut found = Vec::with_capacity(due.len());
+        for (member, score) in due {
+            let Some((tenant, id)) = member.split_once(':') else {
+                tracing::error!(member, "schedule due-set member without a tenant");
+                continue;
+            };
+            let Ok(tenant) = TenantId::new(tenant) else {
+                tracing::error!(member, "schedule due-set member with an invalid tenant");
+                continue;
+            };
+            let key = self.keys.schedule(partition, &tenant, id);
+            let def: Option<Vec<u8>> = self.conn().hget(&key, "def").await?;
+            let Some(def) = def else { continue };
+            let def = serde_json::from_slice(&def).map_err(|e| Error::Corrupt {
+                key,
+                reason: format!("def: {e}"),
+            })?;
+            found.push(DueSchedule {
+                member,
+                // Scores are whole milliseconds, exact in an f64.
+                due_ms: score as u64,
+                def,
+            });
+        }
+        Ok(found)
+    }
+
+    async fn fire_schedule(
+        &self,
+        partition: Partition,
+        member: &str,
+        expected_due_ms: u64,
+        next_due_ms: Option<u64>,
+        message: &NewMessage,
+    ) -> Result<bool> {
+        debug_assert_eq!(
+            partition,
+            message.id.partition(),
+            "a tick's message stays in its schedule's partition"
+        );
+        let Some((_, id)) = member.split_once(':') else {
+            return Ok(false);
+        };
+        let tenant = &message.spec.tenant;
+        let fired: i64 = scripts::SCHEDULE_FIRE
+            .key(self.keys.schedules_due(partition))
+            .key(self.keys.schedule(partition, tenant, id))
+            .key(self.keys.msg(&message.id))
+            .key(self.keys.ready(partition))
+            .key(self.keys.delayed(partition))
+            .key(self.keys.events(partition, tenant))
+            .arg(member)
+            .arg(expected_due_ms)
+            .arg(next_due_ms.map(|n| n.to_string()).unwrap_or_default())
+            .arg(message.id.as_str())
+            .arg(tenant.as_str())
+            .arg(self.message_args(message)?)
+            .arg(message.spec.not_before)
+            .arg(message.spec.created_at)
+            .arg(self.cfg.events_max_len)
+            .arg(EventDetail::of(&message.spec).to_json())
+            .arg(schedules::LAST_IDS_KEPT)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(fired == 1)
     }
 
     async fn reader(&self, partition: Partition, consumer: &str) -> Result<RedisReader> {

@@ -30,3 +30,7 @@ script!(KEYS_ROTATE, "keys_rotate.lua");
 script!(GROUP_UPSERT, "group_upsert.lua");
 script!(GROUP_REMOVE, "group_remove.lua");
 script!(GROUP_DELETE, "group_delete.lua");
+script!(SCHEDULE_UPSERT, "schedule_upsert.lua");
+script!(SCHEDULE_DELETE, "schedule_delete.lua");
+script!(SCHEDULE_PAUSE, "schedule_pause.lua");
+script!(SCHEDULE_FIRE, "schedule_fire.lua");

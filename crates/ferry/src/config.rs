@@ -89,6 +89,8 @@ pub struct GatewaySettings {
     /// 0 means unbounded.
     pub max_backlog: u64,
     pub dedup_window: Duration,
+    /// Testing aid: accept a leading seconds field in `Upstash-Cron`.
+    pub allow_second_cron: bool,
 }
 
 /// How long finished work is kept for inspection.

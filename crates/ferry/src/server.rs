@@ -136,5 +136,6 @@ fn gateway_config(config: &Config) -> GatewayConfig {
         request_timeout: g.request_timeout,
         max_concurrent_requests: g.max_concurrent_requests,
         shutdown_grace: g.shutdown_grace,
+        allow_second_cron: g.allow_second_cron,
     }
 }

@@ -66,6 +66,7 @@ pub(crate) fn delayed(
             not_before,
             body_hash: body_hash(body.as_bytes()),
             source_message_id: None,
+            schedule_id: None,
             topic: None,
             redact: None,
         },

@@ -12,6 +12,7 @@ mod events;
 mod fixture;
 mod groups;
 mod ownership;
+mod schedules;
 mod signing_keys;
 mod tenancy;
 
@@ -66,4 +67,6 @@ conformance!(
     groups::url_groups_upsert_remove_and_vanish_when_empty,
     tenancy::tenants_cannot_reach_each_others_messages,
     signing_keys::signing_keys_are_stored_once_and_rotated,
+    schedules::schedules_are_stored_paused_and_listed_per_tenant,
+    schedules::a_tick_fires_once_and_creates_its_message,
 );

@@ -434,14 +434,34 @@ await check("publish to a URL group fans out to every endpoint", async () => {
   await rejectsWith(() => client.publish({ urlGroup: "js-no-such-group", body: "x" }), 404, "js-no-such-group");
 });
 
-await check("schedules.create is refused with 501", async () => {
-  // Not built yet: schedules (POST /v2/schedules/{destination}).
-  await notBuiltYet(() => client.schedules.create({ destination: sink("/s"), cron: "*/5 * * * *" }));
+await check("schedules.create and get: the returned fields", async () => {
+  const { scheduleId } = await client.schedules.create({
+    destination: sink("/s"),
+    cron: "*/5 * * * * ",
+    body: "tick",
+    retries: 2,
+    scheduleId: "js-suite-schedule",
+  });
+  assert.equal(scheduleId, "js-suite-schedule");
+  const got = await client.schedules.get(scheduleId);
+  assert.equal(got.scheduleId, scheduleId);
+  assert.equal(got.cron, "*/5 * * * *");
+  assert.equal(got.destination, sink("/s"));
+  assert.equal(got.retries, 2);
+  assert.equal(got.body, "tick");
+  assert.equal(got.isPaused, false);
 });
 
-await check("schedules.list is refused with 501", async () => {
-  // Not built yet: schedules (GET /v2/schedules).
-  await notBuiltYet(() => client.schedules.list());
+await check("schedules.list, pause, resume and delete", async () => {
+  const scheduleId = "js-suite-schedule";
+  const listed = await client.schedules.list();
+  assert.ok(listed.some((s) => s.scheduleId === scheduleId), "listed");
+  await client.schedules.pause({ schedule: scheduleId });
+  assert.equal((await client.schedules.get(scheduleId)).isPaused, true);
+  await client.schedules.resume({ schedule: scheduleId });
+  assert.equal((await client.schedules.get(scheduleId)).isPaused, false);
+  await client.schedules.delete(scheduleId);
+  await rejectsWith(() => client.schedules.get(scheduleId), 404, scheduleId);
 });
 
 await check("flowControl.get is refused with 501", async () => {

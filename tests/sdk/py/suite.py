@@ -494,16 +494,31 @@ class Suite:
         expect_qstash_error(lambda: self.q.url_group.get("py-group"), 404, "url group")
 
     def check_schedule_create(self):
-        # Not built yet: schedules (POST /v2/schedules/{destination}).
-        expect_not_built(
-            lambda: self.q.schedule.create(
-                destination=self.sink_url("/cron"), cron="*/5 * * * *", body="x"
-            )
+        schedule_id = self.q.schedule.create(
+            destination=self.sink_url("/cron"),
+            cron="*/5 * * * *",
+            body="x",
+            retries=2,
+            schedule_id="py-suite-schedule",
         )
+        expect(schedule_id == "py-suite-schedule", f"schedule id {schedule_id}")
+        got = self.q.schedule.get(schedule_id)
+        expect(got.schedule_id == schedule_id, f"get {got}")
+        expect(got.cron == "*/5 * * * *", f"cron {got.cron}")
+        expect(got.destination == self.sink_url("/cron"), f"destination {got.destination}")
+        expect(got.retries == 2, f"retries {got.retries}")
+        expect(got.paused is False, f"paused {got.paused}")
 
     def check_schedule_list(self):
-        # Not built yet: schedules (GET /v2/schedules).
-        expect_not_built(self.q.schedule.list)
+        schedule_id = "py-suite-schedule"
+        ids = [s.schedule_id for s in self.q.schedule.list()]
+        expect(schedule_id in ids, f"{schedule_id} listed in {ids}")
+        self.q.schedule.pause(schedule_id)
+        expect(self.q.schedule.get(schedule_id).paused is True, "paused")
+        self.q.schedule.resume(schedule_id)
+        expect(self.q.schedule.get(schedule_id).paused is False, "resumed")
+        self.q.schedule.delete(schedule_id)
+        expect_qstash_error(lambda: self.q.schedule.get(schedule_id), 404, "schedule")
 
     def check_event_list(self):
         # The SDK calls GET /v2/events `log.list`.

@@ -19,6 +19,7 @@ fn spec() -> MessageSpec {
         not_before: 1,
         body_hash: "h".into(),
         source_message_id: None,
+        schedule_id: None,
         topic: None,
         redact: None,
     }

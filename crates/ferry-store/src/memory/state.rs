@@ -22,6 +22,7 @@ use super::stream::{Ack, DlqStream, EventLog, ReadyStream, millis};
 use crate::dlq::DlqEntry;
 use crate::events::{EventDetail, EventEntry, EventState, LoggedEvent};
 use crate::paging::{EntryPos, Start};
+use crate::schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 use crate::{
     Claimed, DeliveredEntry, EndpointSelection, GroupEndpoint, KeyPair, LastResponse, NewMessage,
     Order, Outcome, OutcomeRecord, PublishOutcome, Recorded, StoredMessage, UrlGroup,
@@ -129,6 +130,8 @@ pub(super) struct State {
     signing_keys: HashMap<TenantId, KeyPair>,
     /// Each tenant's URL groups by name.
     groups: HashMap<TenantId, BTreeMap<String, UrlGroup>>,
+    /// Every schedule with the partition holding it, by tenant and id.
+    schedules: HashMap<(TenantId, String), (Partition, Schedule)>,
 }
 
 impl State {
@@ -139,7 +142,130 @@ impl State {
             messages: HashMap::new(),
             signing_keys: HashMap::new(),
             groups: HashMap::new(),
+            schedules: HashMap::new(),
         }
+    }
+
+    pub(super) fn upsert_schedule(&mut self, def: &ScheduleDef, body: &Bytes, next_ms: u64) {
+        let key = (def.tenant.clone(), def.id.clone());
+        let partitions = self.cfg.partitions;
+        let (partition, last_time, last_ids) = match self.schedules.remove(&key) {
+            Some((p, old)) => (p, old.last_time, old.last_ids),
+            None => (
+                schedule_partition(&def.tenant, &def.id, partitions),
+                None,
+                Vec::new(),
+            ),
+        };
+        let schedule = Schedule {
+            def: def.clone(),
+            body: body.clone(),
+            paused: false,
+            next_due: Some(next_ms),
+            last_time,
+            last_ids,
+        };
+        self.schedules.insert(key, (partition, schedule));
+    }
+
+    pub(super) fn schedule(&self, tenant: &TenantId, id: &str) -> Option<Schedule> {
+        self.schedules
+            .get(&(tenant.clone(), id.to_owned()))
+            .map(|(_, s)| s.clone())
+    }
+
+    pub(super) fn schedules(&self, tenant: &TenantId) -> Vec<Schedule> {
+        let mut found: Vec<Schedule> = self
+            .schedules
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, (_, s))| s.clone())
+            .collect();
+        found.sort_by(|a, b| (a.def.created_at, &a.def.id).cmp(&(b.def.created_at, &b.def.id)));
+        found
+    }
+
+    pub(super) fn delete_schedule(&mut self, tenant: &TenantId, id: &str) -> bool {
+        self.schedules
+            .remove(&(tenant.clone(), id.to_owned()))
+            .is_some()
+    }
+
+    pub(super) fn set_schedule_paused(
+        &mut self,
+        tenant: &TenantId,
+        id: &str,
+        paused: bool,
+        next_ms: u64,
+    ) -> bool {
+        let Some((_, schedule)) = self.schedules.get_mut(&(tenant.clone(), id.to_owned())) else {
+            return false;
+        };
+        schedule.paused = paused;
+        schedule.next_due = (!paused).then_some(next_ms);
+        true
+    }
+
+    pub(super) fn due_schedules(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        limit: usize,
+    ) -> Vec<DueSchedule> {
+        let mut due: Vec<DueSchedule> = self
+            .schedules
+            .values()
+            .filter(|(p, _)| *p == partition)
+            .filter_map(|(_, s)| {
+                let due_ms = s.next_due.filter(|d| *d <= now_ms)?;
+                Some(DueSchedule {
+                    member: s.def.member(),
+                    due_ms,
+                    def: s.def.clone(),
+                })
+            })
+            .collect();
+        due.sort_by(|a, b| (a.due_ms, &a.member).cmp(&(b.due_ms, &b.member)));
+        due.truncate(limit);
+        due
+    }
+
+    pub(super) fn fire_schedule(
+        &mut self,
+        partition: Partition,
+        member: &str,
+        expected_due_ms: u64,
+        next_due_ms: Option<u64>,
+        message: &NewMessage,
+    ) -> bool {
+        let Some((_, id)) = member.split_once(':') else {
+            return false;
+        };
+        let key = (message.spec.tenant.clone(), id.to_owned());
+        let Some((p, schedule)) = self.schedules.get_mut(&key) else {
+            return false;
+        };
+        if *p != partition || schedule.next_due != Some(expected_due_ms) {
+            return false;
+        }
+        schedule.next_due = next_due_ms;
+        schedule.last_time = Some(message.spec.created_at);
+        schedule.last_ids.push(message.id.clone());
+        let excess = schedule.last_ids.len().saturating_sub(LAST_IDS_KEPT);
+        schedule.last_ids.drain(..excess);
+        let body = schedule.body.clone();
+        self.create(
+            partition,
+            Creation {
+                id: &message.id,
+                tenant: &message.spec.tenant,
+                spec: &message.spec,
+                body,
+                due_ms: message.spec.not_before,
+                now_ms: message.spec.created_at,
+            },
+        );
+        true
     }
 
     pub(super) fn upsert_endpoints(

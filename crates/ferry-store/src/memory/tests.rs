@@ -46,6 +46,7 @@ fn message(created_at: u64) -> NewMessage {
             not_before: 0,
             body_hash: String::new(),
             source_message_id: None,
+            schedule_id: None,
             topic: None,
             redact: None,
         },

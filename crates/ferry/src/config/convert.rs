@@ -168,6 +168,7 @@ fn gateway(raw: RawGateway, max_timeout: Duration) -> Result<GatewaySettings> {
         limits: limits(raw.limits, max_timeout)?,
         max_backlog: raw.max_backlog,
         dedup_window: section.duration("dedup_window", &raw.dedup_window)?,
+        allow_second_cron: raw.allow_second_cron,
     })
 }
 
@@ -209,6 +210,7 @@ fn deliver(raw: RawDeliver) -> Result<DeliverConfig> {
         reclaim_min_idle: section.duration("reclaim_min_idle", &raw.reclaim_min_idle)?,
         reclaim_interval: section.nonzero_duration("reclaim_interval", &raw.reclaim_interval)?,
         promote_interval: section.nonzero_duration("promote_interval", &raw.promote_interval)?,
+        schedule_interval: section.nonzero_duration("schedule_interval", &raw.schedule_interval)?,
         response_excerpt: raw.response_excerpt,
         retry_after_cap: section.duration("retry_after_cap", &raw.retry_after_cap)?,
         defer_delay: section.nonzero_duration("defer_delay", &raw.defer_delay)?,

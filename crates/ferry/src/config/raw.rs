@@ -49,6 +49,7 @@ pub(super) struct RawGateway {
     pub(super) shutdown_grace: Text,
     pub(super) max_backlog: u64,
     pub(super) dedup_window: Text,
+    pub(super) allow_second_cron: bool,
     pub(super) limits: RawLimits,
 }
 
@@ -76,6 +77,7 @@ pub(super) struct RawDeliver {
     pub(super) reclaim_min_idle: Text,
     pub(super) reclaim_interval: Text,
     pub(super) promote_interval: Text,
+    pub(super) schedule_interval: Text,
     pub(super) response_excerpt: usize,
     pub(super) retry_after_cap: Text,
     pub(super) defer_delay: Text,

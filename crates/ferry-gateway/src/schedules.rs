@@ -1,0 +1,329 @@
+//! `/v2/schedules`: create, read, pause, resume and delete schedules. The
+//! deliverer fires their ticks; this module only validates and stores them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use ferry_core::cron::CronSchedule;
+use ferry_core::ids::{TenantId, validate_name};
+use ferry_core::message::CallbackSpec;
+use ferry_core::publish::{self, PublishOptions};
+use ferry_core::signing::body_hash;
+use ferry_core::wire::{self, HeaderMap};
+use ferry_store::{Schedule, ScheduleDef, Store};
+use http::{Method, Request, StatusCode};
+use serde::Serialize;
+
+use crate::auth::Tenant;
+use crate::convert::header_map;
+use crate::error::{ApiError, ApiResult};
+use crate::publish::{TargetKind, read_body, target};
+use crate::{AppState, now_ms};
+
+const SCHEDULES_PREFIX: &str = "/v2/schedules/";
+const HEADER_CRON: &str = "upstash-cron";
+const HEADER_SCHEDULE_ID: &str = "upstash-schedule-id";
+const HEADER_QUEUE: &str = "upstash-queue-name";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Created {
+    schedule_id: String,
+}
+
+/// A schedule in the JSON shape of QStash §9.4.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScheduleJson {
+    schedule_id: String,
+    cron: String,
+    destination: String,
+    created_at: u64,
+    method: String,
+    retries: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<HeaderMap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_base64: Option<String>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delay: Option<u64>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_callback: Option<String>,
+    #[serde(rename = "callerIP", skip_serializing_if = "Option::is_none")]
+    caller_ip: Option<String>,
+    is_paused: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_delay_expression: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_schedule_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_schedule_time: Option<u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    last_schedule_states: BTreeMap<String, &'static str>,
+}
+
+/// Everything under `/v2/schedules/`. One route serves it all: the router
+/// cannot hold both a catch-all destination and `{id}/pause` beside it.
+/// Schedule ids never contain `/` and destinations always do, so the path
+/// alone tells the operations apart.
+pub(crate) async fn route<S: Store>(
+    State(state): State<AppState<S>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Tenant(tenant): Tenant,
+    request: Request<Body>,
+) -> ApiResult<Response> {
+    let rest = request
+        .uri()
+        .path()
+        .strip_prefix(SCHEDULES_PREFIX)
+        .unwrap_or("")
+        .to_owned();
+    let method = request.method().clone();
+    let (id, action) = match rest.split_once('/') {
+        Some((id, action @ ("pause" | "resume"))) => (id, Some(action)),
+        Some(_) => return create(&state, peer, tenant, request).await,
+        None => (rest.as_str(), None),
+    };
+    match (method, action) {
+        (Method::GET, None) => get(&state, &tenant, id).await,
+        (Method::DELETE, None) => delete(&state, &tenant, id).await,
+        (Method::POST, None) => create(&state, peer, tenant, request).await,
+        (Method::PATCH | Method::POST, Some("pause")) => pause(&state, &tenant, id).await,
+        (Method::PATCH | Method::POST, Some(_)) => resume(&state, &tenant, id).await,
+        (method, _) => Err(ApiError::Client(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {}{rest}", SCHEDULES_PREFIX),
+        )),
+    }
+}
+
+async fn create<S: Store>(
+    state: &AppState<S>,
+    peer: SocketAddr,
+    tenant: TenantId,
+    request: Request<Body>,
+) -> ApiResult<Response> {
+    let (mut parts, body) = request.into_parts();
+    let target = target(&parts.uri, SCHEDULES_PREFIX)?;
+    let TargetKind::Url(destination) = target.kind else {
+        return Err(ApiError::Client(
+            StatusCode::NOT_IMPLEMENTED,
+            "schedules to a URL group are not supported by this version of Ferry".into(),
+        ));
+    };
+    if parts.headers.contains_key(HEADER_QUEUE) {
+        return Err(ApiError::Client(
+            StatusCode::NOT_IMPLEMENTED,
+            "header upstash-queue-name is not supported by this version of Ferry".into(),
+        ));
+    }
+    let cron_text = header_text(parts.headers.remove(HEADER_CRON))?.unwrap_or_default();
+    let cron = CronSchedule::parse(&cron_text, state.cfg.allow_second_cron)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let id = match header_text(parts.headers.remove(HEADER_SCHEDULE_ID))? {
+        Some(id) => {
+            validate_name(&id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            id
+        }
+        None => format!("scd_{}", uuid_hex()),
+    };
+    let now = now_ms();
+    let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)?;
+    let body = read_body(body, state.cfg.max_body_bytes).await?;
+    let created_at = match state.store.schedule(&tenant, &id).await? {
+        Some(existing) => existing.def.created_at,
+        None => now,
+    };
+    let def = definition(
+        &tenant,
+        &id,
+        cron.as_str(),
+        destination.to_string(),
+        opts,
+        Some(peer.ip().to_string()),
+        body_hash(&body),
+        (created_at, now),
+    );
+    let next = next_tick(&cron, now)?;
+    state.store.upsert_schedule(&def, &body, next).await?;
+    Ok((StatusCode::CREATED, Json(Created { schedule_id: id })).into_response())
+}
+
+/// `(created_at, now)`: a replaced schedule keeps its creation time.
+// Each argument is one part of the request; a struct gathering them would
+// only rename the same fields.
+#[allow(clippy::too_many_arguments)]
+fn definition(
+    tenant: &TenantId,
+    id: &str,
+    cron: &str,
+    url: String,
+    opts: PublishOptions,
+    caller_ip: Option<String>,
+    body_hash: String,
+    (created_at, now): (u64, u64),
+) -> ScheduleDef {
+    ScheduleDef {
+        id: id.to_owned(),
+        tenant: tenant.clone(),
+        cron: cron.to_owned(),
+        created_at,
+        url,
+        method: opts.method,
+        headers: opts.headers,
+        retries: opts.retries,
+        retry_delay: opts.retry_delay,
+        timeout_ms: opts
+            .timeout
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        callback: opts.callback,
+        failure_callback: opts.failure_callback,
+        labels: opts.labels,
+        caller_ip,
+        delay_ms: opts.not_before_ms.map_or(0, |nb| nb.saturating_sub(now)),
+        redact: opts.redact,
+        body_hash,
+    }
+}
+
+fn next_tick(cron: &CronSchedule, now: u64) -> ApiResult<u64> {
+    cron.next_after(now).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Invalid cron expression {:?}: it never fires again",
+            cron.as_str()
+        ))
+    })
+}
+
+fn header_text(value: Option<http::HeaderValue>) -> ApiResult<Option<String>> {
+    value
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::bad_request("schedule header is not visible ASCII"))
+        })
+        .transpose()
+}
+
+fn uuid_hex() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+pub(crate) async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    Tenant(tenant): Tenant,
+) -> ApiResult<Response> {
+    let mut shown = Vec::new();
+    for schedule in state.store.schedules(&tenant).await? {
+        shown.push(render(&state, &tenant, schedule).await?);
+    }
+    Ok(Json(shown).into_response())
+}
+
+async fn get<S: Store>(state: &AppState<S>, tenant: &TenantId, id: &str) -> ApiResult<Response> {
+    let schedule = find(state, tenant, id).await?;
+    Ok(Json(render(state, tenant, schedule).await?).into_response())
+}
+
+async fn delete<S: Store>(state: &AppState<S>, tenant: &TenantId, id: &str) -> ApiResult<Response> {
+    if state.store.delete_schedule(tenant, id).await? {
+        Ok(StatusCode::OK.into_response())
+    } else {
+        Err(missing(id))
+    }
+}
+
+async fn pause<S: Store>(state: &AppState<S>, tenant: &TenantId, id: &str) -> ApiResult<Response> {
+    if state.store.set_schedule_paused(tenant, id, true, 0).await? {
+        Ok(StatusCode::OK.into_response())
+    } else {
+        Err(missing(id))
+    }
+}
+
+/// Resumes from now: ticks missed while paused are not fired.
+async fn resume<S: Store>(state: &AppState<S>, tenant: &TenantId, id: &str) -> ApiResult<Response> {
+    let schedule = find(state, tenant, id).await?;
+    let cron = CronSchedule::parse(&schedule.def.cron, true)
+        .map_err(|e| ApiError::Internal(format!("stored schedule {id}: {e}")))?;
+    let next = next_tick(&cron, now_ms())?;
+    if state
+        .store
+        .set_schedule_paused(tenant, id, false, next)
+        .await?
+    {
+        Ok(StatusCode::OK.into_response())
+    } else {
+        Err(missing(id))
+    }
+}
+
+async fn find<S: Store>(state: &AppState<S>, tenant: &TenantId, id: &str) -> ApiResult<Schedule> {
+    state
+        .store
+        .schedule(tenant, id)
+        .await?
+        .ok_or_else(|| missing(id))
+}
+
+fn missing(id: &str) -> ApiError {
+    ApiError::not_found(format!("schedule {id:?} not found"))
+}
+
+async fn render<S: Store>(
+    state: &AppState<S>,
+    tenant: &TenantId,
+    schedule: Schedule,
+) -> ApiResult<ScheduleJson> {
+    let mut states = BTreeMap::new();
+    for id in &schedule.last_ids {
+        let shown = match state.store.message(tenant, id).await? {
+            Some(m) if m.dead_at.is_some() => "FAIL",
+            Some(_) => "IN_PROGRESS",
+            None => "SUCCESS",
+        };
+        states.insert(id.to_string(), shown);
+    }
+    let def = schedule.def;
+    let (body, body_base64) = wire::body_fields(&schedule.body);
+    let url_of = |cb: Option<CallbackSpec>| cb.map(|c| c.url);
+    Ok(ScheduleJson {
+        schedule_id: def.id,
+        cron: def.cron,
+        destination: def.url,
+        created_at: def.created_at,
+        method: def.method,
+        retries: def.retries,
+        header: header_map(&def.headers),
+        body,
+        body_base64,
+        delay: (def.delay_ms > 0).then_some(def.delay_ms / 1000),
+        timeout: def.timeout_ms.map(|t| t / 1000),
+        callback: url_of(def.callback),
+        failure_callback: url_of(def.failure_callback),
+        caller_ip: def.caller_ip,
+        is_paused: schedule.paused,
+        retry_delay_expression: def.retry_delay.map(|e| e.to_string()),
+        label: def.labels.first().cloned(),
+        labels: def.labels,
+        last_schedule_time: schedule.last_time,
+        next_schedule_time: schedule.next_due,
+        last_schedule_states: states,
+    })
+}

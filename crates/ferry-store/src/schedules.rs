@@ -1,0 +1,179 @@
+//! Schedules: a cron pattern plus everything needed to build the message
+//! each of its ticks publishes.
+//!
+//! A schedule lives in one partition, chosen from its tenant and id when it
+//! is first stored, so a tick can create its message in the same atomic
+//! step that moves the schedule to its next due time.
+
+use bytes::Bytes;
+use ferry_core::ids::{MessageId, Partition, TenantId};
+use ferry_core::message::{CallbackSpec, MessageSpec, Redact};
+use ferry_core::retry::RetryDelayExpr;
+use serde::{Deserialize, Serialize};
+
+/// How many of a schedule's latest message ids are remembered.
+pub const LAST_IDS_KEPT: usize = 5;
+
+/// What a schedule publishes on every tick, as created through the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleDef {
+    pub id: String,
+    pub tenant: TenantId,
+    /// The pattern as given (see [`ferry_core::cron::CronSchedule`]).
+    pub cron: String,
+    /// Unix ms.
+    pub created_at: u64,
+    pub url: String,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    pub retries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay: Option<RetryDelayExpr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_callback: Option<CallbackSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_ip: Option<String>,
+    /// Delay of each produced message after its tick.
+    #[serde(default)]
+    pub delay_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact: Option<Redact>,
+    /// Hash of the body, computed once for every produced message.
+    pub body_hash: String,
+}
+
+impl ScheduleDef {
+    /// The message of the tick due at `tick_ms`, made at `now_ms`. Its
+    /// creation time is the tick's, so each tick names exactly one message
+    /// (`createdAt` in the API), however late it fired.
+    pub fn message_spec(&self, tick_ms: u64, now_ms: u64) -> MessageSpec {
+        MessageSpec {
+            tenant: self.tenant.clone(),
+            url: self.url.clone(),
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            retries: self.retries,
+            retry_delay: self.retry_delay.clone(),
+            timeout_ms: self.timeout_ms,
+            callback: self.callback.clone(),
+            failure_callback: self.failure_callback.clone(),
+            labels: self.labels.clone(),
+            caller_ip: self.caller_ip.clone(),
+            dedup_id: None,
+            created_at: tick_ms,
+            not_before: now_ms.saturating_add(self.delay_ms),
+            body_hash: self.body_hash.clone(),
+            source_message_id: None,
+            topic: None,
+            redact: self.redact.clone(),
+            schedule_id: Some(self.id.clone()),
+        }
+    }
+
+    /// The due-set member naming this schedule: `<tenant>:<id>`.
+    pub fn member(&self) -> String {
+        member(&self.tenant, &self.id)
+    }
+}
+
+pub(crate) fn member(tenant: &TenantId, id: &str) -> String {
+    format!("{tenant}:{id}")
+}
+
+/// A stored schedule with its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub def: ScheduleDef,
+    pub body: Bytes,
+    pub paused: bool,
+    /// When the next tick is due; `None` while paused.
+    pub next_due: Option<u64>,
+    /// When the last tick fired.
+    pub last_time: Option<u64>,
+    /// Ids of the latest messages produced, oldest first.
+    pub last_ids: Vec<MessageId>,
+}
+
+/// Decodes the schedule hash (as `HGETALL` returns it; empty when the key
+/// does not exist) and its due score.
+pub(crate) fn decode(
+    key: &str,
+    mut raw: crate::record::RawHash,
+    next_due: Option<u64>,
+) -> crate::Result<Option<Schedule>> {
+    let Some(def) = raw.remove("def") else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| crate::Error::Corrupt {
+        key: key.to_owned(),
+        reason,
+    };
+    let def: ScheduleDef =
+        serde_json::from_slice(&def).map_err(|e| corrupt(format!("def: {e}")))?;
+    let text = |field: &str| {
+        raw.get(field)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned)
+    };
+    let paused = text("paused").as_deref() == Some("1");
+    let last_time = text("last_time").and_then(|t| t.parse().ok());
+    let last_ids = match text("last_ids") {
+        Some(json) => serde_json::from_str(&json).map_err(|e| corrupt(format!("last_ids: {e}")))?,
+        None => Vec::new(),
+    };
+    Ok(Some(Schedule {
+        def,
+        body: Bytes::from(raw.remove("body").unwrap_or_default()),
+        paused,
+        next_due: next_due.filter(|_| !paused),
+        last_time,
+        last_ids,
+    }))
+}
+
+/// A schedule whose tick is due, as the deliverer's scheduler reads it.
+#[derive(Debug, Clone)]
+pub struct DueSchedule {
+    /// `<tenant>:<id>`, passed back to `fire_schedule`.
+    pub member: String,
+    pub due_ms: u64,
+    pub def: ScheduleDef,
+}
+
+/// The partition a new schedule is placed in: a stable FNV-1a hash of its
+/// tenant and id, so every process picks the same one.
+pub fn schedule_partition(tenant: &TenantId, id: &str, partitions: u16) -> Partition {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in member(tenant, id).bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    let n = hash % u32::from(partitions.max(1));
+    // `n` is below a `u16` modulus, so it fits.
+    Partition(u16::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partition_is_stable_and_in_range() {
+        let tenant = TenantId::new("acme").unwrap();
+        let p = schedule_partition(&tenant, "nightly", 8);
+        assert_eq!(p, schedule_partition(&tenant, "nightly", 8));
+        assert!(p.0 < 8);
+        assert_eq!(schedule_partition(&tenant, "nightly", 1), Partition(0));
+        let spread: std::collections::HashSet<_> = (0..64)
+            .map(|i| schedule_partition(&tenant, &format!("s{i}"), 8))
+            .collect();
+        assert!(spread.len() > 4, "{spread:?}");
+    }
+}

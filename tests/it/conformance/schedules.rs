@@ -1,0 +1,181 @@
+//! Schedules: stored with their body, listed per tenant, paused out of the
+//! due set, and each tick fired exactly once with its message.
+
+use bytes::Bytes;
+use ferry_core::ids::{MessageId, TenantId};
+use ferry_store::{ScheduleDef, Store, schedule_partition};
+
+use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::fixture::{URL, read, tenant, within};
+
+fn def(tenant: &TenantId, id: &str, created_at: u64) -> ScheduleDef {
+    ScheduleDef {
+        id: id.into(),
+        tenant: tenant.clone(),
+        cron: "* * * * *".into(),
+        created_at,
+        url: URL.into(),
+        method: "POST".into(),
+        headers: vec![("Content-Type".into(), "text/plain".into())],
+        retries: 1,
+        retry_delay: None,
+        timeout_ms: None,
+        callback: None,
+        failure_callback: None,
+        labels: vec![],
+        caller_ip: None,
+        delay_ms: 0,
+        redact: None,
+        body_hash: ferry_core::signing::body_hash(b"tick"),
+    }
+}
+
+pub(crate) async fn schedules_are_stored_paused_and_listed_per_tenant<B: Backend>(backend: &B) {
+    let store = backend
+        .open(Settings {
+            partitions: 4,
+            ..Settings::default()
+        })
+        .await;
+    let acme = tenant("acme");
+    let body = Bytes::from_static(b"tick");
+    within(store.upsert_schedule(&def(&acme, "b", 2_000), &body, 60_000))
+        .await
+        .unwrap();
+    within(store.upsert_schedule(&def(&acme, "a", 1_000), &body, 90_000))
+        .await
+        .unwrap();
+
+    let a = within(store.schedule(&acme, "a")).await.unwrap().unwrap();
+    assert_eq!(
+        (a.def.created_at, a.body.clone(), a.paused),
+        (1_000, body.clone(), false)
+    );
+    assert_eq!((a.next_due, a.last_time), (Some(90_000), None));
+    let listed: Vec<String> = within(store.schedules(&acme))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.def.id)
+        .collect();
+    assert_eq!(listed, ["a", "b"]);
+    assert!(
+        within(store.schedules(&tenant("other")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        within(store.schedule(&tenant("other"), "a"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(
+        within(store.set_schedule_paused(&acme, "a", true, 0))
+            .await
+            .unwrap()
+    );
+    let a = within(store.schedule(&acme, "a")).await.unwrap().unwrap();
+    assert_eq!((a.paused, a.next_due), (true, None));
+    let p = schedule_partition(&acme, "a", 4);
+    assert!(
+        within(store.due_schedules(p, u64::MAX / 2, 10))
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.def.id != "a")
+    );
+    assert!(
+        within(store.set_schedule_paused(&acme, "a", false, 120_000))
+            .await
+            .unwrap()
+    );
+    let a = within(store.schedule(&acme, "a")).await.unwrap().unwrap();
+    assert_eq!((a.paused, a.next_due), (false, Some(120_000)));
+    assert!(
+        !within(store.set_schedule_paused(&acme, "nope", true, 0))
+            .await
+            .unwrap()
+    );
+
+    assert!(within(store.delete_schedule(&acme, "a")).await.unwrap());
+    assert!(!within(store.delete_schedule(&acme, "a")).await.unwrap());
+    assert!(within(store.schedule(&acme, "a")).await.unwrap().is_none());
+    assert!(
+        within(store.due_schedules(p, u64::MAX / 2, 10))
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.def.id != "a")
+    );
+}
+
+pub(crate) async fn a_tick_fires_once_and_creates_its_message<B: Backend>(backend: &B) {
+    let store = backend
+        .open(Settings {
+            partitions: 2,
+            ..Settings::default()
+        })
+        .await;
+    let acme = tenant("acme");
+    within(store.upsert_schedule(
+        &def(&acme, "tick", 1_000),
+        &Bytes::from_static(b"tick"),
+        5_000,
+    ))
+    .await
+    .unwrap();
+    let p = schedule_partition(&acme, "tick", 2);
+    assert!(
+        within(store.due_schedules(p, 4_999, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = within(store.due_schedules(p, 5_000, 10)).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].member.as_str(), due[0].due_ms),
+        ("acme:tick", 5_000)
+    );
+
+    let first = ferry_store::NewMessage {
+        id: MessageId::generate(p),
+        spec: due[0].def.message_spec(due[0].due_ms, 5_000),
+        body: Bytes::new(),
+    };
+    assert!(
+        within(store.fire_schedule(p, &due[0].member, 5_000, Some(65_000), &first))
+            .await
+            .unwrap()
+    );
+    // A second deliverer that read the same due tick does not fire it again.
+    let second = ferry_store::NewMessage {
+        id: MessageId::generate(p),
+        ..first.clone()
+    };
+    assert!(
+        !within(store.fire_schedule(p, &due[0].member, 5_000, Some(65_000), &second))
+            .await
+            .unwrap()
+    );
+
+    let claimed = read(&store, p.0, "c", 10).await;
+    assert_eq!(claimed.len(), 1);
+    let message = claimed[0].message.clone().unwrap();
+    assert_eq!(message.id, first.id);
+    assert_eq!(message.body, Bytes::from_static(b"tick"));
+    assert_eq!(message.spec.schedule_id.as_deref(), Some("tick"));
+
+    let schedule = within(store.schedule(&acme, "tick"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (schedule.next_due, schedule.last_time),
+        (Some(65_000), Some(5_000))
+    );
+    assert_eq!(schedule.last_ids, [first.id]);
+}
