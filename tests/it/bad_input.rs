@@ -282,7 +282,12 @@ async fn unknown_and_unsupported_routes_answer_json() {
         "/v2/no-such-route",
     )
     .await;
-    assert_error(get("/v2/queues").await.unwrap(), 501, "/v2/queues").await;
+    assert_error(
+        get("/v2/flowControl").await.unwrap(),
+        501,
+        "/v2/flowControl",
+    )
+    .await;
     target.assert_untouched().await;
 }
 

@@ -77,10 +77,11 @@ async fn a_bad_item_stores_nothing_and_is_named() {
 
     let (status, body) = batch(
         &ferry,
-        json!([{"destination": sink.url("/q"), "body": "x", "queue": "jobs"}]),
+        json!([{"destination": sink.url("/q"), "body": "x", "queue": "jobs",
+                 "headers": {"Upstash-Delay": "10s"}}]),
     )
     .await;
-    assert_eq!(status, 501, "{body}");
+    assert_eq!(status, 400, "a queue item may not be delayed: {body}");
 
     let (status, _) = batch(&ferry, json!({"destination": sink.url("/x")})).await;
     assert_eq!(status, 400, "the body must be an array");

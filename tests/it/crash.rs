@@ -15,12 +15,12 @@ const MAX_IN_FLIGHT: usize = 16;
 const RECLAIM_MIN_IDLE: Duration = Duration::from_secs(8);
 
 /// A `ferry deliver` process configured to join `ferry`.
-struct Deliverer {
+pub(crate) struct Deliverer {
     child: Child,
 }
 
 impl Deliverer {
-    fn spawn(config: &PathBuf) -> Self {
+    pub(crate) fn spawn(config: &PathBuf) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_ferry-under-test"))
             .arg("deliver")
             .arg("--config")
@@ -38,7 +38,7 @@ impl Deliverer {
     }
 
     /// Sends SIGTERM and waits for the process to exit on its own.
-    async fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) async fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("deliverer is running");
         let sent = Command::new("kill")
             .arg("-TERM")
@@ -54,7 +54,7 @@ impl Deliverer {
     }
 }
 
-fn write_config(ferry: &TestFerry) -> PathBuf {
+pub(crate) fn write_config(ferry: &TestFerry) -> PathBuf {
     let redis = ferry.redis_config();
     let toml = format!(
         r#"

@@ -10,6 +10,7 @@ mod crash;
 mod delivery;
 mod dlq;
 mod events;
+mod queues;
 mod readme;
 mod redis_backed;
 mod retries;

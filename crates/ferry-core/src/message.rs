@@ -61,6 +61,9 @@ pub struct MessageSpec {
     /// Set on the messages a schedule produces: that schedule's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_id: Option<String>,
+    /// Set on messages enqueued to a queue: that queue's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
 }
 
 /// Fields of a message the API shows only as `REDACTED:<sha256 hex>`.
@@ -161,6 +164,7 @@ impl MessageSpec {
             topic: None,
             redact: None,
             schedule_id: None,
+            queue: None,
         }
     }
 }

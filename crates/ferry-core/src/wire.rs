@@ -254,6 +254,31 @@ pub struct Endpoints {
     pub endpoints: Vec<Endpoint>,
 }
 
+/// A queue (spec §9.5). The Python SDK requires every field, so `paused`
+/// is always present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Queue {
+    pub name: String,
+    pub parallelism: u32,
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// Messages waiting to be delivered.
+    pub lag: u64,
+    pub paused: bool,
+}
+
+/// The body of `POST /v2/queues`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueUpsert {
+    pub queue_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+}
+
 /// One line of the event log (spec §9.3), as `GET /v2/events` reports it.
 /// `time`, `messageId`, `state` and `url` are required by the Python SDK;
 /// `state` uses QStash's spelling (`CANCELED`, one L).

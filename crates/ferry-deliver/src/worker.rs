@@ -444,6 +444,7 @@ async fn finish_attempt<S: Store>(
         detail,
         new_messages,
         now_ms: now,
+        queue: msg.spec.queue.clone(),
     };
     record_outcome(lane, &record).await;
 }
@@ -526,6 +527,7 @@ async fn defer<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, due_m
         detail: EventDetail::of(&msg.spec),
         new_messages: Vec::new(),
         now_ms: now_ms(),
+        queue: msg.spec.queue.clone(),
     };
     record_outcome(lane, &record).await;
 }
@@ -542,6 +544,7 @@ async fn ack_delivered<S: Store>(
         message_id: msg.id.clone(),
         tenant: msg.spec.tenant.clone(),
         detail,
+        queue: msg.spec.queue.clone(),
     };
     if lane.acks.send((delivered, done)).await.is_err() {
         tracing::warn!("recorder stopped before the delivery was recorded; it will be reclaimed");

@@ -27,6 +27,7 @@ use crate::publish::{
     PublishRequest, TargetKind, fan_out, find_group, publish_one, read_body,
     target_from_destination,
 };
+use crate::queues::{checked_name, refuse_delay};
 use crate::{AppState, now_ms};
 
 /// Most items in one batch.
@@ -35,7 +36,8 @@ const MAX_ITEMS: usize = 1_000;
 const BODY_LIMIT_FACTOR: usize = 10;
 
 /// One item as the SDKs send it: JS lower-cases header names, Python sends
-/// `"queue": null` and may send `"body": null`.
+/// `"queue": null` and may send `"body": null`. An item with a queue is
+/// enqueued to it.
 #[derive(Debug, Deserialize)]
 struct Item {
     destination: String,
@@ -79,6 +81,7 @@ pub(crate) async fn handle<S: Store>(
     let now = now_ms();
     let mut validated = Vec::with_capacity(items.len());
     for (idx, item) in items.into_iter().enumerate() {
+        let queue = item.queue.clone();
         let (kind, opts, body) = validate(&state, &tenant, item, now)
             .await
             .map_err(|e| in_item(idx, e))?;
@@ -90,6 +93,7 @@ pub(crate) async fn handle<S: Store>(
             caller_ip: Some(peer.ip().to_string()),
             now,
             topic: None,
+            queue,
         };
         validated.push((kind, request));
     }
@@ -135,14 +139,18 @@ async fn validate<S: Store>(
     item: Item,
     now: u64,
 ) -> ApiResult<(Checked, publish::PublishOptions, Bytes)> {
-    if item.queue.is_some() {
-        return Err(ApiError::Client(
-            StatusCode::NOT_IMPLEMENTED,
-            "queues are not supported by this version of Ferry".into(),
-        ));
-    }
     let target = target_from_destination(&item.destination)?;
     let headers = header_map(&item.headers)?;
+    if let Some(queue) = &item.queue {
+        checked_name(queue)?;
+        refuse_delay(&headers, &target.query_config)?;
+        if matches!(target.kind, TargetKind::Group(_)) {
+            return Err(ApiError::Client(
+                StatusCode::NOT_IMPLEMENTED,
+                "enqueueing to a url group is not supported by this version of Ferry".into(),
+            ));
+        }
+    }
     let opts = publish::parse(&headers, &target.query_config, &state.cfg.limits, now)?;
     let body = Bytes::from(item.body.unwrap_or_default());
     if body.len() > state.cfg.max_body_bytes {

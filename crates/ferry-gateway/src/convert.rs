@@ -61,7 +61,7 @@ pub(crate) fn message(m: &StoredMessage) -> wire::Message {
         topic_name: m.spec.topic.as_ref().map(|t| t.name.clone()),
         endpoint_name: m.spec.topic.as_ref().and_then(|t| t.endpoint.clone()),
         api: None,
-        queue_name: None,
+        queue_name: m.spec.queue.clone(),
         method: m.spec.method.clone(),
         header: header_map(&shown_headers(m)),
         body,

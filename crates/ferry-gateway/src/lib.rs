@@ -5,9 +5,9 @@
 //! confirmed the write; bad input is a 4xx naming the problem, and nothing
 //! is stored for it. The gateway never calls destinations.
 //!
-//! Routes that take a destination (`/v2/publish/...`) read it from the raw
-//! request target: a router path parameter would percent-decode it and lose
-//! its query string. The router is served from our own hyper accept loop so
+//! Routes that take a destination (`/v2/publish/...`, `/v2/enqueue/...`)
+//! read it from the raw request target: a router path parameter would
+//! percent-decode it and lose its query string. The router is served from our own hyper accept loop so
 //! header limits, timeouts and graceful shutdown stay under our control.
 
 use std::convert::Infallible;
@@ -41,6 +41,7 @@ mod messages;
 mod metrics;
 mod publish;
 mod query;
+mod queues;
 mod schedules;
 mod topics;
 
@@ -109,12 +110,7 @@ impl<S: Clone> Clone for AppState<S> {
 
 /// Routes of the QStash surface this relay does not serve yet; they answer
 /// 501 with a message rather than a bare 404.
-const NOT_YET: [&str; 4] = [
-    "/v2/enqueue",
-    "/v2/queues",
-    "/v2/flowControl",
-    "/v2/globalParallelism",
-];
+const NOT_YET: [&str; 2] = ["/v2/flowControl", "/v2/globalParallelism"];
 
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new()
@@ -126,6 +122,17 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             get(messages::get::<S>).delete(messages::cancel::<S>),
         )
         .route("/v2/batch", post(batch::handle::<S>))
+        .route("/v2/enqueue/{*rest}", post(queues::enqueue::<S>))
+        .route(
+            "/v2/queues",
+            get(queues::list::<S>).post(queues::upsert::<S>),
+        )
+        .route(
+            "/v2/queues/{name}",
+            get(queues::get::<S>).delete(queues::delete::<S>),
+        )
+        .route("/v2/queues/{name}/pause", post(queues::pause::<S>))
+        .route("/v2/queues/{name}/resume", post(queues::resume::<S>))
         .route("/v2/topics", get(topics::list::<S>))
         .route(
             "/v2/topics/{name}",

@@ -132,6 +132,7 @@ pub(crate) async fn handle<S: Store>(
         caller_ip: Some(peer.ip().to_string()),
         now,
         topic: None,
+        queue: None,
     };
     match target.kind {
         TargetKind::Url(destination) => {
@@ -201,6 +202,7 @@ pub(crate) async fn fan_out<S: Store>(
                 name: group.name.clone(),
                 endpoint: endpoint.name.clone(),
             }),
+            queue: None,
         };
         let (_, mut response) = publish_one(state, copy).await?;
         response.url = Some(endpoint.url.clone());
@@ -219,6 +221,8 @@ pub(crate) struct PublishRequest {
     pub(crate) caller_ip: Option<String>,
     pub(crate) now: u64,
     pub(crate) topic: Option<TopicRef>,
+    /// The queue to enqueue to; `None` publishes.
+    pub(crate) queue: Option<String>,
 }
 
 pub(crate) async fn publish_one<S: Store>(
@@ -229,10 +233,12 @@ pub(crate) async fn publish_one<S: Store>(
         return Err(ApiError::Internal("publish without a destination".into()));
     };
     let dedup_key = dedup_key(&request, &destination);
-    let partition = match &dedup_key {
+    let partition = match (&request.queue, &dedup_key) {
+        // A queue's messages live in its partition, with all its state.
+        (Some(queue), _) => state.store.queue_home(&request.tenant, queue).await?,
         // Duplicates must meet in one partition, where their key lives.
-        Some(key) => partition_of(key, state.store.partitions()),
-        None => next_partition(state.store.partitions()),
+        (None, Some(key)) => partition_of(key, state.store.partitions()),
+        (None, None) => next_partition(state.store.partitions()),
     };
     let id = MessageId::generate(partition);
     let spec = MessageSpec {
@@ -258,13 +264,19 @@ pub(crate) async fn publish_one<S: Store>(
         topic: request.topic,
         redact: request.opts.redact,
         schedule_id: None,
+        queue: request.queue,
     };
     let message = NewMessage {
         id,
         spec,
         body: request.body,
     };
-    match state.store.publish(&message, dedup_key.as_deref()).await? {
+    let stored = if message.spec.queue.is_some() {
+        state.store.enqueue(&message, dedup_key.as_deref()).await?
+    } else {
+        state.store.publish(&message, dedup_key.as_deref()).await?
+    };
+    match stored {
         PublishOutcome::Created => {
             state.metrics.count("created");
             Ok((StatusCode::CREATED, response(message.id, None)))

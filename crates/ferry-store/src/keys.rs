@@ -54,6 +54,14 @@ impl Keys {
         format!("{}:schedules:due", self.partition(p))
     }
 
+    pub(crate) fn queue(&self, p: Partition, tenant: &TenantId, name: &str) -> String {
+        format!("{}:queue:{tenant}:{name}", self.partition(p))
+    }
+
+    pub(crate) fn queue_waiting(&self, p: Partition, tenant: &TenantId, name: &str) -> String {
+        format!("{}:waiting:{tenant}:{name}", self.partition(p))
+    }
+
     /// Keys of one tenant (not of a partition) share the tag `{t:<tenant>}`.
     fn tenant(&self, tenant: &TenantId) -> String {
         format!("{}:{VERSION}:{{t:{tenant}}}", self.prefix)
@@ -69,6 +77,10 @@ impl Keys {
 
     pub(crate) fn schedule_index(&self, tenant: &TenantId) -> String {
         format!("{}:schedules", self.tenant(tenant))
+    }
+
+    pub(crate) fn queue_index(&self, tenant: &TenantId) -> String {
+        format!("{}:queues", self.tenant(tenant))
     }
 
     pub(crate) fn signing(&self, tenant: &TenantId) -> String {
@@ -95,6 +107,8 @@ mod tests {
             keys.events(p, &tenant),
             keys.schedule(p, &tenant, "nightly"),
             keys.schedules_due(p),
+            keys.queue(p, &tenant, "q"),
+            keys.queue_waiting(p, &tenant, "q"),
         ];
         for key in &all {
             assert!(key.starts_with("ferry:v1:{p3}:"), "{key}");

@@ -16,16 +16,19 @@
 //! |---|---|---|
 //! | `<prefix>:v1:{p<n>}:ready` | stream, group `ferry-deliver` | one entry `m=<message id>` per deliverable message; pending entries are attempts in flight. Never trimmed: entries leave only by `XACK` + `XDEL` when their outcome is recorded |
 //! | `<prefix>:v1:{p<n>}:delayed` | sorted set | message ids scored by the Unix ms at which they become ready (delays and retry backoff) |
-//! | `<prefix>:v1:{p<n>}:msg:<id>` | hash | `tenant`, `spec` (JSON `MessageSpec`), `body`, `retried`, `state` (`pending` or `dead`), last response `status`/`rhead`/`rbody`/`error`, and for dead letters `dlq_entry` and `dead_at`. Deleted on delivery or cancel; dead letters expire with the DLQ retention |
+//! | `<prefix>:v1:{p<n>}:msg:<id>` | hash | `tenant`, `spec` (JSON `MessageSpec`), `body`, `retried`, `state` (`pending` or `dead`), `q` (the queue of an enqueued message), last response `status`/`rhead`/`rbody`/`error`, and for dead letters `dlq_entry` and `dead_at`. Deleted on delivery or cancel; dead letters expire with the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:dedup:<tenant>:<dedup id>` | string | the id of the message first published with that deduplication id; expires after the dedup window |
 //! | `<prefix>:v1:{p<n>}:dlq:<tenant>` | stream | one entry `m=<message id>` per dead letter, trimmed by age (`MINID`) to the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:events:<tenant>` | stream | the log: `m=<id> s=<STATE> d=<detail JSON>`, trimmed by length |
 //! | `<prefix>:v1:{p<n>}:schedule:<tenant>:<id>` | hash | a schedule: `def` (JSON `ScheduleDef`: cron, creation time and the template of each tick's message), `body`, `paused` (`1` or `0`), and after its first tick `last_time` and `last_ids` (JSON list of the latest message ids) |
 //! | `<prefix>:v1:{p<n>}:schedules:due` | sorted set | members `<tenant>:<schedule id>` scored by the Unix ms of their next tick; paused schedules are not in it |
+//! | `<prefix>:v1:{p<n>}:queue:<tenant>:<name>` | hash | a queue: `parallelism`, `paused` (`1` or `0`), `active` (messages admitted to the ready stream and not yet delivered or dead-lettered), `created_at`, `updated_at` |
+//! | `<prefix>:v1:{p<n>}:waiting:<tenant>:<name>` | list | ids of the queue's messages waiting for admission, oldest first |
 //! | `<prefix>:v1:tenant:<tenant>:keys` | hash | the tenant's signing keys `current` and `next` |
 //! | `<prefix>:v1:{t:<tenant>}:groups` | set | the names of the tenant's URL groups |
 //! | `<prefix>:v1:{t:<tenant>}:group:<name>` | hash | a URL group: `created_at`, `updated_at`, and `u:<endpoint url>` = endpoint name (empty for none) |
 //! | `<prefix>:v1:{t:<tenant>}:schedules` | hash | the tenant's schedules: schedule id = number of the partition holding it |
+//! | `<prefix>:v1:{t:<tenant>}:queues` | hash | the tenant's queues: queue name = number of the partition holding it |
 //!
 //! # Transitions
 //!
@@ -45,6 +48,14 @@
 //! on create and removed after it on delete. A crash in between leaves an
 //! index entry naming no schedule, which reads skip, never a schedule that
 //! reads cannot find.
+//!
+//! A queue lives in one partition, and so do its messages (their hash has
+//! the field `q` naming it). Enqueue stores the message and appends it to
+//! the queue's waiting list; it is admitted to the ready stream (`active`
+//! grows) by that script, or later by the step that frees a slot: a
+//! delivered or dead-lettered outcome, or a cancel. A retry keeps its slot.
+//! Deleting a queue cancels its waiting messages; its index is kept like
+//! the schedules' one.
 //!
 //! A message is placed in a partition when it is published and its id names
 //! that partition ([`ferry_core::ids::MessageId::partition`]); callbacks and
@@ -66,6 +77,7 @@ mod groups;
 mod keys;
 mod memory;
 mod paging;
+mod queues;
 mod record;
 mod redis_store;
 mod schedules;
@@ -76,6 +88,7 @@ pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, Lo
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
 pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
+pub use queues::{Queue, QueueSettings, queue_partition};
 pub use redis_store::{RedisConfig, RedisReader, RedisStore};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 
@@ -188,6 +201,9 @@ pub struct OutcomeRecord {
     pub detail: EventDetail,
     pub new_messages: Vec<NewMessage>,
     pub now_ms: u64,
+    /// The queue the message was enqueued to (its spec's), whose slot a
+    /// final outcome frees.
+    pub queue: Option<String>,
 }
 
 /// One successful delivery in a batch.
@@ -197,6 +213,8 @@ pub struct DeliveredEntry {
     pub message_id: MessageId,
     pub tenant: TenantId,
     pub detail: EventDetail,
+    /// The queue the message was enqueued to, whose slot delivery frees.
+    pub queue: Option<String>,
 }
 
 /// What recording an outcome did.
@@ -403,6 +421,61 @@ pub trait Store: Clone + Send + Sync + 'static {
         expected_due_ms: u64,
         next_due_ms: Option<u64>,
         message: &NewMessage,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The partition holding the tenant's queue `name`, or the one it will
+    /// be created in. Messages enqueued to it must be created there.
+    fn queue_home(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> impl Future<Output = Result<Partition>> + Send;
+
+    /// Stores a message enqueued to the queue its spec names (created with
+    /// parallelism 1 when absent): it waits in the queue until admitted to
+    /// the ready stream. Deduplication and the backlog bound are as for
+    /// [`Store::publish`].
+    fn enqueue(
+        &self,
+        msg: &NewMessage,
+        dedup: Option<&str>,
+    ) -> impl Future<Output = Result<PublishOutcome>> + Send;
+
+    /// Creates the queue or changes its settings, admitting waiting messages
+    /// when there is new room.
+    fn upsert_queue(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        settings: QueueSettings,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn queue(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Queue>>> + Send;
+
+    /// The tenant's queues, ordered by name.
+    fn queues(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<Queue>>> + Send;
+
+    /// Deletes the queue and cancels its waiting messages; false when there
+    /// is no such queue.
+    fn delete_queue(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Pauses or resumes admission; false when there is no such queue.
+    fn set_queue_paused(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        paused: bool,
+        now_ms: u64,
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// A reader for `consumer` (unique per deliverer task) on `partition`.

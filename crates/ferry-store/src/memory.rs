@@ -38,7 +38,7 @@ use crate::paging::{Order, Source, Start};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::{
     Claimed, DeliveredEntry, EndpointSelection, GroupEndpoint, KeyPair, NewMessage, OutcomeRecord,
-    PublishOutcome, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
+    PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
 mod dedup;
@@ -215,6 +215,47 @@ impl Store for MemoryStore {
 
     async fn delete_url_group(&self, tenant: &TenantId, name: &str) -> Result<bool> {
         Ok(self.state().delete_url_group(tenant, name))
+    }
+
+    async fn queue_home(&self, tenant: &TenantId, name: &str) -> Result<Partition> {
+        Ok(self.state().queue_home(tenant, name))
+    }
+
+    async fn enqueue(&self, msg: &NewMessage, dedup: Option<&str>) -> Result<PublishOutcome> {
+        Ok(self.state().enqueue(msg, dedup))
+    }
+
+    async fn upsert_queue(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        settings: QueueSettings,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.state().upsert_queue(tenant, name, settings, now_ms);
+        Ok(())
+    }
+
+    async fn queue(&self, tenant: &TenantId, name: &str) -> Result<Option<Queue>> {
+        Ok(self.state().queue(tenant, name))
+    }
+
+    async fn queues(&self, tenant: &TenantId) -> Result<Vec<Queue>> {
+        Ok(self.state().queues(tenant))
+    }
+
+    async fn delete_queue(&self, tenant: &TenantId, name: &str, now_ms: u64) -> Result<bool> {
+        Ok(self.state().delete_queue(tenant, name, now_ms))
+    }
+
+    async fn set_queue_paused(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        paused: bool,
+        now_ms: u64,
+    ) -> Result<bool> {
+        Ok(self.state().set_queue_paused(tenant, name, paused, now_ms))
     }
 
     async fn upsert_schedule(&self, def: &ScheduleDef, body: &Bytes, next_ms: u64) -> Result<()> {

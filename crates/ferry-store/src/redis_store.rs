@@ -25,12 +25,14 @@ use crate::events::{
 };
 use crate::keys::{GROUP, Keys};
 use crate::paging::{EntryPos, Order, Source, Start};
+use crate::queues::queue_partition;
 use crate::record::{RawHash, decode};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
 use crate::{
     Claimed, DeliveredEntry, EndpointSelection, Error, GroupEndpoint, KeyPair, NewMessage, Outcome,
-    OutcomeRecord, PublishOutcome, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
+    OutcomeRecord, PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store,
+    StoredMessage, UrlGroup,
 };
 
 /// How a `RedisStore` is set up; every value comes from configuration.
@@ -249,6 +251,51 @@ impl RedisStore {
         schedules::decode(&key, raw, due.map(|d| d as u64))
     }
 
+    /// What the publish and enqueue scripts' reply means.
+    fn publish_reply(&self, msg: &NewMessage, reply: &[String]) -> Result<PublishOutcome> {
+        match reply {
+            [ok] if ok == "ok" => Ok(PublishOutcome::Created),
+            [full] if full == "full" => Ok(PublishOutcome::BacklogFull),
+            [dup, original] if dup == "dup" => MessageId::parse(original)
+                .map(PublishOutcome::Duplicate)
+                .map_err(|e| Error::Corrupt {
+                    key: "dedup".into(),
+                    reason: e.to_string(),
+                }),
+            other => Err(Error::Corrupt {
+                key: self.keys.msg(&msg.id),
+                reason: format!("unexpected publish reply {other:?}"),
+            }),
+        }
+    }
+
+    /// Reads the tenant's queue `name` in partition `p`.
+    async fn load_queue(
+        &self,
+        p: Partition,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<Queue>> {
+        let (raw, lag): (HashMap<String, u64>, u64) = redis::pipe()
+            .hgetall(self.keys.queue(p, tenant, name))
+            .llen(self.keys.queue_waiting(p, tenant, name))
+            .query_async(&mut self.conn())
+            .await?;
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        let field = |f: &str| raw.get(f).copied().unwrap_or(0);
+        Ok(Some(Queue {
+            name: name.to_owned(),
+            parallelism: u32::try_from(field("parallelism")).unwrap_or(u32::MAX),
+            paused: field("paused") == 1,
+            created_at: field("created_at"),
+            updated_at: field("updated_at"),
+            lag,
+            active: u32::try_from(field("active")).unwrap_or(u32::MAX),
+        }))
+    }
+
     fn millis(d: Duration) -> u64 {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
@@ -304,20 +351,7 @@ impl Store for RedisStore {
             .arg(Self::millis(self.cfg.dedup_window))
             .arg(EventDetail::of(&msg.spec).to_json());
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
-        match reply.as_slice() {
-            [ok] if ok == "ok" => Ok(PublishOutcome::Created),
-            [full] if full == "full" => Ok(PublishOutcome::BacklogFull),
-            [dup, original] if dup == "dup" => MessageId::parse(original)
-                .map(PublishOutcome::Duplicate)
-                .map_err(|e| Error::Corrupt {
-                    key: "dedup".into(),
-                    reason: e.to_string(),
-                }),
-            other => Err(Error::Corrupt {
-                key: self.keys.msg(&msg.id),
-                reason: format!("unexpected publish reply {other:?}"),
-            }),
-        }
+        self.publish_reply(msg, &reply)
     }
 
     async fn message(&self, tenant: &TenantId, id: &MessageId) -> Result<Option<StoredMessage>> {
@@ -328,13 +362,20 @@ impl Store for RedisStore {
 
     async fn cancel(&self, tenant: &TenantId, id: &MessageId, _now_ms: u64) -> Result<bool> {
         let p = id.partition();
+        // A message's queue never changes, so reading it first is safe.
+        let queue: Option<String> = self.conn().hget(self.keys.msg(id), "q").await?;
+        let queue = queue.unwrap_or_default();
         let n: i64 = scripts::CANCEL
             .key(self.keys.msg(id))
             .key(self.keys.delayed(p))
             .key(self.keys.events(p, tenant))
+            .key(self.keys.queue(p, tenant, &queue))
+            .key(self.keys.queue_waiting(p, tenant, &queue))
+            .key(self.keys.ready(p))
             .arg(tenant.as_str())
             .arg(id.as_str())
             .arg(self.cfg.events_max_len)
+            .arg(&queue)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(n == 1)
@@ -520,6 +561,165 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn())
             .await?;
         Ok(deleted == 1)
+    }
+
+    async fn queue_home(&self, tenant: &TenantId, name: &str) -> Result<Partition> {
+        let p: Option<u16> = self
+            .conn()
+            .hget(self.keys.queue_index(tenant), name)
+            .await?;
+        Ok(p.map_or_else(
+            || queue_partition(tenant, name, self.cfg.partitions),
+            Partition,
+        ))
+    }
+
+    async fn enqueue(&self, msg: &NewMessage, dedup: Option<&str>) -> Result<PublishOutcome> {
+        let Some(queue) = msg.spec.queue.as_deref() else {
+            return self.publish(msg, dedup).await;
+        };
+        let p = msg.id.partition();
+        let tenant = &msg.spec.tenant;
+        // The index is written first, as for schedules (see the crate doc).
+        let _: i64 = self
+            .conn()
+            .hset(self.keys.queue_index(tenant), queue, p.0)
+            .await?;
+        let mut invocation = scripts::ENQUEUE.prepare_invoke();
+        invocation
+            .key(self.keys.msg(&msg.id))
+            .key(self.keys.ready(p))
+            .key(self.keys.delayed(p))
+            .key(self.keys.events(p, tenant))
+            .key(self.keys.queue(p, tenant, queue))
+            .key(self.keys.queue_waiting(p, tenant, queue));
+        if let Some(dedup) = dedup {
+            invocation.key(self.keys.dedup(p, tenant, dedup));
+        }
+        invocation
+            .arg(msg.id.as_str())
+            .arg(tenant.as_str())
+            .arg(self.message_args(msg)?)
+            .arg(msg.body.as_ref())
+            .arg(msg.spec.created_at)
+            .arg(self.cfg.max_backlog_per_partition)
+            .arg(self.cfg.events_max_len)
+            .arg(Self::millis(self.cfg.dedup_window))
+            .arg(EventDetail::of(&msg.spec).to_json())
+            .arg(queue);
+        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        self.publish_reply(msg, &reply)
+    }
+
+    async fn upsert_queue(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        settings: QueueSettings,
+        now_ms: u64,
+    ) -> Result<()> {
+        let p = self.queue_home(tenant, name).await?;
+        let _: i64 = self
+            .conn()
+            .hset(self.keys.queue_index(tenant), name, p.0)
+            .await?;
+        let _: i64 = scripts::QUEUE_UPSERT
+            .key(self.keys.queue(p, tenant, name))
+            .key(self.keys.queue_waiting(p, tenant, name))
+            .key(self.keys.ready(p))
+            .arg(settings.parallelism)
+            .arg(if settings.paused { "1" } else { "0" })
+            .arg(now_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn queue(&self, tenant: &TenantId, name: &str) -> Result<Option<Queue>> {
+        let p: Option<u16> = self
+            .conn()
+            .hget(self.keys.queue_index(tenant), name)
+            .await?;
+        match p {
+            Some(p) => self.load_queue(Partition(p), tenant, name).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn queues(&self, tenant: &TenantId) -> Result<Vec<Queue>> {
+        let index: HashMap<String, u16> =
+            self.conn().hgetall(self.keys.queue_index(tenant)).await?;
+        let mut found = Vec::with_capacity(index.len());
+        for (name, p) in index {
+            if let Some(queue) = self.load_queue(Partition(p), tenant, &name).await? {
+                found.push(queue);
+            }
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    async fn delete_queue(&self, tenant: &TenantId, name: &str, _now_ms: u64) -> Result<bool> {
+        let p: Option<u16> = self
+            .conn()
+            .hget(self.keys.queue_index(tenant), name)
+            .await?;
+        let Some(p) = p.map(Partition) else {
+            return Ok(false);
+        };
+        let waiting_key = self.keys.queue_waiting(p, tenant, name);
+        let existed = loop {
+            let waiting: Vec<String> = self.conn().lrange(&waiting_key, 0, -1).await?;
+            let mut invocation = scripts::QUEUE_DELETE.prepare_invoke();
+            invocation
+                .key(self.keys.queue(p, tenant, name))
+                .key(&waiting_key)
+                .key(self.keys.events(p, tenant))
+                .arg(self.cfg.events_max_len);
+            for id in &waiting {
+                let msg_id = MessageId::parse(id).map_err(|e| Error::Corrupt {
+                    key: waiting_key.clone(),
+                    reason: e.to_string(),
+                })?;
+                invocation.key(self.keys.msg(&msg_id)).arg(id);
+            }
+            let outcome: i64 = invocation.invoke_async(&mut self.conn()).await?;
+            // -1: messages were enqueued or admitted since the read; read again.
+            if outcome != -1 {
+                break outcome;
+            }
+        };
+        // The index entry goes last, as for schedules.
+        let _: i64 = self
+            .conn()
+            .hdel(self.keys.queue_index(tenant), name)
+            .await?;
+        Ok(existed == 1)
+    }
+
+    async fn set_queue_paused(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        paused: bool,
+        now_ms: u64,
+    ) -> Result<bool> {
+        let p: Option<u16> = self
+            .conn()
+            .hget(self.keys.queue_index(tenant), name)
+            .await?;
+        let Some(p) = p.map(Partition) else {
+            return Ok(false);
+        };
+        let exists: i64 = scripts::QUEUE_PAUSE
+            .key(self.keys.queue(p, tenant, name))
+            .key(self.keys.queue_waiting(p, tenant, name))
+            .key(self.keys.ready(p))
+            .arg(if paused { "1" } else { "0" })
+            .arg(now_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(exists == 1)
     }
 
     async fn upsert_schedule(&self, def: &ScheduleDef, body: &Bytes, next_ms: u64) -> Result<()> {
@@ -764,6 +964,10 @@ impl Store for RedisStore {
             .key(self.keys.msg(&record.message_id))
             .key(self.keys.events(partition, tenant))
             .key(self.keys.dlq(partition, tenant));
+        let queue = record.queue.as_deref().unwrap_or_default();
+        invocation
+            .key(self.keys.queue(partition, tenant, queue))
+            .key(self.keys.queue_waiting(partition, tenant, queue));
         for new in &record.new_messages {
             debug_assert_eq!(
                 new.id.partition(),
@@ -843,9 +1047,12 @@ impl Store for RedisStore {
             .arg(GROUP)
             .arg(self.cfg.events_max_len);
         for d in batch {
+            let queue = d.queue.as_deref().unwrap_or_default();
             invocation
                 .key(self.keys.msg(&d.message_id))
                 .key(self.keys.events(partition, &d.tenant))
+                .key(self.keys.queue(partition, &d.tenant, queue))
+                .key(self.keys.queue_waiting(partition, &d.tenant, queue))
                 .arg(&d.entry)
                 .arg(d.message_id.as_str())
                 .arg(d.detail.to_json());

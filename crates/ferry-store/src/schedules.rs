@@ -74,6 +74,7 @@ impl ScheduleDef {
             topic: None,
             redact: self.redact.clone(),
             schedule_id: Some(self.id.clone()),
+            queue: None,
         }
     }
 

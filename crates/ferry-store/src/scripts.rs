@@ -34,3 +34,7 @@ script!(SCHEDULE_UPSERT, "schedule_upsert.lua");
 script!(SCHEDULE_DELETE, "schedule_delete.lua");
 script!(SCHEDULE_PAUSE, "schedule_pause.lua");
 script!(SCHEDULE_FIRE, "schedule_fire.lua");
+script!(ENQUEUE, "enqueue.lua");
+script!(QUEUE_UPSERT, "queue_upsert.lua");
+script!(QUEUE_PAUSE, "queue_pause.lua");
+script!(QUEUE_DELETE, "queue_delete.lua");

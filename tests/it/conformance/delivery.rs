@@ -78,6 +78,7 @@ pub(crate) async fn delivered_batch_acknowledges_each_pending_entry_once(backend
             message_id: c.message_id.clone(),
             tenant: acme.clone(),
             detail: ferry_store::EventDetail::default(),
+            queue: None,
         })
         .collect();
     assert_eq!(

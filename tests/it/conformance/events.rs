@@ -61,6 +61,7 @@ pub(crate) async fn the_event_log_records_every_transition<B: Backend>(backend: 
             response_status: Some(200),
             ..EventDetail::of(&delivered.spec)
         },
+        queue: None,
     }];
     assert_eq!(
         within(store.record_delivered(delivered.id.partition(), &batch))

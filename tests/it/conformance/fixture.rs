@@ -67,6 +67,7 @@ pub(crate) fn delayed(
             body_hash: body_hash(body.as_bytes()),
             source_message_id: None,
             schedule_id: None,
+            queue: None,
             topic: None,
             redact: None,
         },
@@ -98,6 +99,7 @@ pub(crate) fn outcome(claimed: &Claimed, tenant: &TenantId, outcome: Outcome) ->
         },
         new_messages: vec![],
         now_ms: now_ms(),
+        queue: claimed.message.as_ref().and_then(|m| m.spec.queue.clone()),
     }
 }
 

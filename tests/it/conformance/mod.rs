@@ -12,6 +12,7 @@ mod events;
 mod fixture;
 mod groups;
 mod ownership;
+mod queues;
 mod schedules;
 mod signing_keys;
 mod tenancy;
@@ -69,4 +70,9 @@ conformance!(
     signing_keys::signing_keys_are_stored_once_and_rotated,
     schedules::schedules_are_stored_paused_and_listed_per_tenant,
     schedules::a_tick_fires_once_and_creates_its_message,
+    queues::queue_admits_in_fifo_order_across_retry_and_finish,
+    queues::parallelism_bounds_the_messages_in_flight,
+    queues::paused_queue_accepts_and_admits_on_resume,
+    queues::cancel_and_delete_take_messages_out_of_the_queue,
+    queues::queues_are_listed_per_tenant_by_name,
 );

@@ -100,6 +100,7 @@ pub(crate) async fn batched_success_is_final_whoever_holds_the_entry(backend: &i
         message_id: msg.id.clone(),
         tenant: acme.clone(),
         detail: ferry_store::EventDetail::default(),
+        queue: None,
     }];
     assert_eq!(
         store.record_delivered(Partition(0), &batch).await.unwrap(),

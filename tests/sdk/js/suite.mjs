@@ -352,28 +352,56 @@ await check("dlq.delete: an array of dlqIds", async () => {
   assert.deepEqual(left.messages, []);
 });
 
-// --------------------------------------------------------- not built yet
+// ------------------------------------------------------ queues and more
 
-await check("queue.enqueue is refused with 501", async () => {
-  // Not built yet: queues (POST /v2/enqueue/{queue}/{destination}).
-  await notBuiltYet(() => client.queue({ queueName: "js-suite" }).enqueue({ url: sink("/q"), body: "x" }));
+await check("queue.enqueue: creates the queue with parallelism 1, delivered", async () => {
+  const url = sink("/queue/plain");
+  const queue = client.queue({ queueName: "js-suite" });
+  const enqueued = await queue.enqueue({ url, body: "queued" });
+  assertMessageId(enqueued.messageId);
+  expectDelivery({ messageId: enqueued.messageId, method: "POST", url, body: "queued" });
+  const shown = await queue.get();
+  assert.equal(shown.name, "js-suite");
+  assert.equal(shown.parallelism, 1);
+  assert.equal(shown.paused, false);
+  assert.equal(typeof shown.lag, "number");
+  assert.ok(shown.createdAt > 0 && shown.updatedAt >= shown.createdAt, "times");
 });
 
-await check("queue.enqueueJSON is refused with 501", async () => {
-  // Not built yet: queues (POST /v2/enqueue/{queue}/{destination}).
-  await notBuiltYet(() =>
-    client.queue({ queueName: "js-suite" }).enqueueJSON({ url: sink("/q"), body: { a: 1 } }),
+await check("queue.enqueueJSON: delivered as JSON", async () => {
+  const url = sink("/queue/json");
+  const enqueued = await client.queue({ queueName: "js-suite" }).enqueueJSON({ url, body: { a: 1 } });
+  assertMessageId(enqueued.messageId);
+  expectDelivery({
+    messageId: enqueued.messageId,
+    method: "POST",
+    url,
+    body: '{"a":1}',
+    headers: { "content-type": "application/json" },
+  });
+});
+
+await check("queue.upsert, pause, resume and list", async () => {
+  const queue = client.queue({ queueName: "js-managed" });
+  await queue.upsert({ parallelism: 2 });
+  assert.equal((await queue.get()).parallelism, 2);
+  await queue.pause();
+  assert.equal((await queue.get()).paused, true);
+  await queue.resume();
+  const resumed = await queue.get();
+  assert.deepEqual([resumed.paused, resumed.parallelism, resumed.lag], [false, 2, 0]);
+  const listed = await client.queue().list();
+  assert.deepEqual(
+    listed.map((q) => q.name).filter((name) => name.startsWith("js-")),
+    ["js-managed", "js-suite"],
   );
 });
 
-await check("queue.upsert is refused with 501", async () => {
-  // Not built yet: queue management (POST /v2/queues).
-  await notBuiltYet(() => client.queue({ queueName: "js-suite" }).upsert({ parallelism: 1 }));
-});
-
-await check("queue.list is refused with 501", async () => {
-  // Not built yet: queue management (GET /v2/queues).
-  await notBuiltYet(() => client.queue().list());
+await check("queue.delete: then the queue is gone (404)", async () => {
+  const queue = client.queue({ queueName: "js-gone" });
+  await queue.upsert({ parallelism: 1, paused: true });
+  await queue.delete();
+  await rejectsWith(() => queue.get(), 404, "js-gone");
 });
 
 await check("batch: every item is published in request order", async () => {

@@ -418,13 +418,14 @@ class Suite:
         expect(rotated.next.startswith("sig_"), f"new next key {rotated.next!r}")
         expect_eq(self.q.signing_key.get(), rotated, "keys read after rotation")
 
-    # -- routes not built yet -------------------------------------------------
+    # -- queues and the rest ---------------------------------------------------
 
     def check_enqueue(self):
-        # Not built yet: queues (POST /v2/enqueue/{queue}/{destination}).
-        expect_not_built(
-            lambda: self.q.message.enqueue(queue="py-q", url=self.sink_url("/q"), body="x")
-        )
+        enqueued = self.q.message.enqueue(queue="py-q", url=self.sink_url("/queue/py"), body="queued")
+        expect(enqueued.message_id.startswith("msg_"), f"message id {enqueued!r}")
+        announce_delivery("/queue/py", messageId=enqueued.message_id, method="POST", body="queued")
+        queue = self.q.queue.get("py-q")
+        expect_eq((queue.name, queue.parallelism, queue.paused), ("py-q", 1, False), "auto-created queue")
 
     def check_batch(self):
         # Python sends "queue": null on every item and may send "body": null.
@@ -442,12 +443,20 @@ class Suite:
         announce_delivery("/batch/2", messageId=results[1].message_id, body="two", method="PUT")
 
     def check_queue_upsert(self):
-        # Not built yet: queue management (POST /v2/queues).
-        expect_not_built(lambda: self.q.queue.upsert("py-q", parallelism=2))
+        self.q.queue.upsert("py-managed", parallelism=2)
+        expect_eq(self.q.queue.get("py-managed").parallelism, 2, "parallelism")
+        self.q.queue.pause("py-managed")
+        expect_eq(self.q.queue.get("py-managed").paused, True, "paused")
+        self.q.queue.resume("py-managed")
+        queue = self.q.queue.get("py-managed")
+        expect_eq((queue.paused, queue.lag), (False, 0), "resumed, nothing waiting")
+        expect(queue.created_at > 0 and queue.updated_at >= queue.created_at, f"times {queue!r}")
 
     def check_queue_list(self):
-        # Not built yet: queue management (GET /v2/queues).
-        expect_not_built(self.q.queue.list)
+        names = [queue.name for queue in self.q.queue.list()]
+        expect_eq(names, ["py-managed", "py-q"], "queues by name")
+        self.q.queue.delete("py-managed")
+        expect_qstash_error(lambda: self.q.queue.get("py-managed"), 404, "py-managed")
 
     def check_url_group_upsert_endpoints(self):
         self.q.url_group.upsert_endpoints(

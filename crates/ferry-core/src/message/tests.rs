@@ -20,6 +20,7 @@ fn spec() -> MessageSpec {
         body_hash: "h".into(),
         source_message_id: None,
         schedule_id: None,
+        queue: None,
         topic: None,
         redact: None,
     }

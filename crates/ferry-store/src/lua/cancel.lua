@@ -1,11 +1,19 @@
 -- Cancels a message that has not been delivered or dead-lettered yet. A ready
 -- stream entry may remain; the deliverer skips entries whose message is gone,
 -- and an attempt already in flight records nothing once the message is gone.
--- KEYS: 1 msg  2 delayed  3 events
--- ARGV: 1 tenant  2 id  3 events_maxlen
+-- A queue message leaves its queue: off the waiting list, or, when it was
+-- admitted, out of its slot (admitting the next).
+-- KEYS: 1 msg  2 delayed  3 events  4 queue  5 waiting  6 ready (of the queue
+--       the caller read from the hash's `q`)
+-- ARGV: 1 tenant  2 id  3 events_maxlen  4 queue name ('' for none)
 -- Returns 1 cancelled, 0 not found (or not this tenant's, or dead-lettered).
-local fields = redis.call('HMGET', KEYS[1], 'tenant', 'state', 'ev')
+local fields = redis.call('HMGET', KEYS[1], 'tenant', 'state', 'ev', 'q')
 if fields[1] ~= ARGV[1] or fields[2] == 'dead' then return 0 end
+if fields[4] and fields[4] == ARGV[4] then
+  if redis.call('LREM', KEYS[5], 1, ARGV[2]) == 0 then
+    queue_release(KEYS[4], KEYS[5], KEYS[6])
+  end
+end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
 log_event(KEYS[3], ARGV[2], 'CANCELED', fields[3] or '', ARGV[3])

@@ -1,16 +1,20 @@
 -- Records a batch of successful deliveries: ack, forget the message, log it.
 -- An entry that is no longer pending was handled elsewhere (cancelled, or
 -- reclaimed and finished by another deliverer) and is skipped.
--- KEYS: 1 ready, then per message: msg, events
+-- A queue message's delivery frees its slot (when its hash names a queue).
+-- KEYS: 1 ready, then per message: msg, events, queue, waiting
 -- ARGV: 1 group  2 events_maxlen, then per message: entry, id, detail
 -- Returns the number recorded.
 local recorded = 0
-local n = (#KEYS - 1) / 2
+local n = (#KEYS - 1) / 4
 for i = 0, n - 1 do
-  local msg, events = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local msg, events = KEYS[2 + 4 * i], KEYS[3 + 4 * i]
   local entry, id, detail = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
   if redis.call('XACK', KEYS[1], ARGV[1], entry) == 1 then
     redis.call('XDEL', KEYS[1], entry)
+    if redis.call('HGET', msg, 'q') then
+      queue_release(KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[1])
+    end
     redis.call('DEL', msg)
     log_event(events, id, 'DELIVERED', detail, ARGV[2])
     recorded = recorded + 1

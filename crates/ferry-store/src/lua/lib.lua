@@ -36,3 +36,26 @@ local function ack(ready, group, entry)
   redis.call('XACK', ready, group, entry)
   redis.call('XDEL', ready, entry)
 end
+
+-- Admits waiting messages of a queue to the ready stream while it has room
+-- (fewer than `parallelism` active) and is not paused, oldest first.
+local function queue_dispatch(queue, waiting, ready)
+  local fields = redis.call('HMGET', queue, 'parallelism', 'paused', 'active')
+  if not fields[1] or fields[2] == '1' then return end
+  local parallelism, active = tonumber(fields[1]), tonumber(fields[3] or '0')
+  while active < parallelism do
+    local id = redis.call('LPOP', waiting)
+    if not id then break end
+    redis.call('XADD', ready, '*', 'm', id)
+    active = active + 1
+  end
+  redis.call('HSET', queue, 'active', active)
+end
+
+-- Frees the slot of a queue message that finished, and admits the next.
+local function queue_release(queue, waiting, ready)
+  local active = redis.call('HGET', queue, 'active')
+  if not active then return end
+  redis.call('HSET', queue, 'active', math.max(0, tonumber(active) - 1))
+  queue_dispatch(queue, waiting, ready)
+end

@@ -2,7 +2,10 @@
 -- delivered, retry (schedule the next attempt), dead (move to the DLQ) or
 -- defer (put back unchanged, e.g. its destination is saturated), and creates
 -- the callback messages that the outcome triggers.
--- KEYS: 1 ready  2 delayed  3 msg  4 events  5 dlq, then one msg key per new message
+-- A final outcome (delivered, dead) of a queue message frees its slot in the
+-- queue its hash names (`q`); a retry keeps it.
+-- KEYS: 1 ready  2 delayed  3 msg  4 events  5 dlq  6 queue  7 waiting (of the
+--       queue the deliverer read from the spec), then one msg key per new message
 -- ARGV: 1 group  2 entry  3 id  4 consumer  5 kind  6 due_ms  7 retried
 --       8 status  9 response_headers  10 response_body  11 error  12 now_ms
 --       13 events_maxlen  14 dlq_retention_ms  15 detail  16 tenant,
@@ -14,6 +17,10 @@ ack(KEYS[1], ARGV[1], ARGV[2])
 if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 
 local kind, id = ARGV[5], ARGV[3]
+local queue = redis.call('HGET', KEYS[3], 'q')
+if queue and (kind == 'delivered' or kind == 'dead') then
+  queue_release(KEYS[6], KEYS[7], KEYS[1])
+end
 if kind == 'defer' then
   redis.call('ZADD', KEYS[2], ARGV[6], id)
   return 1
@@ -39,7 +46,7 @@ else
 end
 
 local a = 17
-for k = 6, #KEYS do
+for k = 8, #KEYS do
   create_message(KEYS[k], KEYS[1], KEYS[2], KEYS[4], ARGV[a], ARGV[16], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[12], ARGV[13], ARGV[a + 4])
   a = a + 5

@@ -15,6 +15,8 @@ use ferry_core::signing::SigningKey;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+mod queues;
+
 use super::MemoryConfig;
 use super::dedup::DedupKeys;
 use super::delayed::DelayedSet;
@@ -42,6 +44,9 @@ struct Record {
     retried: u32,
     last: Option<LastResponse>,
     dead: Option<DeadLetter>,
+    /// The queue holding the message when it was enqueued (the Redis hash's
+    /// `q` field): its slot is freed when the message finishes.
+    queue: Option<String>,
 }
 
 /// Where and when a message was dead-lettered.
@@ -62,6 +67,7 @@ impl Record {
             retried: 0,
             last: None,
             dead: None,
+            queue: None,
         }
     }
 
@@ -132,6 +138,8 @@ pub(super) struct State {
     groups: HashMap<TenantId, BTreeMap<String, UrlGroup>>,
     /// Every schedule with the partition holding it, by tenant and id.
     schedules: HashMap<(TenantId, String), (Partition, Schedule)>,
+    /// Every queue by tenant and name.
+    queues: HashMap<queues::QueueKey, queues::QueueState>,
 }
 
 impl State {
@@ -143,6 +151,7 @@ impl State {
             signing_keys: HashMap::new(),
             groups: HashMap::new(),
             schedules: HashMap::new(),
+            queues: HashMap::new(),
         }
     }
 
@@ -337,26 +346,14 @@ impl State {
     }
 
     pub(super) fn publish(&mut self, msg: &NewMessage, dedup: Option<&str>) -> PublishOutcome {
-        let p = msg.id.partition();
-        let tenant = &msg.spec.tenant;
-        let max_backlog = self.cfg.max_backlog_per_partition;
-        let window_ms = millis(self.cfg.dedup_window);
-        let part = self.partition(p);
-        if max_backlog > 0 && part.backlog() >= max_backlog {
-            return PublishOutcome::BacklogFull;
-        }
-        if let Some(dedup) = dedup
-            && let Some(original) =
-                part.dedup
-                    .claim(tenant, dedup, &msg.id, msg.spec.created_at, window_ms)
-        {
-            return PublishOutcome::Duplicate(original);
+        if let Some(refused) = self.admission_refusal(msg, dedup) {
+            return refused;
         }
         self.create(
-            p,
+            msg.id.partition(),
             Creation {
                 id: &msg.id,
-                tenant,
+                tenant: &msg.spec.tenant,
                 spec: &msg.spec,
                 body: msg.body.clone(),
                 due_ms: msg.spec.not_before,
@@ -378,11 +375,23 @@ impl State {
     }
 
     pub(super) fn cancel(&mut self, tenant: &TenantId, id: &MessageId, now_ms: u64) -> bool {
-        let detail = match self.live(id, now_ms) {
-            Some(r) if &r.tenant == tenant && r.dead.is_none() => EventDetail::of(&r.spec),
+        let queue = match self.live(id, now_ms) {
+            Some(r) if &r.tenant == tenant && r.dead.is_none() => r.queue.clone(),
             _ => return false,
         };
-        self.messages.remove(id);
+        if let Some(name) = queue {
+            self.leave_queue(&(tenant.clone(), name), id, now_ms);
+        }
+        self.forget_cancelled(tenant, id, now_ms);
+        true
+    }
+
+    /// Removes a pending message and logs its cancellation.
+    fn forget_cancelled(&mut self, tenant: &TenantId, id: &MessageId, now_ms: u64) {
+        let Some(record) = self.messages.remove(id) else {
+            return;
+        };
+        let detail = EventDetail::of(&record.spec);
         let max_len = self.cfg.events_max_len;
         let part = self.partition(id.partition());
         part.delayed.remove(id);
@@ -392,7 +401,6 @@ impl State {
             max_len,
             now_ms,
         );
-        true
     }
 
     pub(super) fn ensure_signing_keys(&mut self, tenant: &TenantId, initial: &KeyPair) -> KeyPair {
@@ -584,6 +592,7 @@ impl State {
             return Recorded::Gone;
         }
         let id = &record.message_id;
+        let queue = self.messages.get(id).and_then(|r| r.queue.clone());
         match &record.outcome {
             Outcome::Defer { due_ms } => {
                 // Not attempted: put back unchanged, with no log and no callbacks.
@@ -612,6 +621,10 @@ impl State {
                 self.dead_letter(partition, record);
                 self.log(partition, record, EventState::Failed);
             }
+        }
+        let finished = matches!(record.outcome, Outcome::Delivered | Outcome::Dead { .. });
+        if let Some(name) = queue.filter(|_| finished) {
+            self.release(&(record.tenant.clone(), name), record.now_ms);
         }
         for new in &record.new_messages {
             self.create(
@@ -652,7 +665,13 @@ impl State {
                 delivered.detail.clone(),
             );
             part.log(&delivered.tenant, event, max_len, wall_ms);
-            self.messages.remove(&delivered.message_id);
+            let queue = self
+                .messages
+                .remove(&delivered.message_id)
+                .and_then(|r| r.queue);
+            if let Some(name) = queue {
+                self.release(&(delivered.tenant.clone(), name), wall_ms);
+            }
             n_recorded += 1;
         }
         n_recorded

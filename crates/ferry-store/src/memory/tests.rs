@@ -47,6 +47,7 @@ fn message(created_at: u64) -> NewMessage {
             body_hash: String::new(),
             source_message_id: None,
             schedule_id: None,
+            queue: None,
             topic: None,
             redact: None,
         },
@@ -63,6 +64,7 @@ fn outcome(claimed: &Claimed, outcome: Outcome, now_ms: u64) -> OutcomeRecord {
         detail: crate::EventDetail::default(),
         new_messages: vec![],
         now_ms,
+        queue: None,
     }
 }
 

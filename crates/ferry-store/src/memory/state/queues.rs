@@ -1,0 +1,241 @@
+//! The queue transitions of the in-process store, mirroring the queue steps
+//! of the Redis scripts: enqueue, admission, slot release and settings.
+
+use std::collections::VecDeque;
+
+use ferry_core::ids::{MessageId, Partition, TenantId};
+
+use super::{Record, State};
+use crate::events::{EventDetail, EventState};
+use crate::queues::{Queue, QueueSettings, queue_partition};
+use crate::{NewMessage, PublishOutcome};
+
+/// A queue and its waiting messages (the Redis queue hash and list).
+#[derive(Debug)]
+pub(super) struct QueueState {
+    partition: Partition,
+    settings: QueueSettings,
+    created_at: u64,
+    updated_at: u64,
+    active: u32,
+    waiting: VecDeque<MessageId>,
+}
+
+impl QueueState {
+    fn new(partition: Partition, now_ms: u64) -> Self {
+        Self {
+            partition,
+            settings: QueueSettings {
+                parallelism: 1,
+                paused: false,
+            },
+            created_at: now_ms,
+            updated_at: now_ms,
+            active: 0,
+            waiting: VecDeque::new(),
+        }
+    }
+
+    fn shown(&self, name: &str) -> Queue {
+        Queue {
+            name: name.to_owned(),
+            parallelism: self.settings.parallelism,
+            paused: self.settings.paused,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            lag: u64::try_from(self.waiting.len()).unwrap_or(u64::MAX),
+            active: self.active,
+        }
+    }
+
+    /// Takes the waiting messages there is room for, in FIFO order.
+    fn admit(&mut self) -> Vec<MessageId> {
+        let mut admitted = Vec::new();
+        while !self.settings.paused && self.active < self.settings.parallelism {
+            let Some(id) = self.waiting.pop_front() else {
+                break;
+            };
+            self.active += 1;
+            admitted.push(id);
+        }
+        admitted
+    }
+}
+
+pub(super) type QueueKey = (TenantId, String);
+
+impl State {
+    pub(in crate::memory) fn queue_home(&self, tenant: &TenantId, name: &str) -> Partition {
+        self.queues
+            .get(&(tenant.clone(), name.to_owned()))
+            .map_or_else(
+                || queue_partition(tenant, name, self.cfg.partitions),
+                |q| q.partition,
+            )
+    }
+
+    pub(in crate::memory) fn enqueue(
+        &mut self,
+        msg: &NewMessage,
+        dedup: Option<&str>,
+    ) -> PublishOutcome {
+        let Some(name) = msg.spec.queue.clone() else {
+            return self.publish(msg, dedup);
+        };
+        let p = msg.id.partition();
+        let tenant = msg.spec.tenant.clone();
+        if let Some(refused) = self.admission_refusal(msg, dedup) {
+            return refused;
+        }
+        let now_ms = msg.spec.created_at;
+        let mut record = Record::new(&tenant, msg.spec.clone(), msg.body.clone());
+        record.queue = Some(name.clone());
+        self.messages.insert(msg.id.clone(), record);
+        let max_len = self.cfg.events_max_len;
+        self.partition(p).log(
+            &tenant,
+            (
+                msg.id.clone(),
+                EventState::Created,
+                EventDetail::of(&msg.spec),
+            ),
+            max_len,
+            now_ms,
+        );
+        let key = (tenant, name);
+        self.queues
+            .entry(key.clone())
+            .or_insert_with(|| QueueState::new(p, now_ms))
+            .waiting
+            .push_back(msg.id.clone());
+        self.dispatch(&key, now_ms);
+        PublishOutcome::Created
+    }
+
+    pub(in crate::memory) fn upsert_queue(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+        settings: QueueSettings,
+        now_ms: u64,
+    ) {
+        let partition = self.queue_home(tenant, name);
+        let key = (tenant.clone(), name.to_owned());
+        let queue = self
+            .queues
+            .entry(key.clone())
+            .or_insert_with(|| QueueState::new(partition, now_ms));
+        queue.settings = settings;
+        queue.updated_at = now_ms;
+        self.dispatch(&key, now_ms);
+    }
+
+    pub(in crate::memory) fn queue(&self, tenant: &TenantId, name: &str) -> Option<Queue> {
+        self.queues
+            .get(&(tenant.clone(), name.to_owned()))
+            .map(|q| q.shown(name))
+    }
+
+    pub(in crate::memory) fn queues(&self, tenant: &TenantId) -> Vec<Queue> {
+        let mut found: Vec<Queue> = self
+            .queues
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|((_, name), q)| q.shown(name))
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
+    }
+
+    pub(in crate::memory) fn set_queue_paused(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+        paused: bool,
+        now_ms: u64,
+    ) -> bool {
+        let key = (tenant.clone(), name.to_owned());
+        let Some(queue) = self.queues.get_mut(&key) else {
+            return false;
+        };
+        queue.settings.paused = paused;
+        queue.updated_at = now_ms;
+        self.dispatch(&key, now_ms);
+        true
+    }
+
+    /// Deletes the queue and cancels its waiting messages; messages already
+    /// admitted finish normally.
+    pub(in crate::memory) fn delete_queue(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+        now_ms: u64,
+    ) -> bool {
+        let Some(queue) = self.queues.remove(&(tenant.clone(), name.to_owned())) else {
+            return false;
+        };
+        for id in queue.waiting {
+            self.forget_cancelled(tenant, &id, now_ms);
+        }
+        true
+    }
+
+    /// Takes a cancelled queue message out of its queue: off the waiting
+    /// list, or out of its slot (admitting the next one).
+    pub(super) fn leave_queue(&mut self, key: &QueueKey, id: &MessageId, now_ms: u64) {
+        let Some(queue) = self.queues.get_mut(key) else {
+            return;
+        };
+        if let Some(at) = queue.waiting.iter().position(|w| w == id) {
+            queue.waiting.remove(at);
+        } else {
+            self.release(key, now_ms);
+        }
+    }
+
+    /// Frees the slot of a queue message that reached a final outcome.
+    pub(super) fn release(&mut self, key: &QueueKey, now_ms: u64) {
+        if let Some(queue) = self.queues.get_mut(key) {
+            queue.active = queue.active.saturating_sub(1);
+            self.dispatch(key, now_ms);
+        }
+    }
+
+    /// Moves the waiting messages there is room for to the ready stream.
+    fn dispatch(&mut self, key: &QueueKey, now_ms: u64) {
+        let Some(queue) = self.queues.get_mut(key) else {
+            return;
+        };
+        let partition = queue.partition;
+        let admitted = queue.admit();
+        let part = self.partition(partition);
+        for id in admitted {
+            part.ready.append(id, now_ms);
+        }
+    }
+
+    /// The refusal of a new message by the backlog bound or deduplication.
+    pub(super) fn admission_refusal(
+        &mut self,
+        msg: &NewMessage,
+        dedup: Option<&str>,
+    ) -> Option<PublishOutcome> {
+        let max_backlog = self.cfg.max_backlog_per_partition;
+        let window_ms = super::millis(self.cfg.dedup_window);
+        let part = self.partition(msg.id.partition());
+        if max_backlog > 0 && part.backlog() >= max_backlog {
+            return Some(PublishOutcome::BacklogFull);
+        }
+        let dedup = dedup?;
+        part.dedup
+            .claim(
+                &msg.spec.tenant,
+                dedup,
+                &msg.id,
+                msg.spec.created_at,
+                window_ms,
+            )
+            .map(PublishOutcome::Duplicate)
+    }
+}
