@@ -89,3 +89,89 @@ async fn operators_publish_manage_groups_and_read_logs_from_the_cli() {
     assert!(!ok, "a missing message is an error: {out}");
     assert!(err.contains("404") || err.contains("not found"), "{err}");
 }
+
+#[tokio::test]
+async fn operators_manage_queues_and_schedules_from_the_cli() {
+    let ferry = TestFerry::start().await;
+    let sink = TestSink::start().await;
+
+    let (ok, out, err) = ferry_cli(&ferry, &["queues", "set", "jobs", "--parallelism", "2"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("parallelism  2"), "{out}");
+
+    let (ok, out, err) = ferry_cli(
+        &ferry,
+        &[
+            "--json",
+            "queues",
+            "enqueue",
+            "jobs",
+            &sink.url("/queued"),
+            "--data",
+            "in line",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let enqueued: Value = serde_json::from_str(&out).unwrap();
+    let delivered = sink.wait_for_requests(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        delivered[0].message_id(),
+        enqueued["messageId"].as_str().unwrap()
+    );
+
+    let (ok, out, err) = ferry_cli(&ferry, &["queues", "list"]).await;
+    assert!(ok, "{err}");
+    let header = out.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("PARALLELISM") && header.contains("LAG"),
+        "{out}"
+    );
+    let row: Vec<&str> = out
+        .lines()
+        .find(|line| line.starts_with("jobs "))
+        .unwrap_or_else(|| panic!("no jobs row in {out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1..4], ["2", "0", "no"], "{out}");
+
+    let (ok, out, err) = ferry_cli(
+        &ferry,
+        &[
+            "schedules",
+            "create",
+            &sink.url("/yearly"),
+            "--cron",
+            "0 0 1 1 *",
+            "--id",
+            "new-year",
+            "--data",
+            "happy",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "created schedule new-year");
+    let (ok, out, err) = ferry_cli(&ferry, &["schedules", "list"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("new-year") && out.contains("0 0 1 1 *") && out.contains(&sink.url("/yearly")),
+        "{out}"
+    );
+
+    let (ok, _, err) = ferry_cli(&ferry, &["schedules", "pause", "new-year"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = ferry_cli(&ferry, &["--json", "schedules", "show", "new-year"]).await;
+    assert!(ok, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["isPaused"], true, "{out}");
+
+    let (ok, _, err) = ferry_cli(&ferry, &["schedules", "delete", "new-year"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = ferry_cli(&ferry, &["schedules", "list"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "no schedules");
+    let (ok, _, err) = ferry_cli(&ferry, &["schedules", "delete", "new-year"]).await;
+    assert!(!ok, "deleting a missing schedule is an error");
+    assert!(err.contains("not found"), "{err}");
+}

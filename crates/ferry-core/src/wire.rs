@@ -279,6 +279,58 @@ pub struct QueueUpsert {
     pub paused: Option<bool>,
 }
 
+/// A schedule, as `GET /v2/schedules` and `GET /v2/schedules/{id}` report it
+/// (spec §9.4). Times are Unix milliseconds; `delay` and `timeout` are
+/// seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    pub schedule_id: String,
+    pub cron: String,
+    pub destination: String,
+    pub created_at: u64,
+    pub method: String,
+    pub retries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderMap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_callback: Option<String>,
+    #[serde(rename = "callerIP", default, skip_serializing_if = "Option::is_none")]
+    pub caller_ip: Option<String>,
+    pub is_paused: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay_expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_schedule_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_schedule_time: Option<u64>,
+    /// The outcome of each message the last tick created, by message id:
+    /// `SUCCESS`, `IN_PROGRESS` or `FAIL`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_schedule_states: BTreeMap<String, String>,
+}
+
+/// The answer to creating a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleCreated {
+    pub schedule_id: String,
+}
+
 /// One line of the event log (spec §9.3), as `GET /v2/events` reports it.
 /// `time`, `messageId`, `state` and `url` are required by the Python SDK;
 /// `state` uses QStash's spelling (`CANCELED`, one L).

@@ -9,7 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferry_core::wire::{
     Cancelled, Deleted, DlqList, DlqMessage, DlqRetryResponse, Endpoint, Endpoints, ErrorBody,
-    LogList, Message, PublishResponse, SigningKeys, UrlGroup,
+    LogList, Message, PublishResponse, Queue, QueueUpsert, Schedule, ScheduleCreated, SigningKeys,
+    UrlGroup,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
@@ -37,6 +38,8 @@ const UPSTASH_CALLBACK: &str = "Upstash-Callback";
 const UPSTASH_FAILURE_CALLBACK: &str = "Upstash-Failure-Callback";
 const UPSTASH_LABEL: &str = "Upstash-Label";
 const UPSTASH_FORWARD_PREFIX: &str = "Upstash-Forward-";
+const UPSTASH_CRON: &str = "Upstash-Cron";
+const UPSTASH_SCHEDULE_ID: &str = "Upstash-Schedule-Id";
 
 /// What can go wrong when calling the relay.
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +327,138 @@ impl Client {
             .map(drop)
     }
 
+    /// Enqueues `body` for delivery to `destination` (an absolute URL)
+    /// through the queue `queue`, which the relay creates with parallelism 1
+    /// if it does not exist. The relay refuses a delay or not-before time on
+    /// enqueue.
+    pub async fn enqueue(
+        &self,
+        queue: &str,
+        destination: &str,
+        body: impl Into<Bytes>,
+        opts: &PublishOptions,
+    ) -> Result<PublishResponse> {
+        let route = format!("v2/enqueue/{queue}");
+        let request = self
+            .destination_request(&route, destination)?
+            .headers(publish_headers(opts)?)
+            .body(body.into());
+        send_json(request).await
+    }
+
+    /// Lists every queue with its settings and lag.
+    pub async fn queues(&self) -> Result<Vec<Queue>> {
+        send_json(self.request(Method::GET, &["v2", "queues"])).await
+    }
+
+    /// Fetches one queue; a missing one is an [`Error::Http`] 404.
+    pub async fn queue(&self, name: &str) -> Result<Queue> {
+        send_json(self.request(Method::GET, &["v2", "queues", name])).await
+    }
+
+    /// Creates or replaces a queue. A setting left `None` takes the relay's
+    /// default (parallelism 1, not paused), not the queue's current value.
+    pub async fn upsert_queue(
+        &self,
+        name: &str,
+        parallelism: Option<u32>,
+        paused: Option<bool>,
+    ) -> Result<()> {
+        let body = QueueUpsert {
+            queue_name: name.to_owned(),
+            parallelism,
+            paused,
+        };
+        let request = self.request(Method::POST, &["v2", "queues"]).json(&body);
+        send(request).await.map(drop)
+    }
+
+    /// Deletes a queue; a missing one is an [`Error::Http`] 404.
+    pub async fn delete_queue(&self, name: &str) -> Result<()> {
+        send(self.request(Method::DELETE, &["v2", "queues", name]))
+            .await
+            .map(drop)
+    }
+
+    /// Stops a queue from delivering; enqueued messages wait until it is
+    /// resumed.
+    pub async fn pause_queue(&self, name: &str) -> Result<()> {
+        send(self.request(Method::POST, &["v2", "queues", name, "pause"]))
+            .await
+            .map(drop)
+    }
+
+    /// Lets a paused queue deliver again.
+    pub async fn resume_queue(&self, name: &str) -> Result<()> {
+        send(self.request(Method::POST, &["v2", "queues", name, "resume"]))
+            .await
+            .map(drop)
+    }
+
+    /// Creates a schedule that publishes `body` to `destination` (an absolute
+    /// URL) whenever the cron expression `cron` fires, and returns its id.
+    /// With `schedule_id`, an existing schedule of that id is replaced;
+    /// without, the relay picks a new id. Of the options, `delay` and
+    /// `not_before` delay each tick's message rather than the schedule.
+    pub async fn create_schedule(
+        &self,
+        destination: &str,
+        cron: &str,
+        body: impl Into<Bytes>,
+        opts: &PublishOptions,
+        schedule_id: Option<&str>,
+    ) -> Result<String> {
+        let mut headers = publish_headers(opts)?;
+        headers.insert(
+            header_name(UPSTASH_CRON)?,
+            header_value(UPSTASH_CRON, cron)?,
+        );
+        if let Some(id) = schedule_id {
+            headers.insert(
+                header_name(UPSTASH_SCHEDULE_ID)?,
+                header_value(UPSTASH_SCHEDULE_ID, id)?,
+            );
+        }
+        let request = self
+            .destination_request("v2/schedules", destination)?
+            .headers(headers)
+            .body(body.into());
+        let created: ScheduleCreated = send_json(request).await?;
+        Ok(created.schedule_id)
+    }
+
+    /// Lists every schedule.
+    pub async fn schedules(&self) -> Result<Vec<Schedule>> {
+        send_json(self.request(Method::GET, &["v2", "schedules"])).await
+    }
+
+    /// Fetches one schedule; a missing one is an [`Error::Http`] 404.
+    pub async fn schedule(&self, id: &str) -> Result<Schedule> {
+        send_json(self.request(Method::GET, &["v2", "schedules", id])).await
+    }
+
+    /// Deletes a schedule; a missing one is an [`Error::Http`] 404.
+    pub async fn delete_schedule(&self, id: &str) -> Result<()> {
+        send(self.request(Method::DELETE, &["v2", "schedules", id]))
+            .await
+            .map(drop)
+    }
+
+    /// Stops a schedule from firing until it is resumed.
+    pub async fn pause_schedule(&self, id: &str) -> Result<()> {
+        send(self.request(Method::PATCH, &["v2", "schedules", id, "pause"]))
+            .await
+            .map(drop)
+    }
+
+    /// Lets a paused schedule fire again from its next tick; ticks missed
+    /// while it was paused are not fired.
+    pub async fn resume_schedule(&self, id: &str) -> Result<()> {
+        send(self.request(Method::PATCH, &["v2", "schedules", id, "resume"]))
+            .await
+            .map(drop)
+    }
+
     /// Lists one page of the event log: what happened to each message
     /// (created, delivered, retried, failed, cancelled) and when.
     pub async fn logs(&self, query: &LogQuery) -> Result<LogList> {
@@ -365,16 +500,26 @@ impl Client {
         body: Bytes,
         opts: &PublishOptions,
     ) -> Result<reqwest::RequestBuilder> {
+        Ok(self
+            .destination_request("v2/publish", destination)?
+            .headers(publish_headers(opts)?)
+            .body(body))
+    }
+
+    /// Builds a POST to `route/destination` with the destination appended
+    /// raw, the form the publish, enqueue and schedule routes all parse.
+    fn destination_request(
+        &self,
+        route: &str,
+        destination: &str,
+    ) -> Result<reqwest::RequestBuilder> {
         let root = self.base_url.as_str().trim_end_matches('/');
-        let raw = format!("{root}/v2/publish/{destination}");
+        let raw = format!("{root}/{route}/{destination}");
         let url = Url::parse(&raw).map_err(|error| Error::InvalidUrl {
             url: raw.clone(),
             reason: error.to_string(),
         })?;
-        Ok(self
-            .authorized(Method::POST, url)
-            .headers(publish_headers(opts)?)
-            .body(body))
+        Ok(self.authorized(Method::POST, url))
     }
 
     /// Builds a request to the API path made of `segments`, each

@@ -1,5 +1,6 @@
 //! Operator commands: `ferry publish`, `ferry dlq …`, `ferry messages …`,
-//! `ferry keys …`, `ferry topics …` and `ferry logs`.
+//! `ferry keys …`, `ferry topics …`, `ferry queues …`, `ferry schedules …`
+//! and `ferry logs`.
 //!
 //! They talk to a running gateway over its HTTP API through `ferry-sdk`, never
 //! to Redis, so they work against any deployment the operator can reach and
@@ -12,6 +13,8 @@ pub mod logs;
 pub mod messages;
 mod output;
 pub mod publish;
+pub mod queues;
+pub mod schedules;
 pub mod topics;
 
 use anyhow::Context as _;
@@ -84,6 +87,14 @@ pub enum OpsCommand {
     /// group's name fans out to
     #[command(subcommand)]
     Topics(topics::TopicsCommand),
+    /// Manage queues, which deliver their messages in order with a set
+    /// parallelism, and enqueue messages to them
+    #[command(subcommand)]
+    Queues(queues::QueuesCommand),
+    /// Manage schedules, which publish a message whenever a cron pattern
+    /// fires
+    #[command(subcommand)]
+    Schedules(schedules::SchedulesCommand),
     /// Show the event log, newest first: what happened to each message and
     /// when; --follow keeps printing new lines
     Logs(logs::LogsArgs),
@@ -99,6 +110,8 @@ pub async fn run(args: &OpsArgs, cmd: OpsCommand) -> anyhow::Result<()> {
         OpsCommand::Messages(messages) => messages::run(&client, messages, format).await,
         OpsCommand::Keys(keys) => keys::run(&client, keys, format).await,
         OpsCommand::Topics(topics) => topics::run(&client, topics, format).await,
+        OpsCommand::Queues(queues) => queues::run(&client, queues, format).await,
+        OpsCommand::Schedules(schedules) => schedules::run(&client, schedules, format).await,
         OpsCommand::Logs(logs) => logs::run(&client, &logs, format).await,
     }
 }

@@ -576,3 +576,121 @@ async fn logs_parse_events_and_treat_an_empty_cursor_as_the_end() {
         "{request}"
     );
 }
+
+#[tokio::test]
+async fn enqueue_appends_queue_and_destination_raw() {
+    let (base_url, server) = serve_once(201, r#"{"messageId":"msg_q"}"#).await;
+    let response = within_seconds(client(&base_url).enqueue(
+        "jobs",
+        "https://example.com/a?b=1",
+        "hi",
+        &PublishOptions::default(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.message_id, "msg_q");
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("POST /v2/enqueue/jobs/https://example.com/a?b=1 HTTP/1.1\r\n"),
+        "{request}"
+    );
+}
+
+#[tokio::test]
+async fn upsert_queue_sends_only_the_given_settings() {
+    let check = async |parallelism: Option<u32>, paused: Option<bool>, expected: &str| {
+        let (base_url, server) = serve_once(200, "").await;
+        within_seconds(client(&base_url).upsert_queue("jobs", parallelism, paused))
+            .await
+            .unwrap();
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /v2/queues HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.ends_with(&format!("\r\n\r\n{expected}")),
+            "{request}"
+        );
+    };
+    check(Some(2), None, r#"{"queueName":"jobs","parallelism":2}"#).await;
+    check(None, Some(true), r#"{"queueName":"jobs","paused":true}"#).await;
+}
+
+#[tokio::test]
+async fn create_schedule_sends_cron_and_id_and_returns_the_id() {
+    let (base_url, server) = serve_once(201, r#"{"scheduleId":"nightly"}"#).await;
+    let opts = PublishOptions {
+        retries: Some(1),
+        ..PublishOptions::default()
+    };
+    let id = within_seconds(client(&base_url).create_schedule(
+        "https://example.com/tick",
+        "CRON_TZ=Europe/Paris 0 3 * * *",
+        "tick",
+        &opts,
+        Some("nightly"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(id, "nightly");
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("POST /v2/schedules/https://example.com/tick HTTP/1.1\r\n"),
+        "{request}"
+    );
+    let lower = request.to_lowercase();
+    for expected in [
+        "\r\nupstash-cron: cron_tz=europe/paris 0 3 * * *\r\n",
+        "\r\nupstash-schedule-id: nightly\r\n",
+        "\r\nupstash-retries: 1\r\n",
+    ] {
+        assert!(lower.contains(expected), "{expected:?} in {request}");
+    }
+}
+
+#[tokio::test]
+async fn queue_and_schedule_actions_use_their_routes() {
+    let check = async |call: &str, expected_line: &str| {
+        let (base_url, server) = serve_once(200, "").await;
+        let client = client(&base_url);
+        let result = match call {
+            "pause_queue" => client.pause_queue("jobs").await,
+            "resume_queue" => client.resume_queue("jobs").await,
+            "delete_queue" => client.delete_queue("jobs").await,
+            "pause_schedule" => client.pause_schedule("s1").await,
+            "resume_schedule" => client.resume_schedule("s1").await,
+            "delete_schedule" => client.delete_schedule("s1").await,
+            other => panic!("unknown call {other}"),
+        };
+        result.unwrap();
+        let request = within_seconds(server).await.unwrap();
+        assert!(
+            request.starts_with(&format!("{expected_line} HTTP/1.1\r\n")),
+            "{call}: {request}"
+        );
+    };
+    check("pause_queue", "POST /v2/queues/jobs/pause").await;
+    check("resume_queue", "POST /v2/queues/jobs/resume").await;
+    check("delete_queue", "DELETE /v2/queues/jobs").await;
+    check("pause_schedule", "PATCH /v2/schedules/s1/pause").await;
+    check("resume_schedule", "PATCH /v2/schedules/s1/resume").await;
+    check("delete_schedule", "DELETE /v2/schedules/s1").await;
+}
+
+#[tokio::test]
+async fn schedules_are_parsed_from_the_listing() {
+    let (base_url, _server) = serve_once(
+        200,
+        r#"[{"scheduleId":"s1","cron":"*/5 * * * *","destination":"https://example.com/",
+            "createdAt":1,"method":"POST","retries":3,"isPaused":true,
+            "nextScheduleTime":60000,"lastScheduleStates":{"msg_1":"SUCCESS"}}]"#,
+    )
+    .await;
+    let schedules = within_seconds(client(&base_url).schedules()).await.unwrap();
+    assert_eq!(schedules.len(), 1);
+    assert_eq!(schedules[0].schedule_id, "s1");
+    assert!(schedules[0].is_paused);
+    assert_eq!(schedules[0].next_schedule_time, Some(60_000));
+    assert_eq!(schedules[0].last_schedule_states["msg_1"], "SUCCESS");
+}

@@ -231,5 +231,15 @@ fn civil_date(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// Says what a command changed. With `--json` there is nothing to print: the
+/// API answers these calls with an empty body, and the exit status tells
+/// scripts whether the call succeeded.
+pub(super) fn confirm(format: Format, message: &str) -> anyhow::Result<()> {
+    match format {
+        Format::Human => emit(message),
+        Format::Json => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -170,7 +170,7 @@ fn publish_options(args: &PublishArgs) -> PublishOptions {
 }
 
 /// Parses `Name: value` (the space is optional, as in curl).
-fn parse_header(raw: &str) -> Result<(String, String), String> {
+pub(super) fn parse_header(raw: &str) -> Result<(String, String), String> {
     let (name, value) = raw
         .split_once(':')
         .ok_or_else(|| format!("expected 'Name: value', got {raw:?}"))?;

@@ -7,7 +7,7 @@ use ferry_core::ids::validate_name;
 use ferry_sdk::Client;
 use ferry_sdk::wire::{Endpoint, UrlGroup};
 
-use super::output::{Fields, Format, Table, emit, show, timestamp};
+use super::output::{Fields, Format, Table, confirm, show, timestamp};
 
 /// Subcommands of `ferry topics`.
 #[derive(Debug, clap::Subcommand)]
@@ -106,16 +106,6 @@ pub(super) async fn run(client: &Client, cmd: TopicsCommand, format: Format) -> 
                 .with_context(|| format!("deleting URL group {name}"))?;
             confirm(format, &format!("deleted URL group {name}"))
         }
-    }
-}
-
-/// Says what a command changed. With `--json` there is nothing to print: the
-/// API answers these calls with an empty body, and the exit status tells
-/// scripts whether the call succeeded.
-fn confirm(format: Format, message: &str) -> anyhow::Result<()> {
-    match format {
-        Format::Human => emit(message),
-        Format::Json => Ok(()),
     }
 }
 
