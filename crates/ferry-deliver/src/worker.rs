@@ -367,7 +367,9 @@ async fn deliver_one<S: Store>(
     let keys = match shared.keys.get(&shared.store, &msg.spec.tenant).await {
         Ok(Some(keys)) => keys,
         Ok(None) => {
-            tracing::error!(tenant = %msg.spec.tenant, "tenant has no signing keys; deferring its message");
+            if shared.keys.should_report_missing(&msg.spec.tenant) {
+                tracing::error!(tenant = %msg.spec.tenant, "tenant has no signing keys; deferring its messages (restart Ferry to store its configured keys)");
+            }
             defer(
                 &lane,
                 &claimed.entry,
