@@ -34,6 +34,11 @@ async fn call(
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+/// The status of a request without headers or body, whose answer is not read.
+async fn status_of(ferry: &TestFerry, token: &str, method: reqwest::Method, path: &str) -> u16 {
+    call(ferry, token, method, path, &[], "").await.0
+}
+
 async fn get_json(ferry: &TestFerry, token: &str, path: &str) -> Value {
     let (status, text) = call(ferry, token, reqwest::Method::GET, path, &[], "").await;
     assert_eq!(status, 200, "{path}: {text}");
@@ -110,84 +115,64 @@ async fn schedules_are_created_read_paused_resumed_and_deleted() {
         get_json(&ferry, OTHER_TOKEN, "/v2/schedules").await,
         Value::Array(vec![])
     );
-    let (status, _) = call(
+    let status = status_of(
         &ferry,
         OTHER_TOKEN,
         reqwest::Method::GET,
         &format!("/v2/schedules/{id}"),
-        &[],
-        "",
     )
     .await;
     assert_eq!(status, 404);
-    let (status, _) = call(
+    let status = status_of(
         &ferry,
         OTHER_TOKEN,
         reqwest::Method::DELETE,
         &format!("/v2/schedules/{id}"),
-        &[],
-        "",
     )
     .await;
     assert_eq!(status, 404);
 
     // Both SDKs send PATCH; the OpenAPI document says POST.
     for method in [reqwest::Method::PATCH, reqwest::Method::POST] {
-        let (status, _) = call(
+        let status = status_of(
             &ferry,
             TOKEN,
             method.clone(),
             &format!("/v2/schedules/{id}/pause"),
-            &[],
-            "",
         )
         .await;
         assert_eq!(status, 200);
         let paused = get_json(&ferry, TOKEN, &format!("/v2/schedules/{id}")).await;
         assert_eq!(paused["isPaused"], true);
         assert!(paused.get("nextScheduleTime").is_none(), "{paused}");
-        let (status, _) = call(
-            &ferry,
-            TOKEN,
-            method,
-            &format!("/v2/schedules/{id}/resume"),
-            &[],
-            "",
-        )
-        .await;
+        let status = status_of(&ferry, TOKEN, method, &format!("/v2/schedules/{id}/resume")).await;
         assert_eq!(status, 200);
         let resumed = get_json(&ferry, TOKEN, &format!("/v2/schedules/{id}")).await;
         assert_eq!(resumed["isPaused"], false);
         assert!(resumed["nextScheduleTime"].is_u64());
     }
 
-    let (status, _) = call(
+    let status = status_of(
         &ferry,
         TOKEN,
         reqwest::Method::DELETE,
         &format!("/v2/schedules/{id}"),
-        &[],
-        "",
     )
     .await;
     assert_eq!(status, 200);
-    let (status, _) = call(
+    let status = status_of(
         &ferry,
         TOKEN,
         reqwest::Method::DELETE,
         &format!("/v2/schedules/{id}"),
-        &[],
-        "",
     )
     .await;
     assert_eq!(status, 404);
-    let (status, _) = call(
+    let status = status_of(
         &ferry,
         TOKEN,
         reqwest::Method::GET,
         &format!("/v2/schedules/{id}"),
-        &[],
-        "",
     )
     .await;
     assert_eq!(status, 404);
@@ -308,13 +293,11 @@ async fn each_tick_is_delivered_once_across_deliverers_and_a_restart() {
     first.await.unwrap();
     let (third_stop, third) = start_deliverer(&ferry.store);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (status, _) = call(
+    let status = status_of(
         &ferry,
         TOKEN,
         reqwest::Method::DELETE,
         "/v2/schedules/every-second",
-        &[],
-        "",
     )
     .await;
     assert_eq!(status, 200);
