@@ -1,5 +1,5 @@
 //! Ferry's core: the message model, publish options parsed from `Upstash-*`
-//! headers, cron schedules, retry policy and delay expressions, destination validation,
+//! headers, flow-control settings, cron schedules, retry policy and delay expressions, destination validation,
 //! address policy for outbound calls, and delivery signing and verification.
 //!
 //! **Invariant:** no I/O, no tokio, no Redis, no HTTP framework. Everything
@@ -11,6 +11,7 @@ pub mod clock;
 pub mod cron;
 pub mod destination;
 pub mod duration;
+pub mod flow;
 pub mod ids;
 pub mod message;
 pub mod publish;

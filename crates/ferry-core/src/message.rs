@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::flow::FlowControl;
 use crate::ids::{MessageId, TenantId};
 use crate::retry::{RetryDelayExpr, default_backoff};
 
@@ -64,6 +65,9 @@ pub struct MessageSpec {
     /// Set on messages enqueued to a queue: that queue's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// The flow-control key and limits the message was published with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_control: Option<FlowControl>,
 }
 
 /// Fields of a message the API shows only as `REDACTED:<sha256 hex>`.
@@ -165,6 +169,9 @@ impl MessageSpec {
             redact: None,
             schedule_id: None,
             queue: None,
+            // A callback is Ferry's own notice to the publisher, not a
+            // delivery of the key's traffic; its key's limits do not apply.
+            flow_control: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use http::HeaderMap;
 
 use crate::destination;
 use crate::duration::parse_duration;
+use crate::flow::{self, FlowControl};
 use crate::message::{CallbackSpec, Redact, canonical_header_name};
 use crate::retry::RetryDelayExpr;
 
@@ -29,6 +30,8 @@ pub const HEADER_FAILURE_CALLBACK: &str = "upstash-failure-callback";
 pub const HEADER_LABEL: &str = "upstash-label";
 pub const HEADER_REDACT: &str = "upstash-redact-fields";
 pub const HEADER_FORWARD_ALL: &str = "upstash-header-forward";
+pub const HEADER_FLOW_KEY: &str = "upstash-flow-control-key";
+pub const HEADER_FLOW_VALUE: &str = "upstash-flow-control-value";
 const FORWARD_PREFIX: &str = "upstash-forward-";
 
 /// Methods a delivery may use.
@@ -101,6 +104,7 @@ pub struct PublishOptions {
     pub failure_callback: Option<CallbackSpec>,
     pub labels: Vec<String>,
     pub redact: Option<Redact>,
+    pub flow_control: Option<FlowControl>,
 }
 
 /// A publish header that cannot be honoured; the text goes to the client.
@@ -122,13 +126,7 @@ fn bad(msg: impl Into<String>) -> PublishError {
 
 /// Publish headers of QStash features not built yet; see
 /// [`PublishError::Unsupported`].
-const UNSUPPORTED: [&str; 5] = [
-    "upstash-flow-control-key",
-    "upstash-flow-control-value",
-    "upstash-queue-name",
-    "upstash-schedule-id",
-    "upstash-cron",
-];
+const UNSUPPORTED: [&str; 3] = ["upstash-queue-name", "upstash-schedule-id", "upstash-cron"];
 
 /// Headers webhook mode (`Upstash-Header-Forward: true`) never passes on:
 /// the caller's credentials for Ferry itself, and what the HTTP client of
@@ -173,6 +171,8 @@ struct Fields {
     labels: Option<String>,
     redact: Option<String>,
     forward_all: Option<String>,
+    flow_key: Option<String>,
+    flow_value: Option<String>,
     forward: Vec<(String, String)>,
     /// Headers that are neither `Upstash-*` nor `Content-Type`; forwarded
     /// only in webhook mode.
@@ -229,6 +229,8 @@ impl Fields {
             HEADER_LABEL => &mut self.labels,
             HEADER_REDACT => &mut self.redact,
             HEADER_FORWARD_ALL => &mut self.forward_all,
+            HEADER_FLOW_KEY => &mut self.flow_key,
+            HEADER_FLOW_VALUE => &mut self.flow_value,
             HEADER_CALLBACK => &mut self.callback.url,
             HEADER_FAILURE_CALLBACK => &mut self.failure_callback.url,
             _ => return Ok(()),
@@ -272,6 +274,8 @@ impl Fields {
                 .finish("Upstash-Failure-Callback", limits)?,
             labels: parse_labels(self.labels.as_deref())?,
             redact: self.redact.as_deref().map(parse_redact).transpose()?,
+            flow_control: flow::parse(self.flow_key.as_deref(), self.flow_value.as_deref())
+                .map_err(|e| bad(e.to_string()))?,
         })
     }
 }

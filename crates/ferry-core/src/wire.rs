@@ -268,6 +268,34 @@ pub struct Queue {
     pub paused: bool,
 }
 
+/// A flow-control key, as `GET /v2/flowControl/{key}` reports it (spec
+/// §9.6). Every field is always present: the JavaScript SDK's tests check
+/// their types. Periods are in seconds, as is `ratePeriodStart`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowControlInfo {
+    pub flow_control_key: String,
+    pub wait_list_size: u64,
+    pub parallelism_max: u32,
+    pub parallelism_count: u32,
+    pub rate_max: u32,
+    pub rate_count: u32,
+    pub rate_period: u64,
+    pub rate_period_start: u64,
+    pub is_paused: bool,
+    pub is_pinned_parallelism: bool,
+    pub is_pinned_rate: bool,
+}
+
+/// `GET /v2/globalParallelism`: attempts in flight across the relay, and
+/// the tenant-wide bound on them (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GlobalParallelism {
+    pub parallelism_max: u64,
+    pub parallelism_count: u64,
+}
+
 /// The body of `POST /v2/queues`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

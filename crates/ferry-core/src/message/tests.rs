@@ -21,6 +21,7 @@ fn spec() -> MessageSpec {
         source_message_id: None,
         schedule_id: None,
         queue: None,
+        flow_control: None,
         topic: None,
         redact: None,
     }

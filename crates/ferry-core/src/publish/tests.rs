@@ -173,15 +173,27 @@ fn too_many_forwarded_headers_are_rejected() {
 
 #[test]
 fn features_not_built_yet_are_refused_not_ignored() {
-    for header in [
-        "upstash-flow-control-key",
-        "Upstash-Queue-Name",
-        "upstash-cron",
-    ] {
+    for header in ["Upstash-Queue-Name", "upstash-cron"] {
         let e = parse(&headers(&[(header, "x")]), &[], &Limits::default(), NOW).unwrap_err();
         assert!(matches!(e, PublishError::Unsupported(_)), "{header}: {e:?}");
         assert!(e.to_string().contains("not supported"), "{e}");
     }
+}
+
+#[test]
+fn flow_control_headers_are_parsed_together() {
+    let o = ok(&[
+        (HEADER_FLOW_KEY, "api.example.com"),
+        (HEADER_FLOW_VALUE, "parallelism=2, rate=5, period=10s"),
+    ]);
+    let flow = o.flow_control.unwrap();
+    assert_eq!(flow.key, "api.example.com");
+    assert_eq!(
+        (flow.parallelism, flow.rate, flow.period_ms),
+        (Some(2), Some(5), 10_000)
+    );
+    assert!(err(&[(HEADER_FLOW_KEY, "k")]).contains("needs Upstash-Flow-Control-Value"));
+    assert_eq!(ok(&[]).flow_control, None);
 }
 
 #[test]
