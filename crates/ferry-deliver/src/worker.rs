@@ -8,8 +8,8 @@ use bytes::Bytes;
 use ferry_core::cron::CronSchedule;
 use ferry_core::ids::{MessageId, Partition};
 use ferry_store::{
-    Claimed, DeliveredEntry, EventDetail, KeyPair, NewMessage, Outcome, OutcomeRecord, Reader,
-    Recorded, Store, StoredMessage,
+    Claimed, DeliveredEntry, EventDetail, FlowSlot, KeyPair, NewMessage, Outcome, OutcomeRecord,
+    Reader, Recorded, Store, StoredMessage,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -27,6 +27,8 @@ const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
 const PROMOTE_BATCH: usize = 500;
 /// Most due schedules fired per partition per check.
 const SCHEDULE_BATCH: usize = 100;
+/// Most flow-control keys woken per partition per check.
+const WAKE_BATCH: usize = 100;
 
 /// One partition's view of the deliverer.
 struct Lane<S> {
@@ -164,21 +166,18 @@ async fn take_permits<S>(
     Some(permits)
 }
 
+/// Moves due delayed messages to the ready stream, and admits the waiting
+/// messages of flow-control keys whose rate window reopened.
 async fn promote_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken) {
     let shared = &lane.shared;
     let interval = shared.cfg.promote_interval;
     let mut backoff = Duration::ZERO;
     loop {
         let now = now_ms();
-        let pause = match shared
-            .store
-            .promote_due(lane.partition, now, PROMOTE_BATCH)
-            .await
-        {
-            Ok((moved, next_due)) => {
+        let pause = match promote_and_wake(&lane, now).await {
+            Ok((full, next_due)) => {
                 backoff = Duration::ZERO;
-                shared.metrics.promoted.inc_by(moved as u64);
-                if moved == PROMOTE_BATCH {
+                if full {
                     Duration::ZERO
                 } else {
                     let until_next = next_due.map_or(interval, |due| {
@@ -197,6 +196,26 @@ async fn promote_loop<S: Store>(lane: Arc<Lane<S>>, shutdown: CancellationToken)
             return;
         }
     }
+}
+
+/// One round of [`promote_loop`]: whether a batch was full (so another
+/// round should follow at once) and when the next delayed message or rate
+/// window is due.
+async fn promote_and_wake<S: Store>(
+    lane: &Lane<S>,
+    now: u64,
+) -> ferry_store::Result<(bool, Option<u64>)> {
+    let store = &lane.shared.store;
+    let (moved, next_due) = store
+        .promote_due(lane.partition, now, PROMOTE_BATCH)
+        .await?;
+    lane.shared.metrics.promoted.inc_by(moved as u64);
+    let (woken, next_wake) = store.wake_flows(lane.partition, now, WAKE_BATCH).await?;
+    let next = match (next_due, next_wake) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok((moved == PROMOTE_BATCH || woken == WAKE_BATCH, next))
 }
 
 /// Fires the partition's due schedule ticks every `schedule_interval`.
@@ -316,6 +335,12 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A claimed ready entry: its id, and the flow-control slot it holds.
+struct Entry {
+    id: String,
+    flow_slot: Option<FlowSlot>,
+}
+
 async fn deliver_one<S: Store>(
     lane: Arc<Lane<S>>,
     claimed: Claimed,
@@ -324,14 +349,31 @@ async fn deliver_one<S: Store>(
     let shared = &lane.shared;
     shared.metrics.in_flight.inc();
     let _in_flight = InFlight(&shared.metrics.in_flight);
+    let entry = Entry {
+        id: claimed.entry,
+        flow_slot: claimed.flow_slot,
+    };
     let Some(msg) = claimed.message else {
         // Cancelled after its entry was written: acknowledge and forget it.
-        if let Err(e) = shared.store.discard(lane.partition, &claimed.entry).await {
+        let discarded = shared
+            .store
+            .discard(
+                lane.partition,
+                &entry.id,
+                entry.flow_slot.as_ref(),
+                now_ms(),
+            )
+            .await;
+        if let Err(e) = discarded {
             tracing::warn!(error = %e, "could not discard the entry of a cancelled message");
         }
         shared.metrics.count("gone");
         return;
     };
+    if msg.spec.flow_control.is_some() && entry.flow_slot.is_none() {
+        wait_for_flow_slot(&lane, &entry, &msg).await;
+        return;
+    }
     let span = tracing::Span::current();
     span.record("attempt", msg.retried);
     let url = match url::Url::parse(&msg.spec.url) {
@@ -340,7 +382,7 @@ async fn deliver_one<S: Store>(
             // Destinations are validated at publish; a stored one that no
             // longer parses can never be delivered.
             let result = attempt::final_error(format!("invalid destination url: {e}"));
-            finish_attempt(&lane, &claimed.entry, &msg, result).await;
+            finish_attempt(&lane, &entry, &msg, result).await;
             return;
         }
     };
@@ -350,18 +392,12 @@ async fn deliver_one<S: Store>(
     let now = now_ms();
     if msg.spec.not_before > now {
         // Reclaimed or re-read before its time: never deliver early.
-        defer(&lane, &claimed.entry, &msg, msg.spec.not_before).await;
+        defer(&lane, &entry, &msg, msg.spec.not_before).await;
         return;
     }
     let Some(_host_permit) = shared.hosts.try_acquire(host) else {
         tracing::debug!("destination host at its in-flight limit; deferring");
-        defer(
-            &lane,
-            &claimed.entry,
-            &msg,
-            now + jittered(shared.cfg.defer_delay),
-        )
-        .await;
+        defer(&lane, &entry, &msg, now + jittered(shared.cfg.defer_delay)).await;
         return;
     };
     let keys = match shared.keys.get(&shared.store, &msg.spec.tenant).await {
@@ -372,7 +408,7 @@ async fn deliver_one<S: Store>(
             }
             defer(
                 &lane,
-                &claimed.entry,
+                &entry,
                 &msg,
                 now + Duration::from_secs(30).as_millis() as u64,
             )
@@ -384,12 +420,41 @@ async fn deliver_one<S: Store>(
             return;
         }
     };
-    run_attempt(&lane, &claimed.entry, &msg, &url, &keys).await;
+    run_attempt(&lane, &entry, &msg, &url, &keys).await;
+}
+
+/// Puts a flow-controlled message that became due without a slot (after a
+/// delay, a retry's backoff or a deferral) on its key's waiting list.
+async fn wait_for_flow_slot<S: Store>(lane: &Lane<S>, entry: &Entry, msg: &StoredMessage) {
+    let waited = lane
+        .shared
+        .store
+        .flow_wait(
+            lane.partition,
+            &lane.shared.consumer,
+            &entry.id,
+            msg,
+            now_ms(),
+        )
+        .await;
+    match waited {
+        Ok(Recorded::Done) => {
+            tracing::debug!("waiting for room under its flow-control key");
+            lane.shared.metrics.count("flow_waiting");
+        }
+        Ok(Recorded::Gone) => lane.shared.metrics.count("gone"),
+        Ok(Recorded::NotOwner) => {
+            tracing::warn!("entry was reclaimed by another deliverer; leaving it to that one");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not put the message on its flow-control waiting list; the entry stays pending for reclaim");
+        }
+    }
 }
 
 async fn run_attempt<S: Store>(
     lane: &Lane<S>,
-    entry: &str,
+    entry: &Entry,
     msg: &StoredMessage,
     url: &url::Url,
     keys: &KeyPair,
@@ -411,7 +476,7 @@ async fn run_attempt<S: Store>(
 /// with the callbacks it triggers.
 async fn finish_attempt<S: Store>(
     lane: &Lane<S>,
-    entry: &str,
+    entry: &Entry,
     msg: &StoredMessage,
     result: AttemptResult,
 ) {
@@ -434,12 +499,15 @@ async fn finish_attempt<S: Store>(
     log_outcome(&outcome, &result);
     let detail = event_detail(msg, &outcome, &result);
     shared.metrics.count(outcome_name(&outcome));
-    if matches!(outcome, Outcome::Delivered) && new_messages.is_empty() {
-        ack_delivered(lane, entry, msg, detail).await;
+    // The batched path records plain deliveries; one that holds a
+    // flow-control slot is recorded with the step that frees the slot.
+    if matches!(outcome, Outcome::Delivered) && new_messages.is_empty() && entry.flow_slot.is_none()
+    {
+        ack_delivered(lane, &entry.id, msg, detail).await;
         return;
     }
     let record = OutcomeRecord {
-        entry: entry.to_owned(),
+        entry: entry.id.clone(),
         message_id: msg.id.clone(),
         tenant: msg.spec.tenant.clone(),
         outcome,
@@ -447,6 +515,7 @@ async fn finish_attempt<S: Store>(
         new_messages,
         now_ms: now,
         queue: msg.spec.queue.clone(),
+        flow_slot: entry.flow_slot.clone(),
     };
     record_outcome(lane, &record).await;
 }
@@ -519,10 +588,10 @@ fn jittered(base: Duration) -> u64 {
     u64::try_from(base.as_millis()).unwrap_or(u64::MAX) + spread
 }
 
-async fn defer<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, due_ms: u64) {
+async fn defer<S: Store>(lane: &Lane<S>, entry: &Entry, msg: &StoredMessage, due_ms: u64) {
     lane.shared.metrics.count("deferred");
     let record = OutcomeRecord {
-        entry: entry.to_owned(),
+        entry: entry.id.clone(),
         message_id: msg.id.clone(),
         tenant: msg.spec.tenant.clone(),
         outcome: Outcome::Defer { due_ms },
@@ -530,6 +599,7 @@ async fn defer<S: Store>(lane: &Lane<S>, entry: &str, msg: &StoredMessage, due_m
         new_messages: Vec::new(),
         now_ms: now_ms(),
         queue: msg.spec.queue.clone(),
+        flow_slot: entry.flow_slot.clone(),
     };
     record_outcome(lane, &record).await;
 }

@@ -2,6 +2,8 @@
 
 use ferry_core::ids::{MessageId, Partition, TenantId};
 
+use crate::FlowSlot;
+
 /// The consumer group every deliverer reads the ready streams with.
 pub(crate) const GROUP: &str = "ferry-deliver";
 const VERSION: &str = "v1";
@@ -62,6 +64,19 @@ impl Keys {
         format!("{}:waiting:{tenant}:{name}", self.partition(p))
     }
 
+    /// The hash of a flow-control key; `slot` is `<tenant>:<key>`.
+    pub(crate) fn flow(&self, p: Partition, slot: &FlowSlot) -> String {
+        format!("{}:flow:{}", self.partition(p), slot.as_str())
+    }
+
+    pub(crate) fn flow_waiting(&self, p: Partition, slot: &FlowSlot) -> String {
+        format!("{}:flowwait:{}", self.partition(p), slot.as_str())
+    }
+
+    pub(crate) fn flow_wake(&self, p: Partition) -> String {
+        format!("{}:flows:wake", self.partition(p))
+    }
+
     /// Keys of one tenant (not of a partition) share the tag `{t:<tenant>}`.
     fn tenant(&self, tenant: &TenantId) -> String {
         format!("{}:{VERSION}:{{t:{tenant}}}", self.prefix)
@@ -81,6 +96,10 @@ impl Keys {
 
     pub(crate) fn queue_index(&self, tenant: &TenantId) -> String {
         format!("{}:queues", self.tenant(tenant))
+    }
+
+    pub(crate) fn flow_index(&self, tenant: &TenantId) -> String {
+        format!("{}:flows", self.tenant(tenant))
     }
 
     pub(crate) fn signing(&self, tenant: &TenantId) -> String {
@@ -109,6 +128,9 @@ mod tests {
             keys.schedules_due(p),
             keys.queue(p, &tenant, "q"),
             keys.queue_waiting(p, &tenant, "q"),
+            keys.flow(p, &FlowSlot::of(&tenant, "k")),
+            keys.flow_waiting(p, &FlowSlot::of(&tenant, "k")),
+            keys.flow_wake(p),
         ];
         for key in &all {
             assert!(key.starts_with("ferry:v1:{p3}:"), "{key}");

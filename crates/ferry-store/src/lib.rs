@@ -73,6 +73,7 @@ use ferry_core::signing::SigningKey;
 pub mod baseline;
 mod dlq;
 pub mod events;
+mod flows;
 mod groups;
 mod keys;
 mod memory;
@@ -85,6 +86,7 @@ mod scripts;
 
 pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
+pub use flows::{FlowChange, FlowKey, FlowSlot, flow_partition};
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
 pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
@@ -167,6 +169,9 @@ pub struct Claimed {
     pub message_id: MessageId,
     /// `None` when the message was cancelled after the entry was written.
     pub message: Option<StoredMessage>,
+    /// The flow-control slot the entry was admitted with; recording or
+    /// discarding the entry frees it.
+    pub flow_slot: Option<FlowSlot>,
 }
 
 /// How an attempt ended.
@@ -204,6 +209,9 @@ pub struct OutcomeRecord {
     /// The queue the message was enqueued to (its spec's), whose slot a
     /// final outcome frees.
     pub queue: Option<String>,
+    /// The flow-control slot the attempt held ([`Claimed::flow_slot`]),
+    /// which any outcome frees.
+    pub flow_slot: Option<FlowSlot>,
 }
 
 /// One successful delivery in a batch.
@@ -478,6 +486,69 @@ pub trait Store: Clone + Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<bool>> + Send;
 
+    /// The partition holding the tenant's flow-control key `key`, or the
+    /// one it will be created in. Messages published with it must be
+    /// created there; [`Store::publish`] then applies their limits to the
+    /// key (unless pinned) and makes them wait for room.
+    fn flow_home(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> impl Future<Output = Result<Partition>> + Send;
+
+    /// The tenant's flow-control key, as of `now_ms`.
+    fn flow(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<FlowKey>>> + Send;
+
+    /// The tenant's flow-control keys, ordered by name.
+    fn flows(
+        &self,
+        tenant: &TenantId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<FlowKey>>> + Send;
+
+    /// Applies `change` and admits what now has room; false when there is
+    /// no such key (a pin creates it).
+    fn change_flow(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        change: &FlowChange,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Moves the claimed entry of a flow-controlled message that holds no
+    /// slot (it became due after a delay or a retry's backoff) to the back
+    /// of its key's waiting list, admitting what the limits allow.
+    /// [`Recorded::Gone`] when the message no longer exists (the entry is
+    /// acknowledged all the same).
+    fn flow_wait(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        entry: &str,
+        message: &StoredMessage,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Recorded>> + Send;
+
+    /// Admits waiting messages of the partition's keys whose rate window
+    /// has reopened by `now_ms` (at most `limit` keys); returns how many
+    /// keys were looked at and when the next window reopens.
+    fn wake_flows(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<(usize, Option<u64>)>> + Send;
+
+    /// Attempts in flight across every deliverer: ready entries read and
+    /// not yet recorded, in all partitions.
+    fn in_flight(&self) -> impl Future<Output = Result<u64>> + Send;
+
     /// A reader for `consumer` (unique per deliverer task) on `partition`.
     fn reader(
         &self,
@@ -511,9 +582,14 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Recorded>> + Send;
 
     /// Acknowledges an entry whose message no longer exists (cancelled after
-    /// the entry was written), recording nothing else.
-    fn discard(&self, partition: Partition, entry: &str)
-    -> impl Future<Output = Result<()>> + Send;
+    /// the entry was written), freeing the flow-control slot it held.
+    fn discard(
+        &self,
+        partition: Partition,
+        entry: &str,
+        flow_slot: Option<&FlowSlot>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Records successful deliveries in one step; returns how many were still
     /// pending (the rest were handled elsewhere).

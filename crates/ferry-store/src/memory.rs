@@ -37,8 +37,9 @@ use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::{
-    Claimed, DeliveredEntry, EndpointSelection, GroupEndpoint, KeyPair, NewMessage, OutcomeRecord,
-    PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
+    Claimed, DeliveredEntry, EndpointSelection, FlowChange, FlowKey, FlowSlot, GroupEndpoint,
+    KeyPair, NewMessage, OutcomeRecord, PublishOutcome, Queue, QueueSettings, Reader, Recorded,
+    Result, Store, StoredMessage, UrlGroup,
 };
 
 mod dedup;
@@ -360,9 +361,63 @@ impl Store for MemoryStore {
         Ok(self.state().record(partition, consumer, record))
     }
 
-    async fn discard(&self, partition: Partition, entry: &str) -> Result<()> {
-        self.state().discard(partition, entry);
+    async fn discard(
+        &self,
+        partition: Partition,
+        entry: &str,
+        flow_slot: Option<&FlowSlot>,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.state().discard(partition, entry, flow_slot, now_ms);
         Ok(())
+    }
+
+    async fn in_flight(&self) -> Result<u64> {
+        Ok(self.state().in_flight())
+    }
+
+    async fn flow_home(&self, tenant: &TenantId, key: &str) -> Result<Partition> {
+        Ok(self.state().flow_home(tenant, key))
+    }
+
+    async fn flow(&self, tenant: &TenantId, key: &str, now_ms: u64) -> Result<Option<FlowKey>> {
+        Ok(self.state().flow(tenant, key, now_ms))
+    }
+
+    async fn flows(&self, tenant: &TenantId, now_ms: u64) -> Result<Vec<FlowKey>> {
+        Ok(self.state().flows(tenant, now_ms))
+    }
+
+    async fn change_flow(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        change: &FlowChange,
+        now_ms: u64,
+    ) -> Result<bool> {
+        Ok(self.state().change_flow(tenant, key, change, now_ms))
+    }
+
+    async fn flow_wait(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        entry: &str,
+        message: &StoredMessage,
+        now_ms: u64,
+    ) -> Result<Recorded> {
+        Ok(self
+            .state()
+            .flow_wait(partition, consumer, entry, &message.id, now_ms))
+    }
+
+    async fn wake_flows(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<(usize, Option<u64>)> {
+        Ok(self.state().wake_flows(partition, now_ms, limit))
     }
 
     async fn record_delivered(

@@ -19,6 +19,8 @@ use redis::streams::{
 };
 use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
 
+mod flows;
+
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{
     self, EventDetail, EventEntry, EventPage, EventQuery, EventState, LoggedEvent,
@@ -30,9 +32,9 @@ use crate::record::{RawHash, decode};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
 use crate::{
-    Claimed, DeliveredEntry, EndpointSelection, Error, GroupEndpoint, KeyPair, NewMessage, Outcome,
-    OutcomeRecord, PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store,
-    StoredMessage, UrlGroup,
+    Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
+    GroupEndpoint, KeyPair, NewMessage, Outcome, OutcomeRecord, PublishOutcome, Queue,
+    QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
 /// How a `RedisStore` is set up; every value comes from configuration.
@@ -162,14 +164,17 @@ impl RedisStore {
     }
 
     async fn claimed_from(&self, entries: Vec<StreamId>) -> Result<Vec<Claimed>> {
-        let (positions, ids): (Vec<String>, Vec<MessageId>) = entries
+        let (positions, ids): (Vec<(String, Option<FlowSlot>)>, Vec<MessageId>) = entries
             .into_iter()
             .filter_map(|entry| {
                 let id = message_id_field(&entry.map);
                 if id.is_none() {
                     tracing::error!(stream.entry = %entry.id, "ready entry without a valid message id; leaving it pending");
                 }
-                Some((entry.id, id?))
+                let slot = entry
+                    .get::<String>("f")
+                    .map(FlowSlot::from_entry);
+                Some(((entry.id, slot), id?))
             })
             .unzip();
         let messages = self.load_messages(&ids).await?;
@@ -177,10 +182,11 @@ impl RedisStore {
             .into_iter()
             .zip(ids)
             .zip(messages)
-            .map(|((entry, message_id), message)| Claimed {
+            .map(|(((entry, flow_slot), message_id), message)| Claimed {
                 entry,
                 message_id,
                 message,
+                flow_slot,
             })
             .collect())
     }
@@ -328,6 +334,9 @@ impl Store for RedisStore {
     }
 
     async fn publish(&self, msg: &NewMessage, dedup: Option<&str>) -> Result<PublishOutcome> {
+        if let Some(flow) = &msg.spec.flow_control {
+            return self.publish_flow_controlled(msg, flow, dedup).await;
+        }
         let p = msg.id.partition();
         let spec = self.message_args(msg)?;
         let mut invocation = scripts::PUBLISH.prepare_invoke();
@@ -362,9 +371,16 @@ impl Store for RedisStore {
 
     async fn cancel(&self, tenant: &TenantId, id: &MessageId, _now_ms: u64) -> Result<bool> {
         let p = id.partition();
-        // A message's queue never changes, so reading it first is safe.
-        let queue: Option<String> = self.conn().hget(self.keys.msg(id), "q").await?;
+        // A message's queue and flow-control key never change, so reading
+        // them first is safe.
+        let (queue, flow): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.keys.msg(id))
+            .arg("q")
+            .arg("fc")
+            .query_async(&mut self.conn())
+            .await?;
         let queue = queue.unwrap_or_default();
+        let flow = FlowSlot::from_entry(flow.unwrap_or_default());
         let n: i64 = scripts::CANCEL
             .key(self.keys.msg(id))
             .key(self.keys.delayed(p))
@@ -372,10 +388,12 @@ impl Store for RedisStore {
             .key(self.keys.queue(p, tenant, &queue))
             .key(self.keys.queue_waiting(p, tenant, &queue))
             .key(self.keys.ready(p))
+            .key(self.keys.flow_waiting(p, &flow))
             .arg(tenant.as_str())
             .arg(id.as_str())
             .arg(self.cfg.events_max_len)
             .arg(&queue)
+            .arg(flow.as_str())
             .invoke_async(&mut self.conn())
             .await?;
         Ok(n == 1)
@@ -893,6 +911,67 @@ impl Store for RedisStore {
         Ok(fired == 1)
     }
 
+    async fn flow_home(&self, tenant: &TenantId, key: &str) -> Result<Partition> {
+        self.flow_partition_of(tenant, key).await
+    }
+
+    async fn flow(&self, tenant: &TenantId, key: &str, now_ms: u64) -> Result<Option<FlowKey>> {
+        self.load_flow_key(tenant, key, now_ms).await
+    }
+
+    async fn flows(&self, tenant: &TenantId, now_ms: u64) -> Result<Vec<FlowKey>> {
+        self.load_flow_keys(tenant, now_ms).await
+    }
+
+    async fn change_flow(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        change: &FlowChange,
+        now_ms: u64,
+    ) -> Result<bool> {
+        self.apply_flow_change(tenant, key, change, now_ms).await
+    }
+
+    async fn flow_wait(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        entry: &str,
+        message: &StoredMessage,
+        now_ms: u64,
+    ) -> Result<Recorded> {
+        self.wait_for_flow(partition, consumer, entry, message, now_ms)
+            .await
+    }
+
+    async fn wake_flows(
+        &self,
+        partition: Partition,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<(usize, Option<u64>)> {
+        self.wake_due_flows(partition, now_ms, limit).await
+    }
+
+    async fn in_flight(&self) -> Result<u64> {
+        let mut pipe = redis::pipe();
+        for p in 0..self.cfg.partitions {
+            pipe.cmd("XPENDING")
+                .arg(self.keys.ready(Partition(p)))
+                .arg(GROUP);
+        }
+        // Each reply is the summary form; its first element is the count.
+        let replies: Vec<Vec<Value>> = pipe.query_async(&mut self.conn()).await?;
+        Ok(replies
+            .iter()
+            .filter_map(|reply| match reply.first() {
+                Some(Value::Int(n)) => u64::try_from(*n).ok(),
+                _ => None,
+            })
+            .sum())
+    }
+
     async fn reader(&self, partition: Partition, consumer: &str) -> Result<RedisReader> {
         Ok(RedisReader {
             store: self.clone(),
@@ -968,6 +1047,12 @@ impl Store for RedisStore {
         invocation
             .key(self.keys.queue(partition, tenant, queue))
             .key(self.keys.queue_waiting(partition, tenant, queue));
+        let no_slot = FlowSlot::from_entry(String::new());
+        let slot = record.flow_slot.as_ref().unwrap_or(&no_slot);
+        invocation
+            .key(self.keys.flow(partition, slot))
+            .key(self.keys.flow_waiting(partition, slot))
+            .key(self.keys.flow_wake(partition));
         for new in &record.new_messages {
             debug_assert_eq!(
                 new.id.partition(),
@@ -1005,7 +1090,8 @@ impl Store for RedisStore {
             .arg(self.cfg.events_max_len)
             .arg(Self::millis(self.cfg.dlq_retention))
             .arg(record.detail.to_json())
-            .arg(tenant.as_str());
+            .arg(tenant.as_str())
+            .arg(slot.as_str());
         for new in &record.new_messages {
             invocation
                 .arg(new.id.as_str())
@@ -1022,7 +1108,16 @@ impl Store for RedisStore {
         })
     }
 
-    async fn discard(&self, partition: Partition, entry: &str) -> Result<()> {
+    async fn discard(
+        &self,
+        partition: Partition,
+        entry: &str,
+        flow_slot: Option<&FlowSlot>,
+        now_ms: u64,
+    ) -> Result<()> {
+        if let Some(slot) = flow_slot {
+            return self.discard_flow_slot(partition, entry, slot, now_ms).await;
+        }
         let ready = self.keys.ready(partition);
         let _: (i64, i64) = redis::pipe()
             .atomic()

@@ -75,6 +75,7 @@ impl ScheduleDef {
             redact: self.redact.clone(),
             schedule_id: Some(self.id.clone()),
             queue: None,
+            flow_control: None,
         }
     }
 

@@ -38,3 +38,8 @@ script!(ENQUEUE, "enqueue.lua");
 script!(QUEUE_UPSERT, "queue_upsert.lua");
 script!(QUEUE_PAUSE, "queue_pause.lua");
 script!(QUEUE_DELETE, "queue_delete.lua");
+script!(FLOW_PUBLISH, "flow_publish.lua");
+script!(FLOW_WAIT, "flow_wait.lua");
+script!(FLOW_DISCARD, "flow_discard.lua");
+script!(FLOW_WAKE, "flow_wake.lua");
+script!(FLOW_CHANGE, "flow_change.lua");

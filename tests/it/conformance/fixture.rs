@@ -68,6 +68,7 @@ pub(crate) fn delayed(
             source_message_id: None,
             schedule_id: None,
             queue: None,
+            flow_control: None,
             topic: None,
             redact: None,
         },
@@ -100,6 +101,7 @@ pub(crate) fn outcome(claimed: &Claimed, tenant: &TenantId, outcome: Outcome) ->
         new_messages: vec![],
         now_ms: now_ms(),
         queue: claimed.message.as_ref().and_then(|m| m.spec.queue.clone()),
+        flow_slot: claimed.flow_slot.clone(),
     }
 }
 

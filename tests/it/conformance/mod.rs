@@ -10,6 +10,7 @@ mod dead_letters;
 mod delivery;
 mod events;
 mod fixture;
+mod flows;
 mod groups;
 mod ownership;
 mod queues;
@@ -75,4 +76,8 @@ conformance!(
     queues::paused_queue_accepts_and_admits_on_resume,
     queues::cancel_and_delete_take_messages_out_of_the_queue,
     queues::queues_are_listed_per_tenant_by_name,
+    flows::parallelism_bounds_the_attempts_in_flight,
+    flows::rate_admits_per_window_and_wakes_when_it_reopens,
+    flows::pause_pin_and_reset_steer_a_key,
+    flows::cancel_leaves_the_list_and_discard_frees_the_slot,
 );

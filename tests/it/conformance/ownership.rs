@@ -206,7 +206,10 @@ pub(crate) async fn discarded_entry_is_no_longer_pending(backend: &impl Backend)
         .unwrap();
     assert_eq!(ids(&reclaimed), [&msg.id], "pending until discarded");
 
-    store.discard(Partition(0), &orphan.entry).await.unwrap();
+    store
+        .discard(Partition(0), &orphan.entry, None, now_ms())
+        .await
+        .unwrap();
     assert!(
         store
             .reclaim(Partition(0), "z", Duration::ZERO, 10)

@@ -5,14 +5,8 @@
 -- ARGV: 1 id  2 tenant  3 spec  4 body  5 now_ms  6 max_backlog  7 events_maxlen
 --       8 dedup_ttl_ms  9 event detail  10 queue name
 -- Returns {'ok'} | {'dup', original_id} | {'full'}
-local max_backlog = tonumber(ARGV[6])
-if max_backlog > 0 and redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= max_backlog then
-  return {'full'}
-end
-if KEYS[7] then
-  local original = redis.call('SET', KEYS[7], ARGV[1], 'NX', 'PX', ARGV[8], 'GET')
-  if original then return {'dup', original} end
-end
+local refused = publish_refusal(KEYS[2], KEYS[3], ARGV[6], KEYS[7], ARGV[1], ARGV[8])
+if refused then return refused end
 if redis.call('EXISTS', KEYS[5]) == 0 then
   redis.call('HSET', KEYS[5], 'parallelism', 1, 'paused', 0, 'active', 0, 'created_at', ARGV[5],
     'updated_at', ARGV[5])

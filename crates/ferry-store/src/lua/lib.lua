@@ -8,6 +8,21 @@ local function log_event(key, id, state, detail, maxlen)
   end
 end
 
+-- Why a new message cannot be stored: {'full'} when the partition's backlog
+-- is at its bound, {'dup', original_id} for a duplicate (else the dedup key
+-- is claimed for `id`); nil when it can.
+local function publish_refusal(ready, delayed, max_backlog, dedup, id, dedup_ttl)
+  max_backlog = tonumber(max_backlog)
+  if max_backlog > 0 and redis.call('XLEN', ready) + redis.call('ZCARD', delayed) >= max_backlog then
+    return {'full'}
+  end
+  if dedup then
+    local original = redis.call('SET', dedup, id, 'NX', 'PX', dedup_ttl, 'GET')
+    if original then return {'dup', original} end
+  end
+  return nil
+end
+
 -- Stores a new message and makes it deliverable: ready now, or delayed until due.
 -- `detail` is the message's event-log detail, kept as field `ev` for the
 -- lines written later without the spec at hand (cancel).
@@ -58,4 +73,61 @@ local function queue_release(queue, waiting, ready)
   if not active then return end
   redis.call('HSET', queue, 'active', math.max(0, tonumber(active) - 1))
   queue_dispatch(queue, waiting, ready)
+end
+
+-- Flow control (see the crate doc): a key's hash holds its limits `par`,
+-- `rate` (0 for none) and `period` (ms), `active` (admitted attempts not yet
+-- recorded), the rate window `wstart` (ms) and `wcount`, `paused`, and the
+-- pins `pinp` and `pinr`.
+
+-- Takes a slot for one attempt if the key's limits allow it at `now`.
+-- Returns true; or false, plus the ms at which the window reopens when the
+-- rate is what stops it.
+local function flow_take(flow, now)
+  local f = redis.call('HMGET', flow, 'par', 'rate', 'period', 'active', 'wstart', 'wcount', 'paused')
+  if f[7] == '1' then return false end
+  local par, rate, period = tonumber(f[1] or '0'), tonumber(f[2] or '0'), tonumber(f[3] or '1000')
+  local active, wstart, wcount = tonumber(f[4] or '0'), tonumber(f[5] or '0'), tonumber(f[6] or '0')
+  if par > 0 and active >= par then return false end
+  if now >= wstart + period then
+    wstart, wcount = now, 0
+  end
+  if rate > 0 and wcount >= rate then return false, wstart + period end
+  redis.call('HSET', flow, 'active', active + 1, 'wstart', wstart, 'wcount', wcount + 1)
+  return true
+end
+
+-- An idle key (nothing in flight or waiting, not paused or pinned) expires a
+-- day after its window would end; any other is kept.
+local function flow_expire(flow, waiting)
+  local f = redis.call('HMGET', flow, 'active', 'paused', 'pinp', 'pinr', 'period')
+  local idle = (f[1] or '0') == '0' and f[2] ~= '1' and f[3] ~= '1' and f[4] ~= '1'
+  if idle and redis.call('LLEN', waiting) == 0 then
+    redis.call('PEXPIRE', flow, tonumber(f[5] or '1000') + 86400000)
+  else
+    redis.call('PERSIST', flow)
+  end
+end
+
+-- Admits a key's waiting messages to the ready stream, oldest first, while
+-- its limits allow. Each entry names the key (`f`), so whoever records or
+-- discards it frees the slot. When the rate stops it, the key is registered
+-- in the wake set for when its window reopens.
+local function flow_dispatch(flow, waiting, ready, wake, member, now)
+  while redis.call('LLEN', waiting) > 0 do
+    local ok, reopens = flow_take(flow, now)
+    if not ok then
+      if reopens then redis.call('ZADD', wake, reopens, member) end
+      break
+    end
+    redis.call('XADD', ready, '*', 'm', redis.call('LPOP', waiting), 'f', member)
+  end
+  flow_expire(flow, waiting)
+end
+
+-- Frees the slot of a recorded or discarded attempt, and admits the next.
+local function flow_release(flow, waiting, ready, wake, member, now)
+  local active = tonumber(redis.call('HGET', flow, 'active') or '0')
+  redis.call('HSET', flow, 'active', math.max(0, active - 1))
+  flow_dispatch(flow, waiting, ready, wake, member, now)
 end

@@ -4,16 +4,23 @@
 -- the callback messages that the outcome triggers.
 -- A final outcome (delivered, dead) of a queue message frees its slot in the
 -- queue its hash names (`q`); a retry keeps it.
+-- Any outcome frees the flow-control slot the attempt held, even when the
+-- message was cancelled meanwhile.
 -- KEYS: 1 ready  2 delayed  3 msg  4 events  5 dlq  6 queue  7 waiting (of the
---       queue the deliverer read from the spec), then one msg key per new message
+--       queue the deliverer read from the spec)  8 flow  9 flow waiting
+--       10 flow wake (of the slot's key), then one msg key per new message
 -- ARGV: 1 group  2 entry  3 id  4 consumer  5 kind  6 due_ms  7 retried
 --       8 status  9 response_headers  10 response_body  11 error  12 now_ms
---       13 events_maxlen  14 dlq_retention_ms  15 detail  16 tenant,
+--       13 events_maxlen  14 dlq_retention_ms  15 detail  16 tenant
+--       17 flow slot member ('' for none),
 --       then per new message: id, spec, body, due_ms, event detail
 -- Returns 1 recorded, 0 nothing to do (already acked or cancelled), -1 not the owner.
 local own = ownership(KEYS[1], ARGV[1], ARGV[2], ARGV[4])
 if own ~= 1 then return own end
 ack(KEYS[1], ARGV[1], ARGV[2])
+if ARGV[17] ~= '' then
+  flow_release(KEYS[8], KEYS[9], KEYS[1], KEYS[10], ARGV[17], tonumber(ARGV[12]))
+end
 if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 
 local kind, id = ARGV[5], ARGV[3]
@@ -45,8 +52,8 @@ else
   end
 end
 
-local a = 17
-for k = 8, #KEYS do
+local a = 18
+for k = 11, #KEYS do
   create_message(KEYS[k], KEYS[1], KEYS[2], KEYS[4], ARGV[a], ARGV[16], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[12], ARGV[13], ARGV[a + 4])
   a = a + 5

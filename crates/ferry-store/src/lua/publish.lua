@@ -3,14 +3,8 @@
 -- ARGV: 1 id  2 tenant  3 spec  4 body  5 due_ms  6 now_ms  7 max_backlog
 --       8 events_maxlen  9 dedup_ttl_ms  10 event detail
 -- Returns {'ok'} | {'dup', original_id} | {'full'}
-local max_backlog = tonumber(ARGV[7])
-if max_backlog > 0 and redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= max_backlog then
-  return {'full'}
-end
-if KEYS[5] then
-  local original = redis.call('SET', KEYS[5], ARGV[1], 'NX', 'PX', ARGV[9], 'GET')
-  if original then return {'dup', original} end
-end
+local refused = publish_refusal(KEYS[2], KEYS[3], ARGV[7], KEYS[5], ARGV[1], ARGV[9])
+if refused then return refused end
 create_message(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[8],
   ARGV[10])
 return {'ok'}

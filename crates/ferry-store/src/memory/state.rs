@@ -15,14 +15,16 @@ use ferry_core::signing::SigningKey;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+mod flows;
 mod queues;
 
 use super::MemoryConfig;
 use super::dedup::DedupKeys;
 use super::delayed::DelayedSet;
-use super::stream::{Ack, DlqStream, EventLog, ReadyStream, millis};
+use super::stream::{Ack, DlqStream, EventLog, ReadyEntry, ReadyStream, millis};
 use crate::dlq::DlqEntry;
 use crate::events::{EventDetail, EventEntry, EventState, LoggedEvent};
+use crate::flows::FlowSlot;
 use crate::paging::{EntryPos, Start};
 use crate::schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 use crate::{
@@ -140,6 +142,8 @@ pub(super) struct State {
     schedules: HashMap<(TenantId, String), (Partition, Schedule)>,
     /// Every queue by tenant and name.
     queues: HashMap<queues::QueueKey, queues::QueueState>,
+    /// Every flow-control key by tenant and name.
+    flows: HashMap<flows::FlowKeyName, flows::FlowState>,
 }
 
 impl State {
@@ -152,6 +156,7 @@ impl State {
             groups: HashMap::new(),
             schedules: HashMap::new(),
             queues: HashMap::new(),
+            flows: HashMap::new(),
         }
     }
 
@@ -346,6 +351,9 @@ impl State {
     }
 
     pub(super) fn publish(&mut self, msg: &NewMessage, dedup: Option<&str>) -> PublishOutcome {
+        if let Some(flow) = &msg.spec.flow_control {
+            return self.publish_flow_controlled(msg, flow, dedup);
+        }
         if let Some(refused) = self.admission_refusal(msg, dedup) {
             return refused;
         }
@@ -375,12 +383,18 @@ impl State {
     }
 
     pub(super) fn cancel(&mut self, tenant: &TenantId, id: &MessageId, now_ms: u64) -> bool {
-        let queue = match self.live(id, now_ms) {
-            Some(r) if &r.tenant == tenant && r.dead.is_none() => r.queue.clone(),
+        let (queue, flow) = match self.live(id, now_ms) {
+            Some(r) if &r.tenant == tenant && r.dead.is_none() => (
+                r.queue.clone(),
+                r.spec.flow_control.as_ref().map(|f| f.key.clone()),
+            ),
             _ => return false,
         };
         if let Some(name) = queue {
             self.leave_queue(&(tenant.clone(), name), id, now_ms);
+        }
+        if let Some(key) = flow {
+            self.leave_flow(tenant, &key, id);
         }
         self.forget_cancelled(tenant, id, now_ms);
         true
@@ -540,6 +554,15 @@ impl State {
         self.claimed(taken, now_ms)
     }
 
+    pub(super) fn in_flight(&self) -> u64 {
+        let pending: usize = self
+            .partitions
+            .values()
+            .map(|p| p.ready.pending_len())
+            .sum();
+        u64::try_from(pending).unwrap_or(u64::MAX)
+    }
+
     pub(super) fn promote_due(
         &mut self,
         partition: Partition,
@@ -587,6 +610,9 @@ impl State {
             Ack::Done => {}
             Ack::NotPending => return Recorded::Gone,
             Ack::HeldByOther => return Recorded::NotOwner,
+        }
+        if let Some(slot) = &record.flow_slot {
+            self.flow_release(slot, record.now_ms);
         }
         if self.live(&record.message_id, record.now_ms).is_none() {
             return Recorded::Gone;
@@ -642,8 +668,17 @@ impl State {
         Recorded::Done
     }
 
-    pub(super) fn discard(&mut self, partition: Partition, entry: &str) {
-        self.partition(partition).ready.discard(entry);
+    pub(super) fn discard(
+        &mut self,
+        partition: Partition,
+        entry: &str,
+        flow_slot: Option<&FlowSlot>,
+        now_ms: u64,
+    ) {
+        match flow_slot {
+            Some(slot) => self.discard_flow_slot(partition, entry, slot, now_ms),
+            None => self.partition(partition).ready.discard(entry),
+        }
     }
 
     pub(super) fn record_delivered(
@@ -752,15 +787,16 @@ impl State {
         );
     }
 
-    fn claimed(&mut self, taken: Vec<(EntryPos, MessageId)>, now_ms: u64) -> Vec<Claimed> {
+    fn claimed(&mut self, taken: Vec<(EntryPos, ReadyEntry)>, now_ms: u64) -> Vec<Claimed> {
         taken
             .into_iter()
-            .map(|(pos, message_id)| Claimed {
+            .map(|(pos, (message_id, flow_slot))| Claimed {
                 entry: pos.render(),
                 message: self
                     .live(&message_id, now_ms)
                     .map(|r| r.stored(&message_id)),
                 message_id,
+                flow_slot,
             })
             .collect()
     }

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::state::Event;
+use crate::flows::FlowSlot;
 use crate::paging::{EntryPos, Order, Start};
 
 /// Hands out strictly increasing entry ids, like `XADD … *`: the given
@@ -40,10 +41,14 @@ impl EntryClock {
     }
 }
 
+/// A ready entry: its message, and the flow-control slot it was admitted
+/// with (the Redis entry's `f` field).
+pub(super) type ReadyEntry = (MessageId, Option<FlowSlot>);
+
 /// An entry handed to a consumer and not yet acknowledged.
 #[derive(Debug)]
 struct Pending {
-    message_id: MessageId,
+    entry: ReadyEntry,
     consumer: String,
     /// When it was last delivered or claimed; its idle time starts here.
     since: Instant,
@@ -64,7 +69,7 @@ pub(super) enum Ack {
 pub(super) struct ReadyStream {
     clock: EntryClock,
     /// Entries no consumer has read yet, in stream order.
-    unread: BTreeMap<EntryPos, MessageId>,
+    unread: BTreeMap<EntryPos, ReadyEntry>,
     /// The pending-entries list: read, not yet acknowledged.
     pending: BTreeMap<EntryPos, Pending>,
     /// Woken on every append, so blocked readers look again.
@@ -77,13 +82,22 @@ impl ReadyStream {
         self.unread.len() + self.pending.len()
     }
 
+    /// Entries read and not yet acknowledged.
+    pub(super) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     pub(super) fn wakeup(&self) -> Arc<Notify> {
         self.wakeup.clone()
     }
 
     pub(super) fn append(&mut self, id: MessageId, now_ms: u64) {
+        self.append_entry((id, None), now_ms);
+    }
+
+    pub(super) fn append_entry(&mut self, entry: ReadyEntry, now_ms: u64) {
         let pos = self.clock.next(now_ms);
-        self.unread.insert(pos, id);
+        self.unread.insert(pos, entry);
         self.wakeup.notify_waiters();
     }
 
@@ -93,19 +107,19 @@ impl ReadyStream {
         consumer: &str,
         count: usize,
         now: Instant,
-    ) -> Vec<(EntryPos, MessageId)> {
+    ) -> Vec<(EntryPos, ReadyEntry)> {
         let mut taken = Vec::new();
         while taken.len() < count {
-            let Some((pos, message_id)) = self.unread.pop_first() else {
+            let Some((pos, entry)) = self.unread.pop_first() else {
                 break;
             };
             let pending = Pending {
-                message_id: message_id.clone(),
+                entry: entry.clone(),
                 consumer: consumer.to_owned(),
                 since: now,
             };
             self.pending.insert(pos, pending);
-            taken.push((pos, message_id));
+            taken.push((pos, entry));
         }
         taken
     }
@@ -118,7 +132,7 @@ impl ReadyStream {
         min_idle: Duration,
         count: usize,
         now: Instant,
-    ) -> Vec<(EntryPos, MessageId)> {
+    ) -> Vec<(EntryPos, ReadyEntry)> {
         self.pending
             .iter_mut()
             .filter(|(_, p)| now.saturating_duration_since(p.since) >= min_idle)
@@ -126,7 +140,7 @@ impl ReadyStream {
             .map(|(pos, pending)| {
                 pending.consumer = consumer.to_owned();
                 pending.since = now;
-                (*pos, pending.message_id.clone())
+                (*pos, pending.entry.clone())
             })
             .collect()
     }

@@ -48,6 +48,7 @@ fn message(created_at: u64) -> NewMessage {
             source_message_id: None,
             schedule_id: None,
             queue: None,
+            flow_control: None,
             topic: None,
             redact: None,
         },
@@ -65,6 +66,7 @@ fn outcome(claimed: &Claimed, outcome: Outcome, now_ms: u64) -> OutcomeRecord {
         new_messages: vec![],
         now_ms,
         queue: None,
+        flow_slot: claimed.flow_slot.clone(),
     }
 }
 
