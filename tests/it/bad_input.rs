@@ -282,10 +282,11 @@ async fn unknown_and_unsupported_routes_answer_json() {
         "/v2/no-such-route",
     )
     .await;
+    // Workflows are out of scope for a relay.
     assert_error(
-        get("/v2/flowControl").await.unwrap(),
-        501,
-        "/v2/flowControl",
+        get("/v2/workflows/runs").await.unwrap(),
+        404,
+        "/v2/workflows/runs",
     )
     .await;
     target.assert_untouched().await;
@@ -296,7 +297,6 @@ async fn features_not_built_yet_are_refused_not_ignored() {
     let target = Target::start().await;
     let url = target.sink.url("/limited");
     for (header, value) in [
-        ("Upstash-Flow-Control-Key", "k"),
         ("Upstash-Queue-Name", "jobs"),
         ("Upstash-Cron", "* * * * *"),
     ] {
@@ -308,5 +308,67 @@ async fn features_not_built_yet_are_refused_not_ignored() {
             .unwrap();
         assert_error(response, 501, "not supported").await;
     }
+    target.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn flow_control_headers_that_cannot_be_enforced_are_refused() {
+    let target = Target::start().await;
+    let url = target.sink.url("/limited");
+    for (headers, needle) in [
+        (
+            vec![("Upstash-Flow-Control-Key", "k")],
+            "needs Upstash-Flow-Control-Value",
+        ),
+        (
+            vec![("Upstash-Flow-Control-Value", "rate=1")],
+            "needs Upstash-Flow-Control-Key",
+        ),
+        (
+            vec![
+                ("Upstash-Flow-Control-Key", "k"),
+                ("Upstash-Flow-Control-Value", "period=1s"),
+            ],
+            "must set parallelism or rate",
+        ),
+        (
+            vec![
+                ("Upstash-Flow-Control-Key", "k"),
+                ("Upstash-Flow-Control-Value", "rate=0"),
+            ],
+            "at least 1",
+        ),
+        (
+            vec![
+                ("Upstash-Flow-Control-Key", "k"),
+                ("Upstash-Flow-Control-Value", "rate=1, period=30d"),
+            ],
+            "between 1s and 7d",
+        ),
+    ] {
+        let mut request = target.publish(&url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        assert_error(request.send().await.unwrap(), 400, needle).await;
+    }
+    let limited = |path: &str| {
+        target
+            .ferry
+            .http()
+            .post(target.ferry.url(path))
+            .bearer_auth(TOKEN)
+            .header("Upstash-Flow-Control-Key", "k")
+            .header("Upstash-Flow-Control-Value", "parallelism=1")
+            .body("must not be stored")
+    };
+    let enqueued = limited(&format!("/v2/enqueue/jobs/{url}")).send().await.unwrap();
+    assert_error(enqueued, 501, "flow control on enqueued messages").await;
+    let scheduled = limited(&format!("/v2/schedules/{url}"))
+        .header("Upstash-Cron", "* * * * *")
+        .send()
+        .await
+        .unwrap();
+    assert_error(scheduled, 501, "flow control on schedules").await;
     target.assert_untouched().await;
 }

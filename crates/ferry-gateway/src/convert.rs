@@ -55,6 +55,7 @@ pub(crate) fn message(m: &StoredMessage) -> wire::Message {
     let (callback, callback_header) = callback_fields(m.spec.callback.as_ref());
     let (failure_callback, failure_callback_header) =
         callback_fields(m.spec.failure_callback.as_ref());
+    let flow = m.spec.flow_control.as_ref();
     wire::Message {
         message_id: m.id.to_string(),
         url: m.spec.url.clone(),
@@ -76,10 +77,10 @@ pub(crate) fn message(m: &StoredMessage) -> wire::Message {
         failure_callback_header,
         schedule_id: m.spec.schedule_id.clone(),
         caller_ip: m.spec.caller_ip.clone(),
-        flow_control_key: None,
-        parallelism: None,
-        rate: None,
-        period: None,
+        flow_control_key: flow.map(|f| f.key.clone()),
+        parallelism: flow.and_then(|f| f.parallelism),
+        rate: flow.and_then(|f| f.rate),
+        period: flow.map(|f| f.period_ms / 1000),
         labels: m.spec.labels.clone(),
     }
 }

@@ -36,6 +36,7 @@ mod convert;
 mod dlq;
 mod error;
 mod events;
+mod flows;
 mod keys;
 mod messages;
 mod metrics;
@@ -108,12 +109,8 @@ impl<S: Clone> Clone for AppState<S> {
     }
 }
 
-/// Routes of the QStash surface this relay does not serve yet; they answer
-/// 501 with a message rather than a bare 404.
-const NOT_YET: [&str; 2] = ["/v2/flowControl", "/v2/globalParallelism"];
-
 pub fn router<S: Store>(state: AppState<S>) -> Router {
-    let mut router = Router::new()
+    let router = Router::new()
         .route("/v2/publish/", post(publish::handle::<S>))
         .route("/v2/publish/{*destination}", post(publish::handle::<S>))
         .route("/v2/messages", delete(messages::cancel_many::<S>))
@@ -144,6 +141,10 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         )
         .route("/v2/schedules", get(schedules::list::<S>))
         .route("/v2/schedules/{*rest}", any(schedules::route::<S>))
+        .route("/v2/flowControl", get(flows::list::<S>))
+        .route("/v2/flowControl/{key}", get(flows::get::<S>))
+        .route("/v2/flowControl/{key}/{action}", post(flows::act::<S>))
+        .route("/v2/globalParallelism", get(flows::global_parallelism::<S>))
         .route("/v2/events", get(events::events::<S>))
         .route("/v2/logs", get(events::logs::<S>))
         .route("/v2/keys", get(keys::get::<S>))
@@ -155,11 +156,6 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready::<S>))
         .route("/metrics", get(render_metrics::<S>));
-    for prefix in NOT_YET {
-        router = router
-            .route(prefix, any(not_yet))
-            .route(&format!("{prefix}/{{*rest}}"), any(not_yet));
-    }
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -201,17 +197,6 @@ async fn limit_headers(
         .into_response();
     }
     next.run(request).await
-}
-
-async fn not_yet(request: Request<axum::body::Body>) -> Response {
-    ApiError::Client(
-        StatusCode::NOT_IMPLEMENTED,
-        format!(
-            "{} is not supported by this version of Ferry",
-            request.uri().path()
-        ),
-    )
-    .into_response()
 }
 
 async fn not_found(request: Request<axum::body::Body>) -> Response {

@@ -233,12 +233,21 @@ pub(crate) async fn publish_one<S: Store>(
         return Err(ApiError::Internal("publish without a destination".into()));
     };
     let dedup_key = dedup_key(&request, &destination);
-    let partition = match (&request.queue, &dedup_key) {
+    let flow_key = request.opts.flow_control.as_ref().map(|f| f.key.as_str());
+    let partition = match (&request.queue, flow_key, &dedup_key) {
+        (Some(_), Some(_), _) => {
+            return Err(ApiError::Client(
+                StatusCode::NOT_IMPLEMENTED,
+                "flow control on enqueued messages is not supported by this version of Ferry; use the queue's parallelism, or publish with flow control".into(),
+            ));
+        }
         // A queue's messages live in its partition, with all its state.
-        (Some(queue), _) => state.store.queue_home(&request.tenant, queue).await?,
+        (Some(queue), None, _) => state.store.queue_home(&request.tenant, queue).await?,
+        // So do a flow-control key's.
+        (None, Some(key), _) => state.store.flow_home(&request.tenant, key).await?,
         // Duplicates must meet in one partition, where their key lives.
-        (None, Some(key)) => partition_of(key, state.store.partitions()),
-        (None, None) => next_partition(state.store.partitions()),
+        (None, None, Some(key)) => partition_of(key, state.store.partitions()),
+        (None, None, None) => next_partition(state.store.partitions()),
     };
     let id = MessageId::generate(partition);
     let spec = MessageSpec {
@@ -265,6 +274,7 @@ pub(crate) async fn publish_one<S: Store>(
         redact: request.opts.redact,
         schedule_id: None,
         queue: request.queue,
+        flow_control: request.opts.flow_control,
     };
     let message = NewMessage {
         id,

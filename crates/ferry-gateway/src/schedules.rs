@@ -145,6 +145,14 @@ async fn create<S: Store>(
     };
     let now = now_ms();
     let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)?;
+    if opts.flow_control.is_some() {
+        // A key's messages must be created in its partition; a schedule's
+        // ticks are created in the schedule's.
+        return Err(ApiError::Client(
+            StatusCode::NOT_IMPLEMENTED,
+            "flow control on schedules is not supported by this version of Ferry".into(),
+        ));
+    }
     let body = read_body(body, state.cfg.max_body_bytes).await?;
     let created_at = match state.store.schedule(&tenant, &id).await? {
         Some(existing) => existing.def.created_at,
