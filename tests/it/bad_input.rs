@@ -362,7 +362,10 @@ async fn flow_control_headers_that_cannot_be_enforced_are_refused() {
             .header("Upstash-Flow-Control-Value", "parallelism=1")
             .body("must not be stored")
     };
-    let enqueued = limited(&format!("/v2/enqueue/jobs/{url}")).send().await.unwrap();
+    let enqueued = limited(&format!("/v2/enqueue/jobs/{url}"))
+        .send()
+        .await
+        .unwrap();
     assert_error(enqueued, 501, "flow control on enqueued messages").await;
     let scheduled = limited(&format!("/v2/schedules/{url}"))
         .header("Upstash-Cron", "* * * * *")

@@ -10,6 +10,7 @@ mod crash;
 mod delivery;
 mod dlq;
 mod events;
+mod flow_control;
 mod queues;
 mod readme;
 mod redis_backed;

@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 use crate::crash::{Deliverer, write_config};
 
 /// How long the sink waits before answering each request.
-const REPLY_DELAY: Duration = Duration::from_millis(150);
-const DELIVERY_LIMIT: Duration = Duration::from_secs(30);
+pub(crate) const REPLY_DELAY: Duration = Duration::from_millis(150);
+pub(crate) const DELIVERY_LIMIT: Duration = Duration::from_secs(30);
 
 /// A Ferry without its own deliverer, served by two deliverer processes.
-async fn start() -> (TestFerry, [Deliverer; 2]) {
+pub(crate) async fn start() -> (TestFerry, [Deliverer; 2]) {
     let ferry = TestFerry::start_with(TestOptions {
         run_deliverer: false,
         partitions: 4,
@@ -32,13 +32,13 @@ async fn start() -> (TestFerry, [Deliverer; 2]) {
     (ferry, deliverers)
 }
 
-async fn stop(deliverers: [Deliverer; 2]) {
+pub(crate) async fn stop(deliverers: [Deliverer; 2]) {
     for mut deliverer in deliverers {
         assert!(deliverer.terminate().await.success());
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     ferry: &TestFerry,
     method: reqwest::Method,
     path: &str,
@@ -91,7 +91,7 @@ fn bodies(requests: &[Recorded]) -> Vec<String> {
 }
 
 /// The most requests provably in flight at once (see the module doc).
-fn most_in_flight(requests: &[Recorded]) -> usize {
+pub(crate) fn most_in_flight(requests: &[Recorded]) -> usize {
     requests
         .iter()
         .map(|later| {
