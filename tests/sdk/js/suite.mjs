@@ -22,7 +22,6 @@ const HOUR_MS = HOUR_S * 1000;
 /** How long a message published with `retries: 0` may take to reach the DLQ. */
 const DEAD_LETTER_WAIT_MS = 10_000;
 const POLL_MS = 50;
-const NOT_SUPPORTED = "not supported by this version of Ferry";
 const NO_SUCH_MESSAGE = "msg_00000000000000000000000000000000000";
 /** Makes deduplication ids and bodies unique per run, so a rerun against the same relay passes. */
 const RUN = crypto.randomUUID();
@@ -84,10 +83,6 @@ async function rejectsWith(call, status, fragment) {
     assert.equal(typeof JSON.parse(error.message).error, "string", "body is {\"error\": ...}");
     return true;
   });
-}
-
-function notBuiltYet(call) {
-  return rejectsWith(call, 501, NOT_SUPPORTED);
 }
 
 function assertMessageId(id) {
@@ -492,14 +487,55 @@ await check("schedules.list, pause, resume and delete", async () => {
   await rejectsWith(() => client.schedules.get(scheduleId), 404, scheduleId);
 });
 
-await check("flowControl.get is refused with 501", async () => {
-  // Not built yet: flow control (GET /v2/flowControl/{key}).
-  await notBuiltYet(() => client.flowControl.get("js-suite-key"));
+await check("publish with flowControl: delivered; flowControl.get shows the key", async () => {
+  const url = sink("/flow");
+  const key = `js-flow-${RUN}`;
+  const { messageId } = await client.publish({
+    url,
+    body: "limited",
+    flowControl: { key, parallelism: 2, rate: 10, period: "1m" },
+  });
+  expectDelivery({ messageId, method: "POST", url, body: "limited" });
+  const info = await client.flowControl.get(key);
+  assert.equal(info.flowControlKey, key);
+  assert.equal(info.parallelismMax, 2);
+  assert.equal(info.rateMax, 10);
+  assert.equal(info.ratePeriod, 60);
+  for (const field of ["waitListSize", "parallelismCount", "rateCount", "ratePeriodStart"]) {
+    assert.equal(typeof info[field], "number", field);
+  }
+  await rejectsWith(() => client.flowControl.get(`js-none-${RUN}`), 404, "not found");
 });
 
-await check("flowControl.getGlobalParallelism is refused with 501", async () => {
-  // Not built yet: flow control (GET /v2/globalParallelism).
-  await notBuiltYet(() => client.flowControl.getGlobalParallelism());
+await check("flowControl: pause, resume, pin, unpin and resetRate", async () => {
+  const key = `js-steer-${RUN}`;
+  const { messageId } = await publishDelayed({
+    url: sink("/flow/steered"),
+    body: "x",
+    flowControl: { key, parallelism: 5 },
+  });
+  await client.flowControl.pause(key);
+  assert.equal((await client.flowControl.get(key)).isPaused, true);
+  await client.flowControl.resume(key);
+  assert.equal((await client.flowControl.get(key)).isPaused, false);
+  await client.flowControl.pin(key, { parallelism: 1, rate: 3, period: 10 });
+  const pinned = await client.flowControl.get(key);
+  assert.deepEqual(
+    [pinned.isPinnedParallelism, pinned.isPinnedRate, pinned.parallelismMax, pinned.rateMax, pinned.ratePeriod],
+    [true, true, 1, 3, 10],
+  );
+  await client.flowControl.unpin(key, { parallelism: true, rate: true });
+  const unpinned = await client.flowControl.get(key);
+  assert.deepEqual([unpinned.isPinnedParallelism, unpinned.isPinnedRate], [false, false]);
+  await client.flowControl.resetRate(key);
+  assert.equal((await client.flowControl.get(key)).rateCount, 0);
+  await client.messages.cancel(messageId);
+});
+
+await check("flowControl.getGlobalParallelism answers numbers", async () => {
+  const info = await client.flowControl.getGlobalParallelism();
+  assert.equal(typeof info.parallelismMax, "number");
+  assert.equal(typeof info.parallelismCount, "number");
 });
 
 await check("logs: a message's life, filtered by its id", async () => {
@@ -528,20 +564,6 @@ await check("messages.cancel with an id array cancels those messages", async () 
 await check("messages.cancel({ all: true }) is not supported yet (501)", async () => {
   // Not built yet: cancel by filter or everything (DELETE /v2/messages?count=100).
   await rejectsWith(() => client.messages.cancel({ all: true }), 501, "not supported by this version of Ferry");
-});
-
-await check("publish: flowControl is refused, not ignored (501)", async () => {
-  // Not built yet: flow control. Refusing the Upstash-Flow-Control-* headers
-  // is safer than accepting a rate limit that would not apply.
-  await rejectsWith(
-    () => client.publish({
-      url: sink("/flow"),
-      body: "x",
-      flowControl: { key: "js-suite-key", parallelism: 1, rate: 5, period: "1m" },
-    }),
-    501,
-    "not supported by this version of Ferry",
-  );
 });
 
 await check("publish: redact hides the body in the API", async () => {

@@ -35,7 +35,6 @@ DEAD_LETTER_POLL_S = 0.05
 HOUR_MS = 3_600_000
 # Tolerance when comparing the relay's clock with ours (same host).
 CLOCK_SLACK_MS = 60_000
-NOT_BUILT = "not supported by this version of Ferry"
 
 
 class Failure(Exception):
@@ -66,11 +65,6 @@ def expect_qstash_error(call, status, fragment):
         expect(fragment in message, f"expected {fragment!r} in {message!r}")
         return
     raise Failure(f"expected a QStashError with status {status}, got {result!r}")
-
-
-def expect_not_built(call):
-    """The relay answers routes it does not implement yet with a clear 501."""
-    expect_qstash_error(call, 501, NOT_BUILT)
 
 
 def now_ms():
@@ -542,9 +536,32 @@ class Suite:
             expect(log.time > 0, "time")
         expect_eq(listed.cursor, None, "no cursor after the last page")
 
-    def check_flow_control_get(self):
-        # Not built yet: flow control (GET /v2/flowControl/{key}).
-        expect_not_built(lambda: self.q.flow_control.get("py-key"))
+    def check_flow_control(self):
+        key = f"py-flow-{uuid.uuid4().hex}"
+        published = self.q.message.publish(
+            url=self.sink_url("/flow/py"),
+            body="limited",
+            flow_control={"key": key, "parallelism": 2, "rate": 10, "period": 60},
+        )
+        announce_delivery("/flow/py", messageId=published.message_id, method="POST", body="limited")
+        info = self.q.flow_control.get(key)
+        expect_eq(
+            (info.key, info.parallelism_max, info.rate_max, info.rate_period),
+            (key, 2, 10, 60),
+            "flow control key",
+        )
+        self.q.flow_control.pause(key)
+        expect_eq(self.q.flow_control.get(key).is_paused, True, "paused")
+        self.q.flow_control.resume(key)
+        self.q.flow_control.pin(key, {"parallelism": 1})
+        pinned = self.q.flow_control.get(key)
+        expect_eq((pinned.is_pinned_parallelism, pinned.parallelism_max), (True, 1), "pinned")
+        self.q.flow_control.unpin(key, {"parallelism": True, "rate": False})
+        expect_eq(self.q.flow_control.get(key).is_pinned_parallelism, False, "unpinned")
+        self.q.flow_control.reset_rate(key)
+        expect_qstash_error(lambda: self.q.flow_control.get(f"py-none-{uuid.uuid4().hex}"), 404, "not found")
+        parallelism = self.q.flow_control.get_global_parallelism()
+        expect(isinstance(parallelism.parallelism_count, int), "global parallelism count")
 
 
 # In running order: the dead-letter checks come first (module docstring), and
@@ -583,7 +600,7 @@ CHECKS = [
     Suite.check_schedule_create,
     Suite.check_schedule_list,
     Suite.check_event_list,
-    Suite.check_flow_control_get,
+    Suite.check_flow_control,
     Suite.check_signing_key_rotate,
 ]
 
