@@ -14,9 +14,9 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `<prefix>:v1:{p<n>}:ready` | stream, group `ferry-deliver` | one entry `m=<message id>` per deliverable message; pending entries are attempts in flight. Never trimmed: entries leave only by `XACK` + `XDEL` when their outcome is recorded |
+//! | `<prefix>:v1:{p<n>}:ready` | stream, group `ferry-deliver` | one entry `m=<message id>` per deliverable message (plus `f=<tenant>:<key>` when admitted under a flow-control key); pending entries are attempts in flight. Never trimmed: entries leave only by `XACK` + `XDEL` when their outcome is recorded |
 //! | `<prefix>:v1:{p<n>}:delayed` | sorted set | message ids scored by the Unix ms at which they become ready (delays and retry backoff) |
-//! | `<prefix>:v1:{p<n>}:msg:<id>` | hash | `tenant`, `spec` (JSON `MessageSpec`), `body`, `retried`, `state` (`pending` or `dead`), `q` (the queue of an enqueued message), last response `status`/`rhead`/`rbody`/`error`, and for dead letters `dlq_entry` and `dead_at`. Deleted on delivery or cancel; dead letters expire with the DLQ retention |
+//! | `<prefix>:v1:{p<n>}:msg:<id>` | hash | `tenant`, `spec` (JSON `MessageSpec`), `body`, `retried`, `state` (`pending` or `dead`), `q` (the queue of an enqueued message), `fc` (its flow-control key as `<tenant>:<key>`), last response `status`/`rhead`/`rbody`/`error`, and for dead letters `dlq_entry` and `dead_at`. Deleted on delivery or cancel; dead letters expire with the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:dedup:<tenant>:<dedup id>` | string | the id of the message first published with that deduplication id; expires after the dedup window |
 //! | `<prefix>:v1:{p<n>}:dlq:<tenant>` | stream | one entry `m=<message id>` per dead letter, trimmed by age (`MINID`) to the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:events:<tenant>` | stream | the log: `m=<id> s=<STATE> d=<detail JSON>`, trimmed by length |
@@ -24,11 +24,15 @@
 //! | `<prefix>:v1:{p<n>}:schedules:due` | sorted set | members `<tenant>:<schedule id>` scored by the Unix ms of their next tick; paused schedules are not in it |
 //! | `<prefix>:v1:{p<n>}:queue:<tenant>:<name>` | hash | a queue: `parallelism`, `paused` (`1` or `0`), `active` (messages admitted to the ready stream and not yet delivered or dead-lettered), `created_at`, `updated_at` |
 //! | `<prefix>:v1:{p<n>}:waiting:<tenant>:<name>` | list | ids of the queue's messages waiting for admission, oldest first |
+//! | `<prefix>:v1:{p<n>}:flow:<tenant>:<key>` | hash | a flow-control key: `par`, `rate` (0 for no bound) and `period` (ms), `active` (admitted attempts not yet recorded), the rate window `wstart` (ms) and `wcount`, `paused`, the pins `pinp` and `pinr`, `created`. Expires a day after its window when idle |
+//! | `<prefix>:v1:{p<n>}:flowwait:<tenant>:<key>` | list | ids of the key's messages waiting for room, oldest first |
+//! | `<prefix>:v1:{p<n>}:flows:wake` | sorted set | members `<tenant>:<key>` whose full rate window holds back waiting messages, scored by the Unix ms at which it ends |
 //! | `<prefix>:v1:tenant:<tenant>:keys` | hash | the tenant's signing keys `current` and `next` |
 //! | `<prefix>:v1:{t:<tenant>}:groups` | set | the names of the tenant's URL groups |
 //! | `<prefix>:v1:{t:<tenant>}:group:<name>` | hash | a URL group: `created_at`, `updated_at`, and `u:<endpoint url>` = endpoint name (empty for none) |
 //! | `<prefix>:v1:{t:<tenant>}:schedules` | hash | the tenant's schedules: schedule id = number of the partition holding it |
 //! | `<prefix>:v1:{t:<tenant>}:queues` | hash | the tenant's queues: queue name = number of the partition holding it |
+//! | `<prefix>:v1:{t:<tenant>}:flows` | hash | the tenant's flow-control keys: key = number of the partition holding it; entries of expired keys are dropped when listed |
 //!
 //! # Transitions
 //!
@@ -56,6 +60,12 @@
 //! delivered or dead-lettered outcome, or a cancel. A retry keeps its slot.
 //! Deleting a queue cancels its waiting messages; its index is kept like
 //! the schedules' one.
+//!
+//! A flow-control key lives in one partition too, and so do the messages
+//! published with it (their hash has the field `fc` naming it). Ready
+//! entries admitted under a key carry `f=<tenant>:<key>`: the slot their
+//! attempt holds until its outcome is recorded. `src/flows.rs` describes
+//! admission, slots and the rate windows.
 //!
 //! A message is placed in a partition when it is published and its id names
 //! that partition ([`ferry_core::ids::MessageId::partition`]); callbacks and
