@@ -486,6 +486,15 @@ async fn a_single_retry_takes_publish_headers_as_overrides() {
             .header("Upstash-Retries", "0")
             .header("Upstash-Delay", "1h")
     };
+    let another_key = retry()
+        .header("Upstash-Flow-Control-Key", "another")
+        .header("Upstash-Flow-Control-Value", "rate=1");
+    assert_error(
+        another_key.send().await.unwrap(),
+        400,
+        "keeps its flow-control key",
+    )
+    .await;
     let (status, answer) = json_of(retry().send().await.unwrap()).await;
     assert_eq!(status, 201, "{answer}");
     let new_id = answer["messageId"].as_str().expect("a messageId");

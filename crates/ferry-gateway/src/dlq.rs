@@ -305,6 +305,13 @@ struct Overrides {
 impl Overrides {
     fn parse(headers: &HeaderMap, limits: &publish::Limits) -> ApiResult<Self> {
         let opts = publish::parse(headers, &[], limits, now_ms())?;
+        if opts.flow_control.is_some() {
+            // The retried message is created where the dead letter lives,
+            // which is its own key's partition, not another key's.
+            return Err(ApiError::bad_request(
+                "a retried message keeps its flow-control key; publish a new message to use another",
+            ));
+        }
         let present = [
             publish::HEADER_METHOD,
             publish::HEADER_RETRIES,
