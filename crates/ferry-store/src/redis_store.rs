@@ -30,10 +30,12 @@ use crate::record::{RawHash, decode};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
 use crate::{
-    Claimed, DeliveredEntry, EndpointSelection, Error, GroupEndpoint, KeyPair, NewMessage, Outcome,
-    OutcomeRecord, PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store,
-    StoredMessage, UrlGroup,
+    Claimed, DeliveredEntry, EndpointSelection, Error, GroupEndpoint, KeyPair, MessageFilter,
+    NewMessage, Outcome, OutcomeRecord, PublishOutcome, Queue, QueueSettings, Reader, Recorded,
+    Result, Store, StoredMessage, UrlGroup,
 };
+
+mod bulk_cancel;
 
 /// How a `RedisStore` is set up; every value comes from configuration.
 #[derive(Clone)]
@@ -296,6 +298,32 @@ impl RedisStore {
         }))
     }
 
+    /// Cancels `id` with the cancel script, given the queue its hash names
+    /// (`""` for none). A message's queue never changes, so the caller may
+    /// read it before the script runs.
+    async fn cancel_in_queue(
+        &self,
+        tenant: &TenantId,
+        id: &MessageId,
+        queue: &str,
+    ) -> Result<bool> {
+        let p = id.partition();
+        let n: i64 = scripts::CANCEL
+            .key(self.keys.msg(id))
+            .key(self.keys.delayed(p))
+            .key(self.keys.events(p, tenant))
+            .key(self.keys.queue(p, tenant, queue))
+            .key(self.keys.queue_waiting(p, tenant, queue))
+            .key(self.keys.ready(p))
+            .arg(tenant.as_str())
+            .arg(id.as_str())
+            .arg(self.cfg.events_max_len)
+            .arg(queue)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
     fn millis(d: Duration) -> u64 {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
@@ -361,24 +389,19 @@ impl Store for RedisStore {
     }
 
     async fn cancel(&self, tenant: &TenantId, id: &MessageId, _now_ms: u64) -> Result<bool> {
-        let p = id.partition();
-        // A message's queue never changes, so reading it first is safe.
         let queue: Option<String> = self.conn().hget(self.keys.msg(id), "q").await?;
-        let queue = queue.unwrap_or_default();
-        let n: i64 = scripts::CANCEL
-            .key(self.keys.msg(id))
-            .key(self.keys.delayed(p))
-            .key(self.keys.events(p, tenant))
-            .key(self.keys.queue(p, tenant, &queue))
-            .key(self.keys.queue_waiting(p, tenant, &queue))
-            .key(self.keys.ready(p))
-            .arg(tenant.as_str())
-            .arg(id.as_str())
-            .arg(self.cfg.events_max_len)
-            .arg(&queue)
-            .invoke_async(&mut self.conn())
-            .await?;
-        Ok(n == 1)
+        self.cancel_in_queue(tenant, id, queue.as_deref().unwrap_or_default())
+            .await
+    }
+
+    async fn cancel_matching(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+        limit: Option<usize>,
+        _now_ms: u64,
+    ) -> Result<usize> {
+        bulk_cancel::cancel_matching(self, tenant, filter, limit).await
     }
 
     async fn ensure_signing_keys(&self, tenant: &TenantId, initial: &KeyPair) -> Result<KeyPair> {

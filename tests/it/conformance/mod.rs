@@ -6,6 +6,7 @@
 
 mod admission;
 mod backend;
+mod bulk_cancel;
 mod dead_letters;
 mod delivery;
 mod events;
@@ -75,4 +76,7 @@ conformance!(
     queues::paused_queue_accepts_and_admits_on_resume,
     queues::cancel_and_delete_take_messages_out_of_the_queue,
     queues::queues_are_listed_per_tenant_by_name,
+    bulk_cancel::bulk_cancel_reaches_every_place_a_message_waits,
+    bulk_cancel::bulk_cancel_ands_filters_and_ors_their_values,
+    bulk_cancel::bulk_cancel_pages_through_long_places_up_to_the_limit,
 );
