@@ -175,3 +175,50 @@ async fn operators_manage_queues_and_schedules_from_the_cli() {
     assert!(!ok, "deleting a missing schedule is an error");
     assert!(err.contains("not found"), "{err}");
 }
+
+#[tokio::test]
+async fn operators_cancel_pending_messages_by_filter_or_all_from_the_cli() {
+    let ferry = TestFerry::start().await;
+    let publish = |label: &'static str| {
+        let sdk = ferry.sdk();
+        async move {
+            let opts = ferry_sdk::PublishOptions {
+                delay: Some("1h".into()),
+                labels: vec![label.into()],
+                ..ferry_sdk::PublishOptions::default()
+            };
+            sdk.publish("https://a.example/hook", "x", &opts)
+                .await
+                .unwrap()
+                .message_id
+        }
+    };
+    let first_red = publish("red").await;
+    publish("red").await;
+    let blue = publish("blue").await;
+
+    let (ok, out, err) = ferry_cli(&ferry, &["messages", "cancel-matching"]).await;
+    assert!(!ok, "a filter or --all is required: {out}");
+    assert!(err.contains("--all"), "{err}");
+    let (ok, out, err) = ferry_cli(
+        &ferry,
+        &[
+            "messages",
+            "cancel-matching",
+            "--label",
+            "red",
+            "--count",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "cancelled 1 message(s)");
+    assert!(ferry.sdk().message(&first_red).await.is_err());
+    assert!(ferry.sdk().message(&blue).await.is_ok());
+    let (ok, out, err) =
+        ferry_cli(&ferry, &["--json", "messages", "cancel-matching", "--all"]).await;
+    assert!(ok, "{err}");
+    let cancelled: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cancelled["cancelled"], 2);
+}

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ferry::config::dev_credentials;
 use ferry_sdk::{Method, PublishOptions, Receiver};
 use ferry_store::KeyPair;
-use ferry_tests::ferry::{TOKEN, TestFerry};
+use ferry_tests::ferry::{OTHER_TOKEN, TOKEN, TestFerry};
 use ferry_tests::sink::TestSink;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -41,7 +41,7 @@ const START_LIMIT: Duration = Duration::from_secs(10);
 const DELIVERY_WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(25);
 /// suite.mjs has this many checks; fewer passes means checks were lost.
-const SUITE_CHECKS: usize = 38;
+const SUITE_CHECKS: usize = 39;
 
 #[tokio::test]
 async fn the_official_js_sdk_works_against_ferry() {
@@ -53,6 +53,7 @@ async fn the_official_js_sdk_works_against_ferry() {
     suite
         .env("QSTASH_URL", &ferry.base_url)
         .env("QSTASH_TOKEN", TOKEN)
+        .env("QSTASH_OTHER_TOKEN", OTHER_TOKEN)
         .env("SINK_URL", sink.url(""));
     let output = run_to_end(suite, SUITE_LIMIT).await;
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -15,7 +15,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use ferry_sdk::{Method, PublishOptions};
-use ferry_tests::ferry::{TOKEN, TestFerry};
+use ferry_tests::ferry::{OTHER_TOKEN, TOKEN, TestFerry};
 use ferry_tests::sink::{Recorded, Reply, TestSink};
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -152,6 +152,7 @@ async fn run_suite(ferry: &TestFerry, sink: &TestSink) -> SuiteRun {
     command
         .env("QSTASH_URL", &ferry.base_url)
         .env("QSTASH_TOKEN", TOKEN)
+        .env("QSTASH_OTHER_TOKEN", OTHER_TOKEN)
         .env("SINK_URL", sink.url(""));
     let output = tokio::time::timeout(SUITE_LIMIT, command.output())
         .await

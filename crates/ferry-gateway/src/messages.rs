@@ -1,16 +1,34 @@
 //! `GET /v2/messages/{id}`, `DELETE /v2/messages/{id}`, and bulk cancel
-//! `DELETE /v2/messages` by ids (query form from the JS SDK, JSON body from
-//! the Python SDK). An empty id list cancels nothing. Cancelling by filter
-//! or everything needs an index of a tenant's pending messages that the
-//! store does not keep yet, so those forms answer 501.
+//! `DELETE /v2/messages` (QStash §3.5) in three forms:
+//!
+//! * by ids: `messageIds` in the query (the JS SDK) or a JSON body
+//!   `{"messageIds": [...]}` (the Python SDK's `cancel_many`). An empty id
+//!   list cancels nothing, never everything.
+//! * by filter: `url`, `topicName`, `queueName`, `scheduleId`, `label`,
+//!   `flowControlKey`, `callerIp`, `host`, `path`, `fromDate`, `toDate` in
+//!   the query, with `count` (the JS SDK's `cancel({filter, count})`). A
+//!   parameter with several values (repeated or comma-separated) matches
+//!   any of them; different parameters must all match. An unknown
+//!   parameter is a 400, so a typo cannot widen the cancel to everything.
+//! * everything: no filter (the JS SDK's `cancel({all: true})`, which sends
+//!   only `count`, and the Python SDK's `cancel_all()`, which sends neither
+//!   query nor body).
+//!
+//! `count` (1 to 500) caps how many messages one request cancels. The JS
+//! SDK always sends it (100 unless told otherwise) and documents calling
+//! again until `cancelled` is 0; the Python SDK's `cancel_all` sends no
+//! count, does not loop, and promises to cancel all messages. So without
+//! `count` every matching message is cancelled in this one request. On a
+//! very large backlog that request can run into the gateway's request
+//! timeout; what was cancelled stays cancelled and calling again goes on.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use ferry_core::ids::MessageId;
+use ferry_core::ids::{MessageId, TenantId};
 use ferry_core::wire::{Cancelled, Message, MessageIds};
-use ferry_store::Store;
-use http::{Request, StatusCode};
+use ferry_store::{MessageFilter, Store};
+use http::Request;
 
 use crate::auth::Tenant;
 use crate::convert;
@@ -58,13 +76,59 @@ pub(crate) async fn cancel<S: Store>(
 /// The most ids one bulk cancel may name.
 const MAX_IDS: usize = 1_000;
 const IDS: &str = "messageIds";
+const COUNT: &str = "count";
+/// The largest `count` of a cancel by filter (QStash's bound).
+const MAX_COUNT: usize = 500;
+const FILTERS: [&str; 11] = [
+    "url",
+    "topicName",
+    "queueName",
+    "scheduleId",
+    "label",
+    "flowControlKey",
+    "callerIp",
+    "host",
+    "path",
+    "fromDate",
+    "toDate",
+];
+
+/// Which messages a bulk cancel names.
+enum Selection {
+    Ids(Vec<String>),
+    /// Those matching the filter, at most `limit` of them (`None`: all).
+    Matching {
+        filter: Box<MessageFilter>,
+        limit: Option<usize>,
+    },
+}
 
 pub(crate) async fn cancel_many<S: Store>(
     State(state): State<AppState<S>>,
     Tenant(tenant): Tenant,
     request: Request<Body>,
 ) -> ApiResult<Json<Cancelled>> {
-    let ids = named_ids(request).await?;
+    let now = now_ms();
+    let cancelled = match selection(request).await? {
+        Selection::Ids(ids) => cancel_ids(&state, &tenant, &ids, now).await?,
+        Selection::Matching { filter, limit } => {
+            let n = state
+                .store
+                .cancel_matching(&tenant, &filter, limit, now)
+                .await?;
+            tracing::info!(cancelled = n, "messages cancelled by filter");
+            u64::try_from(n).unwrap_or(u64::MAX)
+        }
+    };
+    Ok(Json(Cancelled { cancelled }))
+}
+
+async fn cancel_ids<S: Store>(
+    state: &AppState<S>,
+    tenant: &TenantId,
+    ids: &[String],
+    now: u64,
+) -> ApiResult<u64> {
     if ids.len() > MAX_IDS {
         return Err(ApiError::bad_request(format!(
             "at most {MAX_IDS} message ids per request, got {}",
@@ -72,42 +136,64 @@ pub(crate) async fn cancel_many<S: Store>(
         )));
     }
     let mut cancelled = 0;
-    let now = now_ms();
-    for id in &ids {
+    for id in ids {
         let Ok(msg_id) = MessageId::parse(id) else {
             continue;
         };
-        if state.store.cancel(&tenant, &msg_id, now).await? {
+        if state.store.cancel(tenant, &msg_id, now).await? {
             cancelled += 1;
         }
     }
-    Ok(Json(Cancelled { cancelled }))
+    Ok(cancelled)
 }
 
-/// The ids a bulk cancel names, from the query or a JSON body.
-async fn named_ids(request: Request<Body>) -> ApiResult<Vec<String>> {
+/// What a bulk cancel names: ids from the query or a JSON body, else the
+/// query's filters (none: everything).
+async fn selection(request: Request<Body>) -> ApiResult<Selection> {
     let (parts, body) = request.into_parts();
     let q = QueryPairs::parse(parts.uri.query());
     if q.has(IDS) {
         q.reject_unknown(&[IDS])?;
-        return Ok(q.all(IDS));
+        return Ok(Selection::Ids(q.all(IDS)));
     }
+    let known: Vec<&str> = FILTERS.iter().copied().chain([COUNT]).collect();
+    q.reject_unknown(&known)?;
     let body = read_body(body, 1024 * 1024).await?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(by_filter_not_supported());
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        if known.iter().any(|k| q.has(k)) {
+            return Err(ApiError::bad_request(
+                "name the messages either with a {\"messageIds\": [...]} body or with query filters, not both",
+            ));
+        }
+        let named: MessageIds = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!("body must be {{\"messageIds\": [...]}}: {e}"))
+        })?;
+        return Ok(Selection::Ids(named.message_ids));
     }
-    let named: MessageIds = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("body must be {{\"messageIds\": [...]}}: {e}"))
-    })?;
-    if named.message_ids.is_empty() {
-        return Ok(Vec::new());
+    let limit = q.number::<usize>(COUNT)?;
+    if limit.is_some_and(|n| n == 0 || n > MAX_COUNT) {
+        return Err(ApiError::bad_request(format!(
+            "count must be between 1 and {MAX_COUNT}"
+        )));
     }
-    Ok(named.message_ids)
+    Ok(Selection::Matching {
+        filter: Box::new(filter(&q)?),
+        limit,
+    })
 }
 
-fn by_filter_not_supported() -> ApiError {
-    ApiError::Client(
-        StatusCode::NOT_IMPLEMENTED,
-        "cancelling by filter or all messages is not supported by this version of Ferry; name the messages with messageIds".into(),
-    )
+fn filter(q: &QueryPairs) -> ApiResult<MessageFilter> {
+    Ok(MessageFilter {
+        url: q.all("url"),
+        topic_name: q.all("topicName"),
+        queue_name: q.all("queueName"),
+        schedule_id: q.all("scheduleId"),
+        label: q.all("label"),
+        flow_control_key: q.all("flowControlKey"),
+        caller_ip: q.all("callerIp"),
+        host: q.all("host"),
+        path: q.all("path"),
+        from_date: q.number("fromDate")?,
+        to_date: q.number("toDate")?,
+    })
 }

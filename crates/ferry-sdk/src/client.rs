@@ -153,6 +153,19 @@ pub struct LogQuery {
     pub filters: Vec<(String, String)>,
 }
 
+/// Which pending messages a bulk cancel takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CancelQuery {
+    /// At most this many per call (the relay accepts 1 to 500); `None`
+    /// cancels every match in one call.
+    pub count: Option<u32>,
+    /// Filters such as `("label", "nightly")`, `("url", "https://…")` or
+    /// `("queueName", "jobs")`. Repeating a key matches any of its values;
+    /// different keys must all match. No filters match every pending
+    /// message of the tenant.
+    pub filters: Vec<(String, String)>,
+}
+
 /// A connection to one relay, authenticated with one API token.
 #[derive(Clone)]
 pub struct Client {
@@ -229,6 +242,15 @@ impl Client {
     /// Cancels a message that has not been delivered yet.
     pub async fn cancel(&self, id: &str) -> Result<Cancelled> {
         send_json(self.request(Method::DELETE, &["v2", "messages", id])).await
+    }
+
+    /// Cancels the pending messages `query` matches (every one when it has
+    /// no filters) and reports how many.
+    pub async fn cancel_matching(&self, query: &CancelQuery) -> Result<Cancelled> {
+        let request = self
+            .request(Method::DELETE, &["v2", "messages"])
+            .query(&page_pairs(None, query.count, None, &query.filters));
+        send_json(request).await
     }
 
     /// Lists one page of dead letters.
@@ -648,8 +670,9 @@ fn dlq_query_pairs(query: &DlqQuery) -> Vec<(&str, String)> {
     )
 }
 
-/// The query parameters of a paged listing (dead letters, the event log),
-/// which share the paging keys and take their filters as they are.
+/// The query parameters of a paged listing (dead letters, the event log)
+/// or a bulk cancel, which share the paging keys and take their filters as
+/// they are.
 fn page_pairs<'a>(
     cursor: Option<&str>,
     count: Option<u32>,

@@ -15,7 +15,9 @@
 mod client;
 pub mod verify;
 
-pub use client::{Client, DlqOrder, DlqQuery, Error, LogOrder, LogQuery, PublishOptions, Result};
+pub use client::{
+    CancelQuery, Client, DlqOrder, DlqQuery, Error, LogOrder, LogQuery, PublishOptions, Result,
+};
 pub use ferry_core::wire;
 pub use http::Method;
 pub use verify::Receiver;

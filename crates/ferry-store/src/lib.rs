@@ -67,6 +67,13 @@
 //! attempt holds until its outcome is recorded. `src/flows.rs` describes
 //! admission, slots and the rate windows.
 //!
+//! Bulk cancel (`DELETE /v2/messages` by filter or for everything) has no
+//! index of a tenant's pending messages to read: it walks each partition's
+//! delayed set, the waiting lists of the tenant's queues and flow-control
+//! keys, and the ready stream a
+//! page at a time and cancels each match with the cancel script (see the
+//! `pending` module).
+//!
 //! A message is placed in a partition when it is published and its id names
 //! that partition ([`ferry_core::ids::MessageId::partition`]); callbacks and
 //! dead-letter retries stay in their source's partition so they can be
@@ -88,6 +95,7 @@ mod groups;
 mod keys;
 mod memory;
 mod paging;
+mod pending;
 mod queues;
 mod record;
 mod redis_store;
@@ -100,6 +108,7 @@ pub use flows::{FlowChange, FlowKey, FlowSlot, flow_partition};
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
 pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
+pub use pending::MessageFilter;
 pub use queues::{Queue, QueueSettings, queue_partition};
 pub use redis_store::{RedisConfig, RedisReader, RedisStore};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
@@ -295,6 +304,18 @@ pub trait Store: Clone + Send + Sync + 'static {
         id: &MessageId,
         now_ms: u64,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Cancels the pending messages of `tenant` that `filter` matches, at
+    /// most `limit` of them (`None`: all); returns how many it cancelled.
+    /// Each one is cancelled as by [`Store::cancel`]; the walk over the
+    /// partitions is described in the `pending` module.
+    fn cancel_matching(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+        limit: Option<usize>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<usize>> + Send;
 
     /// The tenant's keys, storing `initial` first if it has none.
     fn ensure_signing_keys(

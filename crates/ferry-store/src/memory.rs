@@ -38,8 +38,8 @@ use crate::paging::{Order, Source, Start};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::{
     Claimed, DeliveredEntry, EndpointSelection, FlowChange, FlowKey, FlowSlot, GroupEndpoint,
-    KeyPair, NewMessage, OutcomeRecord, PublishOutcome, Queue, QueueSettings, Reader, Recorded,
-    Result, Store, StoredMessage, UrlGroup,
+    KeyPair, MessageFilter, NewMessage, OutcomeRecord, PublishOutcome, Queue, QueueSettings,
+    Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
 mod dedup;
@@ -119,6 +119,16 @@ impl Store for MemoryStore {
 
     async fn cancel(&self, tenant: &TenantId, id: &MessageId, now_ms: u64) -> Result<bool> {
         Ok(self.state().cancel(tenant, id, now_ms))
+    }
+
+    async fn cancel_matching(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+        limit: Option<usize>,
+        now_ms: u64,
+    ) -> Result<usize> {
+        Ok(self.state().cancel_matching(tenant, filter, limit, now_ms))
     }
 
     async fn ensure_signing_keys(&self, tenant: &TenantId, initial: &KeyPair) -> Result<KeyPair> {

@@ -33,9 +33,11 @@ use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partit
 use crate::scripts;
 use crate::{
     Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
-    GroupEndpoint, KeyPair, NewMessage, Outcome, OutcomeRecord, PublishOutcome, Queue,
-    QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
+    GroupEndpoint, KeyPair, MessageFilter, NewMessage, Outcome, OutcomeRecord, PublishOutcome,
+    Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
+
+mod bulk_cancel;
 
 /// How a `RedisStore` is set up; every value comes from configuration.
 #[derive(Clone)]
@@ -302,6 +304,37 @@ impl RedisStore {
         }))
     }
 
+    /// Cancels `id` with the cancel script, given the queue its hash names
+    /// (`""` for none). A message's queue never changes, so the caller may
+    /// read it before the script runs.
+    /// Cancels a message held by `queue` and flow-control key `flow` (the
+    /// hash's `q` and `fc`; empty for none), as read by the caller.
+    async fn cancel_placed(
+        &self,
+        tenant: &TenantId,
+        id: &MessageId,
+        queue: &str,
+        flow: &FlowSlot,
+    ) -> Result<bool> {
+        let p = id.partition();
+        let n: i64 = scripts::CANCEL
+            .key(self.keys.msg(id))
+            .key(self.keys.delayed(p))
+            .key(self.keys.events(p, tenant))
+            .key(self.keys.queue(p, tenant, queue))
+            .key(self.keys.queue_waiting(p, tenant, queue))
+            .key(self.keys.ready(p))
+            .key(self.keys.flow_waiting(p, flow))
+            .arg(tenant.as_str())
+            .arg(id.as_str())
+            .arg(self.cfg.events_max_len)
+            .arg(queue)
+            .arg(flow.as_str())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
     fn millis(d: Duration) -> u64 {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
@@ -370,7 +403,6 @@ impl Store for RedisStore {
     }
 
     async fn cancel(&self, tenant: &TenantId, id: &MessageId, _now_ms: u64) -> Result<bool> {
-        let p = id.partition();
         // A message's queue and flow-control key never change, so reading
         // them first is safe.
         let (queue, flow): (Option<String>, Option<String>) = redis::cmd("HMGET")
@@ -379,24 +411,19 @@ impl Store for RedisStore {
             .arg("fc")
             .query_async(&mut self.conn())
             .await?;
-        let queue = queue.unwrap_or_default();
         let flow = FlowSlot::from_entry(flow.unwrap_or_default());
-        let n: i64 = scripts::CANCEL
-            .key(self.keys.msg(id))
-            .key(self.keys.delayed(p))
-            .key(self.keys.events(p, tenant))
-            .key(self.keys.queue(p, tenant, &queue))
-            .key(self.keys.queue_waiting(p, tenant, &queue))
-            .key(self.keys.ready(p))
-            .key(self.keys.flow_waiting(p, &flow))
-            .arg(tenant.as_str())
-            .arg(id.as_str())
-            .arg(self.cfg.events_max_len)
-            .arg(&queue)
-            .arg(flow.as_str())
-            .invoke_async(&mut self.conn())
-            .await?;
-        Ok(n == 1)
+        self.cancel_placed(tenant, id, queue.as_deref().unwrap_or_default(), &flow)
+            .await
+    }
+
+    async fn cancel_matching(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+        limit: Option<usize>,
+        _now_ms: u64,
+    ) -> Result<usize> {
+        bulk_cancel::cancel_matching(self, tenant, filter, limit).await
     }
 
     async fn ensure_signing_keys(&self, tenant: &TenantId, initial: &KeyPair) -> Result<KeyPair> {

@@ -7,7 +7,9 @@
 
 use ferry_core::flow::FlowControl;
 use ferry_core::ids::{Partition, TenantId};
-use ferry_store::{Claimed, FlowChange, FlowKey, NewMessage, Outcome, PublishOutcome, Store};
+use ferry_store::{
+    Claimed, FlowChange, FlowKey, MessageFilter, NewMessage, Outcome, PublishOutcome, Store,
+};
 
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{
@@ -268,4 +270,44 @@ pub(crate) async fn cancel_leaves_the_list_and_discard_frees_the_slot<B: Backend
         .await
         .unwrap();
     assert_eq!(shown(&store, &acme, t).await.parallelism_count, 1);
+}
+
+pub(crate) async fn bulk_cancel_by_key_reaches_waiting_and_admitted_messages<B: Backend>(
+    backend: &B,
+) {
+    let store = backend.open(settings()).await;
+    let acme = tenant("acme");
+    let t = now_ms();
+    let flow = limits(Some(1), None);
+    let a = publish_with(&store, &acme, &flow, "a", t).await;
+    publish_with(&store, &acme, &flow, "b", t).await;
+    publish_with(&store, &acme, &flow, "c", t).await;
+    let home = a.id.partition();
+    let unlimited = message(&acme, home.0, "free");
+    crate::conformance::fixture::publish(&store, &unlimited).await;
+    let filter = MessageFilter {
+        flow_control_key: vec!["api.example.com".into()],
+        ..MessageFilter::default()
+    };
+    let cancelled = within(store.cancel_matching(&acme, &filter, None, t))
+        .await
+        .unwrap();
+    assert_eq!(cancelled, 3, "the admitted one and the two waiting");
+    assert_eq!(shown(&store, &acme, t).await.waiting, 0);
+
+    // The admitted entry is still read; discarding it frees the slot.
+    let entries = ready(&store, home).await;
+    assert_eq!(entries.len(), 2, "a's entry and the unlimited message");
+    for entry in entries.iter().filter(|e| e.message.is_none()) {
+        within(store.discard(home, &entry.entry, entry.flow_slot.as_ref(), t))
+            .await
+            .unwrap();
+    }
+    assert_eq!(shown(&store, &acme, t).await.parallelism_count, 0);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.message_id == unlimited.id && e.message.is_some()),
+        "a message without the key stays"
+    );
 }

@@ -6,6 +6,7 @@
 
 mod admission;
 mod backend;
+mod bulk_cancel;
 mod dead_letters;
 mod delivery;
 mod events;
@@ -80,4 +81,8 @@ conformance!(
     flows::rate_admits_per_window_and_wakes_when_it_reopens,
     flows::pause_pin_and_reset_steer_a_key,
     flows::cancel_leaves_the_list_and_discard_frees_the_slot,
+    flows::bulk_cancel_by_key_reaches_waiting_and_admitted_messages,
+    bulk_cancel::bulk_cancel_reaches_every_place_a_message_waits,
+    bulk_cancel::bulk_cancel_ands_filters_and_ors_their_values,
+    bulk_cancel::bulk_cancel_pages_through_long_places_up_to_the_limit,
 );

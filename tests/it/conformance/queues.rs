@@ -22,7 +22,12 @@ fn settings() -> Settings {
 }
 
 /// Enqueues a message with `body` to `queue`, in the queue's partition.
-async fn enqueue<S: Store>(store: &S, tenant: &TenantId, queue: &str, body: &str) -> NewMessage {
+pub(crate) async fn enqueue<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    queue: &str,
+    body: &str,
+) -> NewMessage {
     let home = within(store.queue_home(tenant, queue)).await.unwrap();
     let mut msg = message(tenant, home.0, body);
     msg.spec.queue = Some(queue.to_owned());

@@ -5,6 +5,8 @@
 // Environment:
 //   QSTASH_URL    Ferry's base URL
 //   QSTASH_TOKEN  a tenant token
+//   QSTASH_OTHER_TOKEN  a token of a second tenant: cancelling all of its
+//                 messages leaves this suite's own deliveries alone
 //   SINK_URL      a loopback URL prefix for deliveries: every path under it
 //                 answers 200, except paths containing `/fail`, which answer 500
 //
@@ -30,6 +32,7 @@ const baseUrl = requiredEnv("QSTASH_URL");
 const token = requiredEnv("QSTASH_TOKEN");
 const sinkUrl = requiredEnv("SINK_URL").replace(/\/$/, "");
 const client = new Client({ baseUrl, token });
+const otherClient = new Client({ baseUrl, token: requiredEnv("QSTASH_OTHER_TOKEN") });
 const tally = { passed: 0, failed: 0 };
 
 function requiredEnv(name) {
@@ -561,9 +564,29 @@ await check("messages.cancel with an id array cancels those messages", async () 
   await rejectsWith(() => client.messages.get(a.messageId), 404, "not found");
 });
 
-await check("messages.cancel({ all: true }) is not supported yet (501)", async () => {
-  // Not built yet: cancel by filter or everything (DELETE /v2/messages?count=100).
-  await rejectsWith(() => client.messages.cancel({ all: true }), 501, "not supported by this version of Ferry");
+await check("messages.cancel({ filter, count }) cancels matching messages, count at a time", async () => {
+  const label = `js-cancel-${RUN}`;
+  for (const path of ["/filtered/a", "/filtered/b", "/filtered/c"]) {
+    await publishDelayed({ url: sink(path), body: "x", label });
+  }
+  const kept = await publishDelayed({ url: sink("/filtered/kept"), body: "x", label: "js-kept" });
+  const filter = { label: [label, "js-no-such-label"] };
+  assert.deepEqual(await client.messages.cancel({ filter, count: 2 }), { cancelled: 2 });
+  assert.deepEqual(await client.messages.cancel({ filter, count: 2 }), { cancelled: 1 });
+  assert.deepEqual(await client.messages.cancel({ filter }), { cancelled: 0 });
+  assert.equal((await client.messages.get(kept.messageId)).messageId, kept.messageId);
+  await client.messages.cancel(kept.messageId);
+});
+
+await check("messages.cancel({ all: true }) cancels every message of the tenant", async () => {
+  // On the second tenant, so this suite's own pending deliveries stay.
+  const { messageId } = await otherClient.publish({ url: sink("/other/all"), body: "x", delay: "1h" });
+  assertMessageId(messageId);
+  await otherClient.publish({ url: sink("/other/all"), body: "y", delay: "1h" });
+  assert.deepEqual(await otherClient.messages.cancel({ all: true, count: 1 }), { cancelled: 1 });
+  assert.deepEqual(await otherClient.messages.cancel({ all: true }), { cancelled: 1 });
+  assert.deepEqual(await otherClient.messages.cancel({ all: true }), { cancelled: 0 });
+  await rejectsWith(() => otherClient.messages.get(messageId), 404, "not found");
 });
 
 await check("publish: redact hides the body in the API", async () => {

@@ -4,6 +4,8 @@ returns, to show that a QStash user only has to change the base URL and token.
 Environment:
   QSTASH_URL    base URL of the relay
   QSTASH_TOKEN  API token of the relay
+  QSTASH_OTHER_TOKEN  API token of a second tenant; the cancel-all check
+                cancels that tenant's messages, leaving this suite's alone
   SINK_URL      loopback URL prefix that deliveries may go to; paths that
                 contain ``/fail`` answer 500, every other path answers 200
 
@@ -95,11 +97,12 @@ def announce_delivery(path, **fields):
 class Suite:
     """The SDK clients and what checks hand on to later checks."""
 
-    def __init__(self, url, token, sink):
+    def __init__(self, url, token, other_token, sink):
         self.url = url
         self.token = token
         self.sink = sink.rstrip("/")
         self.q = QStash(token, base_url=url)
+        self.other = QStash(other_token, base_url=url)
         self.dead = {}
         self.delayed_id = None
         self.keys = None
@@ -369,10 +372,20 @@ class Suite:
         expect_qstash_error(lambda: self.q.message.get(first.message_id), 404, "not found")
 
     def check_message_cancel_all(self):
-        # Not built yet: cancelling everything (DELETE /v2/messages, no body).
+        # No query and no body: every pending message of the tenant. It runs
+        # on the second tenant, so this suite's own deliveries stay.
+        mine = self.q.message.publish(url=self.sink_url("/all/mine"), body="m", delay="1h")
+        theirs = [
+            self.other.message.publish(url=self.sink_url("/all/theirs"), body=body, delay="1h")
+            for body in ("a", "b")
+        ]
+        expect_eq(self.other.message.cancel_all(), 2, "cancelled count")
+        expect_eq(self.other.message.cancel_all(), 0, "nothing is left")
         expect_qstash_error(
-            self.q.message.cancel_all, 501, "not supported by this version of Ferry"
+            lambda: self.other.message.get(theirs[0].message_id), 404, "not found"
         )
+        expect_eq(self.q.message.get(mine.message_id).message_id, mine.message_id, "kept")
+        self.q.message.cancel(mine.message_id)
 
     # -- signing keys -----------------------------------------------------------
 
@@ -625,6 +638,7 @@ def main():
     suite = Suite(
         url=os.environ["QSTASH_URL"],
         token=os.environ["QSTASH_TOKEN"],
+        other_token=os.environ["QSTASH_OTHER_TOKEN"],
         sink=os.environ["SINK_URL"],
     )
     return 1 if run(suite) else 0

@@ -46,6 +46,11 @@ impl DelayedSet {
         due
     }
 
+    /// Every scheduled id, earliest first (`ZRANGE 0 -1`).
+    pub(super) fn ids(&self) -> Vec<MessageId> {
+        self.by_due.iter().map(|(_, id)| id.clone()).collect()
+    }
+
     /// When the earliest remaining message is due.
     pub(super) fn next_due(&self) -> Option<u64> {
         self.by_due.first().map(|(at, _)| *at)

@@ -87,6 +87,18 @@ impl ReadyStream {
         self.pending.len()
     }
 
+    /// The ids of every entry, read or not, in stream order (`XRANGE - +`).
+    pub(super) fn ids(&self) -> Vec<MessageId> {
+        let mut entries: Vec<(EntryPos, &MessageId)> = self
+            .unread
+            .iter()
+            .map(|(pos, (id, _))| (*pos, id))
+            .chain(self.pending.iter().map(|(pos, p)| (*pos, &p.entry.0)))
+            .collect();
+        entries.sort_by_key(|(pos, _)| *pos);
+        entries.into_iter().map(|(_, id)| id.clone()).collect()
+    }
+
     pub(super) fn wakeup(&self) -> Arc<Notify> {
         self.wakeup.clone()
     }

@@ -1,7 +1,11 @@
-//! `ferry messages …`: look at or cancel a message before it is delivered.
+//! `ferry messages …`: look at or cancel messages before they are delivered,
+//! one by id or all that match filters. Cancelling by filter asks for at
+//! least one filter or `--all`, so forgetting a flag cannot cancel
+//! everything.
 
 use anyhow::Context as _;
-use ferry_sdk::Client;
+use ferry_sdk::wire::Cancelled;
+use ferry_sdk::{CancelQuery, Client};
 
 use super::output::{Fields, Format, add_message_fields, show};
 
@@ -18,6 +22,62 @@ pub enum MessagesCommand {
         /// Message id, as returned by publish (msg_…)
         id: String,
     },
+    /// Cancel every pending message that matches all the given filters (a
+    /// repeated filter matches any of its values), or with --all every
+    /// pending message
+    CancelMatching(CancelMatchingArgs),
+}
+
+/// Arguments of `ferry messages cancel-matching`.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("selection").required(true).multiple(true))]
+pub struct CancelMatchingArgs {
+    /// Only messages for this destination URL
+    #[arg(long = "destination", value_name = "URL", group = "selection")]
+    destinations: Vec<String>,
+
+    /// Only messages carrying this label
+    #[arg(long = "label", value_name = "LABEL", group = "selection")]
+    labels: Vec<String>,
+
+    /// Only messages enqueued to this queue
+    #[arg(long = "queue", value_name = "NAME", group = "selection")]
+    queues: Vec<String>,
+
+    /// Only messages published to this URL group
+    #[arg(long = "url-group", value_name = "NAME", group = "selection")]
+    url_groups: Vec<String>,
+
+    /// Only messages created by this schedule
+    #[arg(long = "schedule", value_name = "ID", group = "selection")]
+    schedules: Vec<String>,
+
+    /// Every pending message, with no filter
+    #[arg(long, group = "selection", conflicts_with_all = ["destinations", "labels", "queues", "url_groups", "schedules"])]
+    all: bool,
+
+    /// Cancel at most this many, 1 to 500 [default: every match]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=500))]
+    count: Option<u32>,
+}
+
+impl CancelMatchingArgs {
+    fn query(&self) -> CancelQuery {
+        let filters = [
+            ("url", &self.destinations),
+            ("label", &self.labels),
+            ("queueName", &self.queues),
+            ("topicName", &self.url_groups),
+            ("scheduleId", &self.schedules),
+        ]
+        .into_iter()
+        .flat_map(|(key, values)| values.iter().map(move |v| (key.to_owned(), v.clone())))
+        .collect();
+        CancelQuery {
+            count: self.count,
+            filters,
+        }
+    }
 }
 
 pub(super) async fn run(
@@ -42,9 +102,18 @@ pub(super) async fn run(
                 .cancel(&id)
                 .await
                 .with_context(|| format!("cancelling message {id}"))?;
-            show(format, &cancelled, |cancelled| {
-                format!("cancelled {} message(s)", cancelled.cancelled)
-            })
+            show(format, &cancelled, cancelled_text)
+        }
+        MessagesCommand::CancelMatching(args) => {
+            let cancelled = client
+                .cancel_matching(&args.query())
+                .await
+                .context("cancelling matching messages")?;
+            show(format, &cancelled, cancelled_text)
         }
     }
+}
+
+fn cancelled_text(cancelled: &Cancelled) -> String {
+    format!("cancelled {} message(s)", cancelled.cancelled)
 }

@@ -105,6 +105,27 @@ fn command_lines_are_accepted_or_rejected() {
     check(&["dlq", "retry"], false);
     check(&["dlq", "delete", "1-0", "2-0"], true);
     check(&["messages", "cancel", "msg_1"], true);
+    check(&["messages", "cancel-matching"], false);
+    check(&["messages", "cancel-matching", "--all"], true);
+    check(
+        &["messages", "cancel-matching", "--all", "--label", "a"],
+        false,
+    );
+    check(
+        &[
+            "messages",
+            "cancel-matching",
+            "--label",
+            "a",
+            "--count",
+            "500",
+        ],
+        true,
+    );
+    check(
+        &["messages", "cancel-matching", "--all", "--count", "0"],
+        false,
+    );
     check(&["keys", "rotate"], true);
     check(&["--url", "not a url", "keys", "show"], false);
 }

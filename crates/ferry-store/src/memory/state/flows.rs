@@ -203,6 +203,22 @@ impl State {
         self.flow_dispatch(&name, now_ms);
     }
 
+    /// The names of the tenant's keys held in partition `p`.
+    pub(super) fn flow_keys_in(&self, tenant: &TenantId, p: Partition) -> Vec<String> {
+        self.flows
+            .iter()
+            .filter(|((t, _), f)| t == tenant && f.partition == p)
+            .map(|((_, key), _)| key.clone())
+            .collect()
+    }
+
+    pub(super) fn flow_waiting_ids(&self, tenant: &TenantId, key: &str) -> Vec<MessageId> {
+        self.flows
+            .get(&(tenant.clone(), key.to_owned()))
+            .map(|f| f.waiting.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Takes a cancelled message off its key's waiting list.
     pub(super) fn leave_flow(&mut self, tenant: &TenantId, key: &str, id: &MessageId) {
         if let Some(flow) = self.flows.get_mut(&(tenant.clone(), key.to_owned())) {

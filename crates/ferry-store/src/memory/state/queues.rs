@@ -36,6 +36,15 @@ impl QueueState {
         }
     }
 
+    pub(super) fn partition(&self) -> Partition {
+        self.partition
+    }
+
+    /// The waiting messages, oldest first.
+    pub(super) fn waiting_ids(&self) -> Vec<MessageId> {
+        self.waiting.iter().cloned().collect()
+    }
+
     fn shown(&self, name: &str) -> Queue {
         Queue {
             name: name.to_owned(),
