@@ -359,6 +359,9 @@ pub struct LogEvent {
     pub response_status: Option<u16>,
     #[serde(flatten, with = "caller_ip_keys")]
     pub caller_ip: Option<String>,
+    /// The queue the message was enqueued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_name: Option<String>,
     #[serde(flatten, with = "label_keys")]
     pub labels: Vec<String>,
 }
