@@ -5,6 +5,12 @@
 //! destination and, for attempts, the response). Its time is the log
 //! stream's entry id. Lines of one tenant are spread over the partitions'
 //! logs and paged through as one with `paging`.
+//!
+//! A log is bounded by length and by age, both enforced in the step that
+//! writes a line, so no background sweeper is needed. The age is measured
+//! back from the line being written (in Redis, from its entry id, which is
+//! Redis's clock, the same clock every line's time comes from): a
+//! partition's log that gets no new lines keeps its old ones until it does.
 
 use ferry_core::ids::MessageId;
 use ferry_core::message::MessageSpec;

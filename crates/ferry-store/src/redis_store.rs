@@ -50,6 +50,9 @@ pub struct RedisConfig {
     pub dlq_retention: Duration,
     /// Approximate length kept of each tenant's event log; 0 disables it.
     pub events_max_len: u64,
+    /// Age beyond which lines of a tenant's event log are dropped, measured
+    /// back from the newest line when one is written; zero keeps any age.
+    pub events_max_age: Duration,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -63,6 +66,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("dedup_window", &self.dedup_window)
             .field("dlq_retention", &self.dlq_retention)
             .field("events_max_len", &self.events_max_len)
+            .field("events_max_age", &self.events_max_age)
             .finish_non_exhaustive()
     }
 }
@@ -299,6 +303,17 @@ impl RedisStore {
     fn millis(d: Duration) -> u64 {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     }
+
+    /// The event log's retention as every logging script takes it, one
+    /// argument `<max length>:<max age ms>`, so that a bound added to the
+    /// retention changes `log_event` and not each script's argument list.
+    fn events_retention(&self) -> String {
+        format!(
+            "{}:{}",
+            self.cfg.events_max_len,
+            Self::millis(self.cfg.events_max_age)
+        )
+    }
 }
 
 fn key_pair(values: Vec<Option<String>>, key: &str) -> Result<Option<KeyPair>> {
@@ -347,7 +362,7 @@ impl Store for RedisStore {
             .arg(msg.spec.not_before)
             .arg(msg.spec.created_at)
             .arg(self.cfg.max_backlog_per_partition)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dedup_window))
             .arg(EventDetail::of(&msg.spec).to_json());
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
@@ -374,7 +389,7 @@ impl Store for RedisStore {
             .key(self.keys.ready(p))
             .arg(tenant.as_str())
             .arg(id.as_str())
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(&queue)
             .invoke_async(&mut self.conn())
             .await?;
@@ -480,7 +495,7 @@ impl Store for RedisStore {
             .arg(self.message_args(replacement)?)
             .arg(replacement.spec.not_before)
             .arg(replacement.spec.created_at)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(EventDetail::of(&replacement.spec).to_json())
             .invoke_async(&mut self.conn())
             .await?;
@@ -603,7 +618,7 @@ impl Store for RedisStore {
             .arg(msg.body.as_ref())
             .arg(msg.spec.created_at)
             .arg(self.cfg.max_backlog_per_partition)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dedup_window))
             .arg(EventDetail::of(&msg.spec).to_json())
             .arg(queue);
@@ -675,7 +690,7 @@ impl Store for RedisStore {
                 .key(self.keys.queue(p, tenant, name))
                 .key(&waiting_key)
                 .key(self.keys.events(p, tenant))
-                .arg(self.cfg.events_max_len);
+                .arg(self.events_retention());
             for id in &waiting {
                 let msg_id = MessageId::parse(id).map_err(|e| Error::Corrupt {
                     key: waiting_key.clone(),
@@ -885,7 +900,7 @@ impl Store for RedisStore {
             .arg(self.message_args(message)?)
             .arg(message.spec.not_before)
             .arg(message.spec.created_at)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(EventDetail::of(&message.spec).to_json())
             .arg(schedules::LAST_IDS_KEPT)
             .invoke_async(&mut self.conn())
@@ -1002,7 +1017,7 @@ impl Store for RedisStore {
             .arg(response.body.as_ref())
             .arg(response.error.as_deref().unwrap_or(""))
             .arg(record.now_ms)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dlq_retention))
             .arg(record.detail.to_json())
             .arg(tenant.as_str());
@@ -1045,7 +1060,7 @@ impl Store for RedisStore {
         invocation
             .key(self.keys.ready(partition))
             .arg(GROUP)
-            .arg(self.cfg.events_max_len);
+            .arg(self.events_retention());
         for d in batch {
             let queue = d.queue.as_deref().unwrap_or_default();
             invocation

@@ -65,6 +65,7 @@ conformance!(
     dead_letters::dlq_pages_merge_partitions_in_both_orders,
     dead_letters::dead_letters_expire_after_retention,
     events::the_event_log_records_every_transition,
+    events::log_lines_older_than_the_age_are_dropped,
     groups::url_groups_upsert_remove_and_vanish_when_empty,
     tenancy::tenants_cannot_reach_each_others_messages,
     signing_keys::signing_keys_are_stored_once_and_rotated,

@@ -5,7 +5,7 @@
 -- admitted, out of its slot (admitting the next).
 -- KEYS: 1 msg  2 delayed  3 events  4 queue  5 waiting  6 ready (of the queue
 --       the caller read from the hash's `q`)
--- ARGV: 1 tenant  2 id  3 events_maxlen  4 queue name ('' for none)
+-- ARGV: 1 tenant  2 id  3 events_retention  4 queue name ('' for none)
 -- Returns 1 cancelled, 0 not found (or not this tenant's, or dead-lettered).
 local fields = redis.call('HMGET', KEYS[1], 'tenant', 'state', 'ev', 'q')
 if fields[1] ~= ARGV[1] or fields[2] == 'dead' then return 0 end

@@ -1,7 +1,7 @@
 -- Replaces a dead letter by a new message with the same body (copied inside
 -- Redis) and the given spec, in the same partition.
 -- KEYS: 1 old msg  2 dlq  3 new msg  4 ready  5 delayed  6 events
--- ARGV: 1 tenant  2 new_id  3 new_spec  4 due_ms  5 now_ms  6 events_maxlen  7 event detail
+-- ARGV: 1 tenant  2 new_id  3 new_spec  4 due_ms  5 now_ms  6 events_retention  7 event detail
 -- Returns 1 retried, 0 not found.
 local fields = redis.call('HMGET', KEYS[1], 'tenant', 'state', 'dlq_entry', 'body')
 if fields[1] ~= ARGV[1] or fields[2] ~= 'dead' then return 0 end

@@ -2,7 +2,7 @@
 -- 1), unless the backlog is full or it is a duplicate, and admits it when the
 -- queue has room.
 -- KEYS: 1 msg  2 ready  3 delayed  4 events  5 queue  6 waiting  [7 dedup]
--- ARGV: 1 id  2 tenant  3 spec  4 body  5 now_ms  6 max_backlog  7 events_maxlen
+-- ARGV: 1 id  2 tenant  3 spec  4 body  5 now_ms  6 max_backlog  7 events_retention
 --       8 dedup_ttl_ms  9 event detail  10 queue name
 -- Returns {'ok'} | {'dup', original_id} | {'full'}
 local max_backlog = tonumber(ARGV[6])

@@ -1,17 +1,25 @@
 -- Helpers shared by every Ferry script; concatenated in front of each one.
 
--- Appends a state change to a tenant's events stream (its log). Retention is
--- by length; 0 disables the log.
-local function log_event(key, id, state, detail, maxlen)
+-- Appends a state change to a tenant's events stream (its log). `retention`
+-- is `<max length>:<max age ms>`: length 0 disables the log, age 0 keeps
+-- lines of any age. Lines older than the age before the new line's time are
+-- trimmed exactly (no `~`): approximate trimming drops only whole stream
+-- nodes, so a quiet log would list lines long past the bound.
+local function log_event(key, id, state, detail, retention)
+  local maxlen, max_age = string.match(retention, '^(%d+):(%d+)$')
   if tonumber(maxlen) > 0 then
-    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'm', id, 's', state, 'd', detail)
+    local entry = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'm', id, 's', state, 'd', detail)
+    if tonumber(max_age) > 0 then
+      local ms = tonumber(string.match(entry, '^(%d+)'))
+      redis.call('XTRIM', key, 'MINID', math.max(0, ms - tonumber(max_age)))
+    end
   end
 end
 
 -- Stores a new message and makes it deliverable: ready now, or delayed until due.
 -- `detail` is the message's event-log detail, kept as field `ev` for the
 -- lines written later without the spec at hand (cancel).
-local function create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, maxlen, detail)
+local function create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, retention, detail)
   redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
     'state', 'pending', 'ev', detail)
   if tonumber(due) > tonumber(now) then
@@ -19,7 +27,7 @@ local function create_message(msg, ready, delayed, events, id, tenant, spec, bod
   else
     redis.call('XADD', ready, '*', 'm', id)
   end
-  log_event(events, id, 'CREATED', detail, maxlen)
+  log_event(events, id, 'CREATED', detail, retention)
 end
 
 -- 1 when `consumer` still owns the pending entry, 0 when nobody does (already

@@ -20,7 +20,7 @@ mod queues;
 use super::MemoryConfig;
 use super::dedup::DedupKeys;
 use super::delayed::DelayedSet;
-use super::stream::{Ack, DlqStream, EventLog, ReadyStream, millis};
+use super::stream::{Ack, DlqStream, EventLog, LogRetention, ReadyStream, millis};
 use crate::dlq::DlqEntry;
 use crate::events::{EventDetail, EventEntry, EventState, LoggedEvent};
 use crate::paging::{EntryPos, Start};
@@ -102,17 +102,16 @@ impl PartitionState {
         u64::try_from(self.ready.len() + self.delayed.len()).unwrap_or(u64::MAX)
     }
 
-    /// Appends to the tenant's log, keeping at most `max_len` lines; 0
+    /// Appends to the tenant's log within `retention`; a length of 0
     /// disables the log.
-    fn log(&mut self, tenant: &TenantId, event: Event, max_len: u64, now_ms: u64) {
-        if max_len == 0 {
+    fn log(&mut self, tenant: &TenantId, event: Event, retention: LogRetention, now_ms: u64) {
+        if retention.max_len == 0 {
             return;
         }
-        let max_len = usize::try_from(max_len).unwrap_or(usize::MAX);
         self.events
             .entry(tenant.clone())
             .or_default()
-            .push(event, now_ms, max_len);
+            .push(event, now_ms, retention);
     }
 }
 
@@ -392,13 +391,13 @@ impl State {
             return;
         };
         let detail = EventDetail::of(&record.spec);
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let part = self.partition(id.partition());
         part.delayed.remove(id);
         part.log(
             tenant,
             (id.clone(), EventState::Canceled, detail),
-            max_len,
+            retention,
             now_ms,
         );
     }
@@ -651,7 +650,7 @@ impl State {
         partition: Partition,
         batch: &[DeliveredEntry],
     ) -> usize {
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let wall_ms = ferry_core::clock::unix_ms(std::time::SystemTime::now());
         let mut n_recorded = 0;
         for delivered in batch {
@@ -664,7 +663,7 @@ impl State {
                 EventState::Delivered,
                 delivered.detail.clone(),
             );
-            part.log(&delivered.tenant, event, max_len, wall_ms);
+            part.log(&delivered.tenant, event, retention, wall_ms);
             let queue = self
                 .messages
                 .remove(&delivered.message_id)
@@ -722,10 +721,10 @@ impl State {
     }
 
     fn log(&mut self, partition: Partition, record: &OutcomeRecord, state: EventState) {
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let event = (record.message_id.clone(), state, record.detail.clone());
         self.partition(partition)
-            .log(&record.tenant, event, max_len, record.now_ms);
+            .log(&record.tenant, event, retention, record.now_ms);
     }
 
     /// Stores a new message and makes it deliverable: ready now, or delayed
@@ -733,7 +732,7 @@ impl State {
     fn create(&mut self, partition: Partition, new: Creation<'_>) {
         let record = Record::new(new.tenant, new.spec.clone(), new.body);
         self.messages.insert(new.id.clone(), record);
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let part = self.partition(partition);
         if new.due_ms > new.now_ms {
             part.delayed.schedule(new.id.clone(), new.due_ms);
@@ -747,7 +746,7 @@ impl State {
                 EventState::Created,
                 EventDetail::of(new.spec),
             ),
-            max_len,
+            retention,
             new.now_ms,
         );
     }
@@ -780,6 +779,13 @@ impl State {
             stream.remove(dead.entry);
         }
         None
+    }
+
+    fn log_retention(&self) -> LogRetention {
+        LogRetention {
+            max_len: usize::try_from(self.cfg.events_max_len).unwrap_or(usize::MAX),
+            max_age_ms: millis(self.cfg.events_max_age),
+        }
     }
 
     fn partition(&mut self, partition: Partition) -> &mut PartitionState {

@@ -91,7 +91,7 @@ impl State {
         let mut record = Record::new(&tenant, msg.spec.clone(), msg.body.clone());
         record.queue = Some(name.clone());
         self.messages.insert(msg.id.clone(), record);
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         self.partition(p).log(
             &tenant,
             (
@@ -99,7 +99,7 @@ impl State {
                 EventState::Created,
                 EventDetail::of(&msg.spec),
             ),
-            max_len,
+            retention,
             now_ms,
         );
         let key = (tenant, name);
