@@ -54,6 +54,10 @@
 //! the queue's waiting list; it is admitted to the ready stream (`active`
 //! grows) by that script, or later by the step that frees a slot: a
 //! delivered or dead-lettered outcome, or a cancel. A retry keeps its slot.
+//! Retrying a queue message's dead letter puts the new message at the end
+//! of the queue's waiting list in the same script that removes the dead
+//! letter, so it waits for a slot (and for a paused queue to resume) rather
+//! than going straight to the ready stream.
 //! Deleting a queue cancels its waiting messages; its index is kept like
 //! the schedules' one.
 //!
@@ -324,7 +328,10 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Replaces the dead letter by `replacement` (same partition; its body is
-    /// taken from the dead letter). False when the dead letter is gone.
+    /// taken from the dead letter). A replacement whose spec names a queue
+    /// rejoins that queue's waiting list (creating the queue with
+    /// parallelism 1 if it was deleted) and is admitted like any enqueued
+    /// message. False when the dead letter is gone.
     fn dlq_retry(
         &self,
         tenant: &TenantId,

@@ -483,6 +483,16 @@ impl Store for RedisStore {
             replacement.id.partition(),
             "a dead-letter retry stays in its partition"
         );
+        let queue = replacement.spec.queue.as_deref();
+        if let Some(queue) = queue {
+            // The index is written first, as on enqueue (see the crate doc);
+            // a queue indexed elsewhere keeps its entry.
+            let _: bool = self
+                .conn()
+                .hset_nx(self.keys.queue_index(tenant), queue, p.0)
+                .await?;
+        }
+        let queue = queue.unwrap_or_default();
         let n: i64 = scripts::DLQ_RETRY
             .key(self.keys.msg(&old))
             .key(self.keys.dlq(p, tenant))
@@ -490,6 +500,8 @@ impl Store for RedisStore {
             .key(self.keys.ready(p))
             .key(self.keys.delayed(p))
             .key(self.keys.events(p, tenant))
+            .key(self.keys.queue(p, tenant, queue))
+            .key(self.keys.queue_waiting(p, tenant, queue))
             .arg(tenant.as_str())
             .arg(replacement.id.as_str())
             .arg(self.message_args(replacement)?)
@@ -497,6 +509,7 @@ impl Store for RedisStore {
             .arg(replacement.spec.created_at)
             .arg(self.events_retention())
             .arg(EventDetail::of(&replacement.spec).to_json())
+            .arg(queue)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(n == 1)

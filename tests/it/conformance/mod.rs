@@ -76,4 +76,5 @@ conformance!(
     queues::paused_queue_accepts_and_admits_on_resume,
     queues::cancel_and_delete_take_messages_out_of_the_queue,
     queues::queues_are_listed_per_tenant_by_name,
+    queues::a_retried_dead_letter_waits_in_its_queue,
 );

@@ -13,13 +13,6 @@ if KEYS[7] then
   local original = redis.call('SET', KEYS[7], ARGV[1], 'NX', 'PX', ARGV[8], 'GET')
   if original then return {'dup', original} end
 end
-if redis.call('EXISTS', KEYS[5]) == 0 then
-  redis.call('HSET', KEYS[5], 'parallelism', 1, 'paused', 0, 'active', 0, 'created_at', ARGV[5],
-    'updated_at', ARGV[5])
-end
-redis.call('HSET', KEYS[1], 'tenant', ARGV[2], 'spec', ARGV[3], 'body', ARGV[4], 'retried', 0,
-  'state', 'pending', 'ev', ARGV[9], 'q', ARGV[10])
-redis.call('RPUSH', KEYS[6], ARGV[1])
-log_event(KEYS[4], ARGV[1], 'CREATED', ARGV[9], ARGV[7])
-queue_dispatch(KEYS[5], KEYS[6], KEYS[2])
+enqueue_message(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7],
+  ARGV[9], ARGV[10])
 return {'ok'}

@@ -67,3 +67,18 @@ local function queue_release(queue, waiting, ready)
   redis.call('HSET', queue, 'active', math.max(0, tonumber(active) - 1))
   queue_dispatch(queue, waiting, ready)
 end
+
+-- Stores a message of the queue `name` (creating the queue with parallelism
+-- 1) at the end of its waiting list, and admits what has room: an enqueue,
+-- or a queue message's dead letter retried into its queue.
+local function enqueue_message(msg, ready, events, queue, waiting, id, tenant, spec, body, now, retention, detail,
+                               name)
+  if redis.call('EXISTS', queue) == 0 then
+    redis.call('HSET', queue, 'parallelism', 1, 'paused', 0, 'active', 0, 'created_at', now, 'updated_at', now)
+  end
+  redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
+    'state', 'pending', 'ev', detail, 'q', name)
+  redis.call('RPUSH', waiting, id)
+  log_event(events, id, 'CREATED', detail, retention)
+  queue_dispatch(queue, waiting, ready)
+end

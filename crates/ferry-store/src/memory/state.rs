@@ -498,7 +498,8 @@ impl State {
     }
 
     /// Replaces the tenant's dead letter `old` by `replacement` with the dead
-    /// letter's body, in `old`'s partition; false when there is none.
+    /// letter's body, in `old`'s partition (a queue's message rejoins its
+    /// queue); false when there is none.
     pub(super) fn retry_dead_letter(
         &mut self,
         tenant: &TenantId,
@@ -509,17 +510,22 @@ impl State {
         let Some(body) = self.remove_dead_letter(tenant, old, now_ms) else {
             return false;
         };
-        self.create(
-            old.partition(),
-            Creation {
-                id: &replacement.id,
-                tenant,
-                spec: &replacement.spec,
-                body,
-                due_ms: replacement.spec.not_before,
-                now_ms: replacement.spec.created_at,
-            },
-        );
+        let spec = &replacement.spec;
+        match spec.queue.clone() {
+            // A queue message goes back into its queue, to wait for a slot.
+            Some(name) => self.join_queue(name, &replacement.id, spec, body, spec.created_at),
+            None => self.create(
+                old.partition(),
+                Creation {
+                    id: &replacement.id,
+                    tenant,
+                    spec,
+                    body,
+                    due_ms: spec.not_before,
+                    now_ms: spec.created_at,
+                },
+            ),
+        }
         true
     }
 
