@@ -561,3 +561,38 @@ async fn another_tenant_can_neither_see_nor_touch_dead_letters() {
     assert_eq!(dead_letters(&yard.ferry, TOKEN).await, yard.dead);
     assert_eq!(yard.sink.n_requests(), 2, "nothing was retried");
 }
+
+#[tokio::test]
+async fn the_queue_name_filter_selects_the_dead_letters_of_that_queue() {
+    let ferry = TestFerry::start().await;
+    let sink = TestSink::start().await;
+    sink.respond(failing_reply());
+    let opts = PublishOptions {
+        retries: Some(0),
+        ..PublishOptions::default()
+    };
+    let sdk = ferry.sdk();
+    let queued = sdk
+        .enqueue("nightly", &sink.url("/queued"), "q", &opts)
+        .await
+        .unwrap()
+        .message_id;
+    let published = sdk
+        .publish(&sink.url("/published"), "p", &opts)
+        .await
+        .unwrap()
+        .message_id;
+    let dead = wait_for_dead_letter(&ferry, &queued).await;
+    assert_eq!(dead.message.queue_name.as_deref(), Some("nightly"));
+    wait_for_dead_letter(&ferry, &published).await;
+
+    let listed = async |queue: &str| {
+        let query = DlqQuery {
+            filters: vec![("queueName".into(), queue.into())],
+            ..DlqQuery::default()
+        };
+        ids_of(&sdk.dlq_list(&query).await.unwrap().messages)
+    };
+    assert_eq!(listed("nightly").await, [queued]);
+    assert!(listed("weekly").await.is_empty());
+}

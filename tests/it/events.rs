@@ -173,3 +173,48 @@ async fn bad_log_queries_are_rejected_with_the_reason() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_queue_name_filter_selects_the_lines_of_that_queues_messages() {
+    let ferry = TestFerry::start().await;
+    let sink = TestSink::start().await;
+    let sdk = ferry.sdk();
+    let opts = PublishOptions::default();
+    let queued = sdk
+        .enqueue("nightly", &sink.url("/queued"), "q", &opts)
+        .await
+        .unwrap()
+        .message_id;
+    let published = sdk
+        .publish(&sink.url("/published"), "p", &opts)
+        .await
+        .unwrap()
+        .message_id;
+    sink.wait_for_requests(2, Duration::from_secs(10)).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines = all_lines(&ferry, "&queueName=nightly").await;
+        if states(&lines, &queued).contains(&"DELIVERED".to_owned()) {
+            break lines;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivery never logged: {lines:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(states(&lines, &queued), ["CREATED", "DELIVERED"]);
+    assert_eq!(lines.len(), 2, "only the queue's lines: {lines:#?}");
+    assert!(
+        lines.iter().all(|l| l["queueName"] == "nightly"),
+        "{lines:#?}"
+    );
+    assert!(all_lines(&ferry, "&queueName=weekly").await.is_empty());
+    let unqueued = all_lines(&ferry, &format!("&messageId={published}")).await;
+    assert!(!unqueued.is_empty());
+    assert!(
+        unqueued.iter().all(|l| l.get("queueName").is_none()),
+        "a published message's lines name no queue: {unqueued:#?}"
+    );
+}

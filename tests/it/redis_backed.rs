@@ -21,6 +21,7 @@ fn store_config(redis: &TestRedis) -> RedisConfig {
         dedup_window: Duration::from_secs(600),
         dlq_retention: Duration::from_secs(3600),
         events_max_len: 100,
+        events_max_age: Duration::from_secs(3600),
     }
 }
 

@@ -179,6 +179,74 @@ async fn schedules_are_created_read_paused_resumed_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_schedule_shows_its_callbacks_with_their_headers_and_its_caller() {
+    let ferry = TestFerry::start().await;
+    let (status, text) = call(
+        &ferry,
+        TOKEN,
+        reqwest::Method::POST,
+        "/v2/schedules/https://example.com/nightly",
+        &[
+            ("Upstash-Cron", "0 3 * * *"),
+            ("Upstash-Schedule-Id", "with-callbacks"),
+            ("Upstash-Callback", "https://example.com/done"),
+            ("Upstash-Callback-Forward-x-trace-id", "t-1"),
+            ("Upstash-Callback-Forward-x-trace-id", "t-2"),
+            ("Upstash-Failure-Callback", "https://example.com/failed"),
+            ("Upstash-Failure-Callback-Forward-X-Alert", "page"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+
+    let shown = get_json(&ferry, TOKEN, "/v2/schedules/with-callbacks").await;
+    assert_eq!(shown["callback"], "https://example.com/done");
+    assert_eq!(
+        shown["callbackHeader"],
+        serde_json::json!({"X-Trace-Id": ["t-1, t-2"]})
+    );
+    assert_eq!(shown["failureCallback"], "https://example.com/failed");
+    assert_eq!(
+        shown["failureCallbackHeader"],
+        serde_json::json!({"X-Alert": ["page"]})
+    );
+    assert_eq!(shown["callerIP"], "127.0.0.1");
+    assert_eq!(shown["callerIp"], "127.0.0.1");
+
+    // The SDK reads the same fields back.
+    let parsed = ferry.sdk().schedule("with-callbacks").await.unwrap();
+    let headers = parsed.callback_header.unwrap();
+    assert_eq!(headers["X-Trace-Id"], ["t-1, t-2"]);
+    assert_eq!(parsed.failure_callback_header.unwrap()["X-Alert"], ["page"]);
+    assert_eq!(parsed.caller_ip.as_deref(), Some("127.0.0.1"));
+
+    // Without callbacks, neither they nor their headers are shown.
+    let (status, text) = call(
+        &ferry,
+        TOKEN,
+        reqwest::Method::POST,
+        "/v2/schedules/https://example.com/plain",
+        &[
+            ("Upstash-Cron", "0 3 * * *"),
+            ("Upstash-Schedule-Id", "plain"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let plain = get_json(&ferry, TOKEN, "/v2/schedules/plain").await;
+    for key in [
+        "callback",
+        "callbackHeader",
+        "failureCallback",
+        "failureCallbackHeader",
+    ] {
+        assert!(plain.get(key).is_none(), "{key} in {plain}");
+    }
+}
+
+#[tokio::test]
 async fn bad_schedules_are_refused_with_a_reason() {
     let ferry = TestFerry::start().await;
     let create = "/v2/schedules/https://example.com/x";

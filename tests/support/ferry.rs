@@ -205,6 +205,7 @@ fn redis_config(url: &str, prefix: &str, options: &TestOptions) -> RedisConfig {
         dedup_window: Duration::from_secs(600),
         dlq_retention: Duration::from_secs(7 * 86_400),
         events_max_len: 10_000,
+        events_max_age: Duration::from_secs(3 * 86_400),
     }
 }
 

@@ -333,7 +333,15 @@ pub struct Schedule {
     pub callback: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_callback: Option<String>,
-    #[serde(rename = "callerIP", default, skip_serializing_if = "Option::is_none")]
+    /// Headers sent with the callback of each tick's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_header: Option<HeaderMap>,
+    /// Headers sent with the failure callback of each tick's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_callback_header: Option<HeaderMap>,
+    /// The creator's IP address, under both `callerIP` and `callerIp` (the
+    /// spelling QStash's schedule shape uses), as on [`Message`].
+    #[serde(flatten, with = "caller_ip_keys")]
     pub caller_ip: Option<String>,
     pub is_paused: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -379,6 +387,9 @@ pub struct LogEvent {
     pub response_status: Option<u16>,
     #[serde(flatten, with = "caller_ip_keys")]
     pub caller_ip: Option<String>,
+    /// The queue the message was enqueued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_name: Option<String>,
     #[serde(flatten, with = "label_keys")]
     pub labels: Vec<String>,
 }

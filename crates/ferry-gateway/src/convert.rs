@@ -16,7 +16,8 @@ pub(crate) fn header_map(pairs: &[(String, String)]) -> Option<HeaderMap> {
     Some(map)
 }
 
-fn callback_fields(cb: Option<&CallbackSpec>) -> (Option<String>, Option<HeaderMap>) {
+/// A callback's `(url, headers)` as the message and schedule shapes show them.
+pub(crate) fn callback_fields(cb: Option<&CallbackSpec>) -> (Option<String>, Option<HeaderMap>) {
     match cb {
         Some(cb) => (Some(cb.url.clone()), header_map(&cb.headers)),
         None => (None, None),

@@ -69,7 +69,7 @@ fn filter(q: &QueryPairs) -> ApiResult<DlqFilter> {
             })
         })
         .collect::<ApiResult<Vec<u16>>>()?;
-    let unmatched = ["topicName", "scheduleId", "queueName", "flowControlKey"]
+    let unmatched = ["topicName", "scheduleId", "flowControlKey"]
         .iter()
         .any(|k| q.has(k));
     Ok(DlqFilter {
@@ -78,6 +78,7 @@ fn filter(q: &QueryPairs) -> ApiResult<DlqFilter> {
         label: q.all("label"),
         response_status: statuses,
         caller_ip: q.all("callerIp"),
+        queue_name: q.all("queueName"),
         from_date: q.number("fromDate")?,
         to_date: q.number("toDate")?,
         unmatched,

@@ -87,7 +87,7 @@ fn filter(q: &QueryPairs) -> ApiResult<EventFilter> {
     }
     let mut message_ids = q.all("messageId");
     message_ids.extend(q.all("messageIds"));
-    let unmatched = ["topicName", "queueName", "scheduleId", "flowControlKey", "endpointName"]
+    let unmatched = ["topicName", "scheduleId", "flowControlKey", "endpointName"]
         .iter()
         .any(|k| q.has(k))
         // A state this relay never logs matches no line.
@@ -100,6 +100,7 @@ fn filter(q: &QueryPairs) -> ApiResult<EventFilter> {
         caller_ips: q.all("callerIp"),
         hosts: q.all("host"),
         paths: q.all("path"),
+        queue_names: q.all("queueName"),
         from_date: q.number("fromDate")?,
         to_date: q.number("toDate")?,
         unmatched,
@@ -134,6 +135,7 @@ fn wire(e: &LoggedEvent) -> LogEvent {
         next_delivery_time: d.next_delivery_time,
         response_status: d.response_status,
         caller_ip: d.caller_ip.clone(),
+        queue_name: d.queue_name.clone(),
         labels: d.labels.clone(),
     }
 }

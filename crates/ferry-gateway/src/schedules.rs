@@ -10,16 +10,14 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use ferry_core::cron::CronSchedule;
 use ferry_core::ids::{TenantId, validate_name};
-use ferry_core::message::CallbackSpec;
 use ferry_core::publish::{self, PublishOptions};
 use ferry_core::signing::body_hash;
-use ferry_core::wire::{self, HeaderMap};
+use ferry_core::wire;
 use ferry_store::{Schedule, ScheduleDef, Store};
 use http::{Method, Request, StatusCode};
-use serde::Serialize;
 
 use crate::auth::Tenant;
-use crate::convert::header_map;
+use crate::convert::{callback_fields, header_map};
 use crate::error::{ApiError, ApiResult};
 use crate::publish::{TargetKind, read_body, target};
 use crate::{AppState, now_ms};
@@ -28,55 +26,6 @@ const SCHEDULES_PREFIX: &str = "/v2/schedules/";
 const HEADER_CRON: &str = "upstash-cron";
 const HEADER_SCHEDULE_ID: &str = "upstash-schedule-id";
 const HEADER_QUEUE: &str = "upstash-queue-name";
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Created {
-    schedule_id: String,
-}
-
-/// A schedule in the JSON shape of QStash §9.4.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ScheduleJson {
-    schedule_id: String,
-    cron: String,
-    destination: String,
-    created_at: u64,
-    method: String,
-    retries: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    header: Option<HeaderMap>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body_base64: Option<String>,
-    /// Seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    delay: Option<u64>,
-    /// Seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timeout: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    callback: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    failure_callback: Option<String>,
-    #[serde(rename = "callerIP", skip_serializing_if = "Option::is_none")]
-    caller_ip: Option<String>,
-    is_paused: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_delay_expression: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    label: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    labels: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_schedule_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_schedule_time: Option<u64>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    last_schedule_states: BTreeMap<String, &'static str>,
-}
 
 /// Everything under `/v2/schedules/`. One route serves it all: the router
 /// cannot hold both a catch-all destination and `{id}/pause` beside it.
@@ -170,7 +119,11 @@ async fn create<S: Store>(
     );
     let next = next_tick(&cron, now)?;
     state.store.upsert_schedule(&def, &body, next).await?;
-    Ok((StatusCode::CREATED, Json(Created { schedule_id: id })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::ScheduleCreated { schedule_id: id }),
+    )
+        .into_response())
 }
 
 /// `(created_at, now)`: a replaced schedule keeps its creation time.
@@ -298,7 +251,7 @@ async fn render<S: Store>(
     state: &AppState<S>,
     tenant: &TenantId,
     schedule: Schedule,
-) -> ApiResult<ScheduleJson> {
+) -> ApiResult<wire::Schedule> {
     let mut states = BTreeMap::new();
     for id in &schedule.last_ids {
         let shown = match state.store.message(tenant, id).await? {
@@ -306,12 +259,14 @@ async fn render<S: Store>(
             Some(_) => "IN_PROGRESS",
             None => "SUCCESS",
         };
-        states.insert(id.to_string(), shown);
+        states.insert(id.to_string(), shown.to_owned());
     }
     let def = schedule.def;
     let (body, body_base64) = wire::body_fields(&schedule.body);
-    let url_of = |cb: Option<CallbackSpec>| cb.map(|c| c.url);
-    Ok(ScheduleJson {
+    let (callback, callback_header) = callback_fields(def.callback.as_ref());
+    let (failure_callback, failure_callback_header) =
+        callback_fields(def.failure_callback.as_ref());
+    Ok(wire::Schedule {
         schedule_id: def.id,
         cron: def.cron,
         destination: def.url,
@@ -323,8 +278,10 @@ async fn render<S: Store>(
         body_base64,
         delay: (def.delay_ms > 0).then_some(def.delay_ms / 1000),
         timeout: def.timeout_ms.map(|t| t / 1000),
-        callback: url_of(def.callback),
-        failure_callback: url_of(def.failure_callback),
+        callback,
+        failure_callback,
+        callback_header,
+        failure_callback_header,
         caller_ip: def.caller_ip,
         is_paused: schedule.paused,
         retry_delay_expression: def.retry_delay.map(|e| e.to_string()),

@@ -13,12 +13,13 @@ pub struct DlqFilter {
     pub label: Vec<String>,
     pub response_status: Vec<u16>,
     pub caller_ip: Vec<String>,
+    pub queue_name: Vec<String>,
     /// Unix ms, inclusive bounds on the time of death.
     pub from_date: Option<u64>,
     pub to_date: Option<u64>,
-    /// Filters on features this relay does not attach to messages yet
-    /// (queue, URL group, schedule, flow-control key): any value given
-    /// matches no message.
+    /// Filters on features this relay does not match dead letters on yet
+    /// (URL group, schedule, flow-control key): any value given matches no
+    /// message.
     pub unmatched: bool,
 }
 
@@ -32,6 +33,7 @@ impl DlqFilter {
             && matches_any(&self.label, |v| m.spec.labels.contains(v))
             && matches_any(&self.response_status, |v| Some(*v) == status)
             && matches_any(&self.caller_ip, |v| Some(v) == m.spec.caller_ip.as_ref())
+            && matches_any(&self.queue_name, |v| Some(v) == m.spec.queue.as_ref())
             && self.from_date.is_none_or(|from| dead_at >= from)
             && self.to_date.is_none_or(|to| dead_at <= to)
     }

@@ -5,6 +5,12 @@
 //! destination and, for attempts, the response). Its time is the log
 //! stream's entry id. Lines of one tenant are spread over the partitions'
 //! logs and paged through as one with `paging`.
+//!
+//! A log is bounded by length and by age, both enforced in the step that
+//! writes a line, so no background sweeper is needed. The age is measured
+//! back from the line being written (in Redis, from its entry id, which is
+//! Redis's clock, the same clock every line's time comes from): a
+//! partition's log that gets no new lines keeps its old ones until it does.
 
 use ferry_core::ids::MessageId;
 use ferry_core::message::MessageSpec;
@@ -61,6 +67,9 @@ pub struct EventDetail {
     pub labels: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_ip: Option<String>,
+    /// The queue the message was enqueued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +87,7 @@ impl EventDetail {
             method: spec.method.clone(),
             labels: spec.labels.clone(),
             caller_ip: spec.caller_ip.clone(),
+            queue_name: spec.queue.clone(),
             ..Self::default()
         }
     }
@@ -120,12 +130,13 @@ pub struct EventFilter {
     pub caller_ips: Vec<String>,
     pub hosts: Vec<String>,
     pub paths: Vec<String>,
+    pub queue_names: Vec<String>,
     /// Unix ms, inclusive bounds.
     pub from_date: Option<u64>,
     pub to_date: Option<u64>,
-    /// Filters on features this relay does not attach to messages yet
-    /// (queue, URL group, schedule, flow-control key): any value given
-    /// matches no line.
+    /// Filters on features this relay does not record in log lines yet
+    /// (URL group, schedule, flow-control key): any value given matches no
+    /// line.
     pub unmatched: bool,
 }
 
@@ -142,6 +153,9 @@ impl EventFilter {
             && matches_any(&self.caller_ips, |v| Some(v) == e.detail.caller_ip.as_ref())
             && matches_any(&self.hosts, |v| Some(v) == host.as_ref())
             && matches_any(&self.paths, |v| Some(v) == path.as_ref())
+            && matches_any(&self.queue_names, |v| {
+                Some(v) == e.detail.queue_name.as_ref()
+            })
             && self.from_date.is_none_or(|from| e.time >= from)
             && self.to_date.is_none_or(|to| e.time <= to)
     }

@@ -19,7 +19,7 @@
 //! | `<prefix>:v1:{p<n>}:msg:<id>` | hash | `tenant`, `spec` (JSON `MessageSpec`), `body`, `retried`, `state` (`pending` or `dead`), `q` (the queue of an enqueued message), `fc` (its flow-control key as `<tenant>:<key>`), last response `status`/`rhead`/`rbody`/`error`, and for dead letters `dlq_entry` and `dead_at`. Deleted on delivery or cancel; dead letters expire with the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:dedup:<tenant>:<dedup id>` | string | the id of the message first published with that deduplication id; expires after the dedup window |
 //! | `<prefix>:v1:{p<n>}:dlq:<tenant>` | stream | one entry `m=<message id>` per dead letter, trimmed by age (`MINID`) to the DLQ retention |
-//! | `<prefix>:v1:{p<n>}:events:<tenant>` | stream | the log: `m=<id> s=<STATE> d=<detail JSON>`, trimmed by length |
+//! | `<prefix>:v1:{p<n>}:events:<tenant>` | stream | the log: `m=<id> s=<STATE> d=<detail JSON>`, trimmed by length (approximately, `MAXLEN ~`) and by age (exactly, `XTRIM MINID` to the new line's time minus the maximum age) each time a line is added |
 //! | `<prefix>:v1:{p<n>}:schedule:<tenant>:<id>` | hash | a schedule: `def` (JSON `ScheduleDef`: cron, creation time and the template of each tick's message), `body`, `paused` (`1` or `0`), and after its first tick `last_time` and `last_ids` (JSON list of the latest message ids) |
 //! | `<prefix>:v1:{p<n>}:schedules:due` | sorted set | members `<tenant>:<schedule id>` scored by the Unix ms of their next tick; paused schedules are not in it |
 //! | `<prefix>:v1:{p<n>}:queue:<tenant>:<name>` | hash | a queue: `parallelism`, `paused` (`1` or `0`), `active` (messages admitted to the ready stream and not yet delivered or dead-lettered), `created_at`, `updated_at` |
@@ -58,6 +58,10 @@
 //! the queue's waiting list; it is admitted to the ready stream (`active`
 //! grows) by that script, or later by the step that frees a slot: a
 //! delivered or dead-lettered outcome, or a cancel. A retry keeps its slot.
+//! Retrying a queue message's dead letter puts the new message at the end
+//! of the queue's waiting list in the same script that removes the dead
+//! letter, so it waits for a slot (and for a paused queue to resume) rather
+//! than going straight to the ready stream.
 //! Deleting a queue cancels its waiting messages; its index is kept like
 //! the schedules' one.
 //!
@@ -363,7 +367,10 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Replaces the dead letter by `replacement` (same partition; its body is
-    /// taken from the dead letter). False when the dead letter is gone.
+    /// taken from the dead letter). A replacement whose spec names a queue
+    /// rejoins that queue's waiting list (creating the queue with
+    /// parallelism 1 if it was deleted) and is admitted like any enqueued
+    /// message. False when the dead letter is gone.
     fn dlq_retry(
         &self,
         tenant: &TenantId,

@@ -59,6 +59,9 @@ pub struct MemoryConfig {
     pub dlq_retention: Duration,
     /// Length kept of each tenant's event log; 0 disables it.
     pub events_max_len: u64,
+    /// Age beyond which lines of a tenant's event log are dropped, measured
+    /// back from the newest line when one is written; zero keeps any age.
+    pub events_max_age: Duration,
 }
 
 /// The in-process store; clones share one state.

@@ -54,6 +54,9 @@ pub struct RedisConfig {
     pub dlq_retention: Duration,
     /// Approximate length kept of each tenant's event log; 0 disables it.
     pub events_max_len: u64,
+    /// Age beyond which lines of a tenant's event log are dropped, measured
+    /// back from the newest line when one is written; zero keeps any age.
+    pub events_max_age: Duration,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("dedup_window", &self.dedup_window)
             .field("dlq_retention", &self.dlq_retention)
             .field("events_max_len", &self.events_max_len)
+            .field("events_max_age", &self.events_max_age)
             .finish_non_exhaustive()
     }
 }
@@ -327,7 +331,7 @@ impl RedisStore {
             .key(self.keys.flow_waiting(p, flow))
             .arg(tenant.as_str())
             .arg(id.as_str())
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(queue)
             .arg(flow.as_str())
             .invoke_async(&mut self.conn())
@@ -337,6 +341,17 @@ impl RedisStore {
 
     fn millis(d: Duration) -> u64 {
         u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The event log's retention as every logging script takes it, one
+    /// argument `<max length>:<max age ms>`, so that a bound added to the
+    /// retention changes `log_event` and not each script's argument list.
+    fn events_retention(&self) -> String {
+        format!(
+            "{}:{}",
+            self.cfg.events_max_len,
+            Self::millis(self.cfg.events_max_age)
+        )
     }
 }
 
@@ -389,7 +404,7 @@ impl Store for RedisStore {
             .arg(msg.spec.not_before)
             .arg(msg.spec.created_at)
             .arg(self.cfg.max_backlog_per_partition)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dedup_window))
             .arg(EventDetail::of(&msg.spec).to_json());
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
@@ -513,6 +528,16 @@ impl Store for RedisStore {
             replacement.id.partition(),
             "a dead-letter retry stays in its partition"
         );
+        let queue = replacement.spec.queue.as_deref();
+        if let Some(queue) = queue {
+            // The index is written first, as on enqueue (see the crate doc);
+            // a queue indexed elsewhere keeps its entry.
+            let _: bool = self
+                .conn()
+                .hset_nx(self.keys.queue_index(tenant), queue, p.0)
+                .await?;
+        }
+        let queue = queue.unwrap_or_default();
         let n: i64 = scripts::DLQ_RETRY
             .key(self.keys.msg(&old))
             .key(self.keys.dlq(p, tenant))
@@ -520,13 +545,16 @@ impl Store for RedisStore {
             .key(self.keys.ready(p))
             .key(self.keys.delayed(p))
             .key(self.keys.events(p, tenant))
+            .key(self.keys.queue(p, tenant, queue))
+            .key(self.keys.queue_waiting(p, tenant, queue))
             .arg(tenant.as_str())
             .arg(replacement.id.as_str())
             .arg(self.message_args(replacement)?)
             .arg(replacement.spec.not_before)
             .arg(replacement.spec.created_at)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(EventDetail::of(&replacement.spec).to_json())
+            .arg(queue)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(n == 1)
@@ -648,7 +676,7 @@ impl Store for RedisStore {
             .arg(msg.body.as_ref())
             .arg(msg.spec.created_at)
             .arg(self.cfg.max_backlog_per_partition)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dedup_window))
             .arg(EventDetail::of(&msg.spec).to_json())
             .arg(queue);
@@ -720,7 +748,7 @@ impl Store for RedisStore {
                 .key(self.keys.queue(p, tenant, name))
                 .key(&waiting_key)
                 .key(self.keys.events(p, tenant))
-                .arg(self.cfg.events_max_len);
+                .arg(self.events_retention());
             for id in &waiting {
                 let msg_id = MessageId::parse(id).map_err(|e| Error::Corrupt {
                     key: waiting_key.clone(),
@@ -930,7 +958,7 @@ impl Store for RedisStore {
             .arg(self.message_args(message)?)
             .arg(message.spec.not_before)
             .arg(message.spec.created_at)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(EventDetail::of(&message.spec).to_json())
             .arg(schedules::LAST_IDS_KEPT)
             .invoke_async(&mut self.conn())
@@ -1114,7 +1142,7 @@ impl Store for RedisStore {
             .arg(response.body.as_ref())
             .arg(response.error.as_deref().unwrap_or(""))
             .arg(record.now_ms)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dlq_retention))
             .arg(record.detail.to_json())
             .arg(tenant.as_str())
@@ -1167,7 +1195,7 @@ impl Store for RedisStore {
         invocation
             .key(self.keys.ready(partition))
             .arg(GROUP)
-            .arg(self.cfg.events_max_len);
+            .arg(self.events_retention());
         for d in batch {
             let queue = d.queue.as_deref().unwrap_or_default();
             invocation

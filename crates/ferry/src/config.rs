@@ -100,6 +100,8 @@ pub struct RetentionSettings {
     pub dlq: Duration,
     /// Approximate events kept per tenant; 0 keeps none.
     pub events_max_len: u64,
+    /// Age after which events are deleted; zero keeps them whatever their age.
+    pub events_max_age: Duration,
 }
 
 /// What the processes log and in which format.
@@ -215,6 +217,7 @@ impl Config {
             dedup_window: self.gateway.dedup_window,
             dlq_retention: self.retention.dlq,
             events_max_len: self.retention.events_max_len,
+            events_max_age: self.retention.events_max_age,
         }
     }
 }

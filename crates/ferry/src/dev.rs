@@ -63,6 +63,7 @@ fn memory_config(config: &Config) -> MemoryConfig {
         dedup_window: redis.dedup_window,
         dlq_retention: redis.dlq_retention,
         events_max_len: redis.events_max_len,
+        events_max_age: redis.events_max_age,
     }
 }
 

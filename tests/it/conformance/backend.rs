@@ -17,6 +17,7 @@ pub(crate) struct Settings {
     pub(crate) max_backlog: u64,
     pub(crate) dedup_window: Duration,
     pub(crate) dlq_retention: Duration,
+    pub(crate) events_max_age: Duration,
 }
 
 impl Default for Settings {
@@ -26,6 +27,8 @@ impl Default for Settings {
             max_backlog: 0,
             dedup_window: Duration::from_secs(60),
             dlq_retention: Duration::from_secs(3600),
+            // Long enough never to matter, but the age bound is applied.
+            events_max_age: Duration::from_secs(3600),
         }
     }
 }
@@ -49,6 +52,7 @@ impl Backend for Memory {
             dedup_window: settings.dedup_window,
             dlq_retention: settings.dlq_retention,
             events_max_len: EVENTS_MAX_LEN,
+            events_max_age: settings.events_max_age,
         })
     }
 }
@@ -80,6 +84,7 @@ impl Backend for Redis {
             dedup_window: settings.dedup_window,
             dlq_retention: settings.dlq_retention,
             events_max_len: EVENTS_MAX_LEN,
+            events_max_age: settings.events_max_age,
         };
         RedisStore::connect(cfg).await.unwrap_or_else(|e| {
             panic!("connecting to the test redis at {}: {e}", self.server.url())

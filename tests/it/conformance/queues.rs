@@ -1,11 +1,12 @@
 //! Queues: messages wait in FIFO order and are admitted to the ready stream
 //! only while fewer than `parallelism` of them are unfinished and the queue
-//! is not paused; a retry keeps its slot, a final outcome or a cancel frees it.
+//! is not paused; a retry keeps its slot, a final outcome or a cancel frees it,
+//! and a dead letter retried from the DLQ rejoins its queue.
 
 use ferry_core::ids::{MessageId, Partition, TenantId};
 use ferry_store::{
-    Claimed, DeliveredEntry, LastResponse, NewMessage, Outcome, PublishOutcome, Queue,
-    QueueSettings, Store,
+    Claimed, DeliveredEntry, EventFilter, EventQuery, EventState, LastResponse, NewMessage, Order,
+    Outcome, PublishOutcome, Queue, QueueSettings, Store,
 };
 
 use crate::conformance::backend::{Backend, Settings};
@@ -257,4 +258,90 @@ pub(crate) async fn queues_are_listed_per_tenant_by_name<B: Backend>(backend: &B
     assert_eq!(shown(&store, &acme, "alpha").await, (0, 0, 1, false));
     let other: MessageId = MessageId::generate(Partition(0));
     assert!(!within(store.cancel(&acme, &other, now_ms())).await.unwrap());
+}
+
+pub(crate) async fn a_retried_dead_letter_waits_in_its_queue<B: Backend>(backend: &B) {
+    let store = backend.open(settings()).await;
+    let acme = tenant("acme");
+    let a = enqueue(&store, &acme, "orders", "a").await;
+    let home = a.id.partition();
+    let first = ready(&store, home).await;
+    let dead = Outcome::Dead {
+        retried: 3,
+        response: failed(),
+    };
+    record_done(&store, "c", &outcome(&first[0], &acme, dead)).await;
+    let b = enqueue(&store, &acme, "orders", "b").await;
+    let in_flight = ready(&store, home).await;
+    assert_eq!(ids(&in_flight), [&b.id]);
+
+    let replacement = NewMessage {
+        id: MessageId::generate(home),
+        spec: a.spec.clone(),
+        body: Default::default(),
+    };
+    assert!(
+        within(store.dlq_retry(&acme, &a.id.dlq_id(), &replacement))
+            .await
+            .unwrap()
+    );
+    assert!(
+        ready(&store, home).await.is_empty(),
+        "the queue's one slot is taken: the retried message waits"
+    );
+    assert_eq!(shown(&store, &acme, "orders").await, (1, 1, 1, false));
+
+    within(store.set_queue_paused(&acme, "orders", true, now_ms()))
+        .await
+        .unwrap();
+    record_done(
+        &store,
+        "c",
+        &outcome(&in_flight[0], &acme, Outcome::Delivered),
+    )
+    .await;
+    assert!(
+        ready(&store, home).await.is_empty(),
+        "a paused queue does not admit the retried message either"
+    );
+    assert_eq!(shown(&store, &acme, "orders").await, (1, 0, 1, true));
+
+    within(store.set_queue_paused(&acme, "orders", false, now_ms()))
+        .await
+        .unwrap();
+    let admitted = ready(&store, home).await;
+    assert_eq!(ids(&admitted), [&replacement.id]);
+    let message = admitted[0].message.as_ref().expect("stored");
+    assert_eq!(message.body, a.body, "the dead letter's body");
+    assert_eq!(shown(&store, &acme, "orders").await, (0, 1, 1, false));
+    record_done(
+        &store,
+        "c",
+        &outcome(&admitted[0], &acme, Outcome::Delivered),
+    )
+    .await;
+    assert_eq!(
+        shown(&store, &acme, "orders").await,
+        (0, 0, 1, false),
+        "its outcome frees the slot it took"
+    );
+
+    let filter = EventFilter {
+        queue_names: vec!["orders".into()],
+        ..EventFilter::default()
+    };
+    let query = EventQuery {
+        cursor: None,
+        count: 100,
+        order: Order::EarliestFirst,
+        filter,
+    };
+    let page = within(store.events_page(&acme, &query)).await.unwrap();
+    assert!(
+        page.events
+            .iter()
+            .any(|e| e.message_id == replacement.id && e.state == EventState::Created),
+        "the retried message's log line names its queue: {:?}",
+        page.events
+    );
 }

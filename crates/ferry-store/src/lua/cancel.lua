@@ -8,7 +8,7 @@
 -- KEYS: 1 msg  2 delayed  3 events  4 queue  5 waiting  6 ready (of the queue
 --       the caller read from the hash's `q`)  7 flow waiting (of the key
 --       read from `fc`)
--- ARGV: 1 tenant  2 id  3 events_maxlen  4 queue name ('' for none)
+-- ARGV: 1 tenant  2 id  3 events_retention  4 queue name ('' for none)
 --       5 flow member ('' for none)
 -- Returns 1 cancelled, 0 not found (or not this tenant's, or dead-lettered).
 local fields = redis.call('HMGET', KEYS[1], 'tenant', 'state', 'ev', 'q', 'fc')

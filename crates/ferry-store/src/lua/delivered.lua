@@ -3,7 +3,7 @@
 -- reclaimed and finished by another deliverer) and is skipped.
 -- A queue message's delivery frees its slot (when its hash names a queue).
 -- KEYS: 1 ready, then per message: msg, events, queue, waiting
--- ARGV: 1 group  2 events_maxlen, then per message: entry, id, detail
+-- ARGV: 1 group  2 events_retention, then per message: entry, id, detail
 -- Returns the number recorded.
 local recorded = 0
 local n = (#KEYS - 1) / 4

@@ -2,18 +2,11 @@
 -- 1), unless the backlog is full or it is a duplicate, and admits it when the
 -- queue has room.
 -- KEYS: 1 msg  2 ready  3 delayed  4 events  5 queue  6 waiting  [7 dedup]
--- ARGV: 1 id  2 tenant  3 spec  4 body  5 now_ms  6 max_backlog  7 events_maxlen
+-- ARGV: 1 id  2 tenant  3 spec  4 body  5 now_ms  6 max_backlog  7 events_retention
 --       8 dedup_ttl_ms  9 event detail  10 queue name
 -- Returns {'ok'} | {'dup', original_id} | {'full'}
 local refused = publish_refusal(KEYS[2], KEYS[3], ARGV[6], KEYS[7], ARGV[1], ARGV[8])
 if refused then return refused end
-if redis.call('EXISTS', KEYS[5]) == 0 then
-  redis.call('HSET', KEYS[5], 'parallelism', 1, 'paused', 0, 'active', 0, 'created_at', ARGV[5],
-    'updated_at', ARGV[5])
-end
-redis.call('HSET', KEYS[1], 'tenant', ARGV[2], 'spec', ARGV[3], 'body', ARGV[4], 'retried', 0,
-  'state', 'pending', 'ev', ARGV[9], 'q', ARGV[10])
-redis.call('RPUSH', KEYS[6], ARGV[1])
-log_event(KEYS[4], ARGV[1], 'CREATED', ARGV[9], ARGV[7])
-queue_dispatch(KEYS[5], KEYS[6], KEYS[2])
+enqueue_message(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7],
+  ARGV[9], ARGV[10])
 return {'ok'}

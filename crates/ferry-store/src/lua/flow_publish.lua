@@ -5,7 +5,7 @@
 -- delayed set and joins the list when it becomes ready (flow_wait).
 -- KEYS: 1 msg  2 ready  3 delayed  4 events  5 flow  6 waiting  7 wake  [8 dedup]
 -- ARGV: 1 id  2 tenant  3 spec  4 body  5 due_ms  6 now_ms  7 max_backlog
---       8 events_maxlen  9 dedup_ttl_ms  10 event detail  11 member
+--       8 events_retention  9 dedup_ttl_ms  10 event detail  11 member
 --       12 parallelism  13 rate  14 period_ms (0 for an unset limit)
 -- Returns {'ok'} | {'dup', original_id} | {'full'}
 local refused = publish_refusal(KEYS[2], KEYS[3], ARGV[7], KEYS[8], ARGV[1], ARGV[9])

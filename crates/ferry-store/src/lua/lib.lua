@@ -1,10 +1,18 @@
 -- Helpers shared by every Ferry script; concatenated in front of each one.
 
--- Appends a state change to a tenant's events stream (its log). Retention is
--- by length; 0 disables the log.
-local function log_event(key, id, state, detail, maxlen)
+-- Appends a state change to a tenant's events stream (its log). `retention`
+-- is `<max length>:<max age ms>`: length 0 disables the log, age 0 keeps
+-- lines of any age. Lines older than the age before the new line's time are
+-- trimmed exactly (no `~`): approximate trimming drops only whole stream
+-- nodes, so a quiet log would list lines long past the bound.
+local function log_event(key, id, state, detail, retention)
+  local maxlen, max_age = string.match(retention, '^(%d+):(%d+)$')
   if tonumber(maxlen) > 0 then
-    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'm', id, 's', state, 'd', detail)
+    local entry = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'm', id, 's', state, 'd', detail)
+    if tonumber(max_age) > 0 then
+      local ms = tonumber(string.match(entry, '^(%d+)'))
+      redis.call('XTRIM', key, 'MINID', math.max(0, ms - tonumber(max_age)))
+    end
   end
 end
 
@@ -26,7 +34,7 @@ end
 -- Stores a new message and makes it deliverable: ready now, or delayed until due.
 -- `detail` is the message's event-log detail, kept as field `ev` for the
 -- lines written later without the spec at hand (cancel).
-local function create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, maxlen, detail)
+local function create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, retention, detail)
   redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
     'state', 'pending', 'ev', detail)
   if tonumber(due) > tonumber(now) then
@@ -34,7 +42,7 @@ local function create_message(msg, ready, delayed, events, id, tenant, spec, bod
   else
     redis.call('XADD', ready, '*', 'm', id)
   end
-  log_event(events, id, 'CREATED', detail, maxlen)
+  log_event(events, id, 'CREATED', detail, retention)
 end
 
 -- 1 when `consumer` still owns the pending entry, 0 when nobody does (already
@@ -130,4 +138,19 @@ local function flow_release(flow, waiting, ready, wake, member, now)
   local active = tonumber(redis.call('HGET', flow, 'active') or '0')
   redis.call('HSET', flow, 'active', math.max(0, active - 1))
   flow_dispatch(flow, waiting, ready, wake, member, now)
+end
+
+-- Stores a message of the queue `name` (creating the queue with parallelism
+-- 1) at the end of its waiting list, and admits what has room: an enqueue,
+-- or a queue message's dead letter retried into its queue.
+local function enqueue_message(msg, ready, events, queue, waiting, id, tenant, spec, body, now, retention, detail,
+                               name)
+  if redis.call('EXISTS', queue) == 0 then
+    redis.call('HSET', queue, 'parallelism', 1, 'paused', 0, 'active', 0, 'created_at', now, 'updated_at', now)
+  end
+  redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
+    'state', 'pending', 'ev', detail, 'q', name)
+  redis.call('RPUSH', waiting, id)
+  log_event(events, id, 'CREATED', detail, retention)
+  queue_dispatch(queue, waiting, ready)
 end

@@ -11,7 +11,7 @@
 --       10 flow wake (of the slot's key), then one msg key per new message
 -- ARGV: 1 group  2 entry  3 id  4 consumer  5 kind  6 due_ms  7 retried
 --       8 status  9 response_headers  10 response_body  11 error  12 now_ms
---       13 events_maxlen  14 dlq_retention_ms  15 detail  16 tenant
+--       13 events_retention  14 dlq_retention_ms  15 detail  16 tenant
 --       17 flow slot member ('' for none),
 --       then per new message: id, spec, body, due_ms, event detail
 -- Returns 1 recorded, 0 nothing to do (already acked or cancelled), -1 not the owner.

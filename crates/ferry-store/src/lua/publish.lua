@@ -1,7 +1,7 @@
 -- Stores a published message, unless the backlog is full or it is a duplicate.
 -- KEYS: 1 msg  2 ready  3 delayed  4 events  [5 dedup]
 -- ARGV: 1 id  2 tenant  3 spec  4 body  5 due_ms  6 now_ms  7 max_backlog
---       8 events_maxlen  9 dedup_ttl_ms  10 event detail
+--       8 events_retention  9 dedup_ttl_ms  10 event detail
 -- Returns {'ok'} | {'dup', original_id} | {'full'}
 local refused = publish_refusal(KEYS[2], KEYS[3], ARGV[7], KEYS[5], ARGV[1], ARGV[9])
 if refused then return refused end

@@ -2,7 +2,7 @@
 -- The caller read the waiting list and declares those messages' keys; if
 -- the list changed since, nothing is done and -1 asks it to read again.
 -- KEYS: 1 queue  2 waiting  3 events, then one msg key per waiting message
--- ARGV: 1 events_maxlen, then the waiting message ids, in list order
+-- ARGV: 1 events_retention, then the waiting message ids, in list order
 -- Returns 1 when the queue existed, 0 otherwise, -1 when the list changed.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local waiting = redis.call('LRANGE', KEYS[2], 0, -1)

@@ -4,7 +4,7 @@
 -- schedule's body, all in one step.
 -- KEYS: 1 due (sorted set)  2 schedule (hash)  3 msg  4 ready  5 delayed  6 events
 -- ARGV: 1 member  2 expected due ms  3 next due ms ('' for none)  4 id
---       5 tenant  6 spec  7 message due ms  8 now ms  9 events maxlen
+--       5 tenant  6 spec  7 message due ms  8 now ms  9 events retention
 --       10 event detail  11 message ids kept
 -- Returns 1 when fired, 0 when not.
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])

@@ -22,7 +22,7 @@ mod queues;
 use super::MemoryConfig;
 use super::dedup::DedupKeys;
 use super::delayed::DelayedSet;
-use super::stream::{Ack, DlqStream, EventLog, ReadyEntry, ReadyStream, millis};
+use super::stream::{Ack, DlqStream, EventLog, LogRetention, ReadyEntry, ReadyStream, millis};
 use crate::dlq::DlqEntry;
 use crate::events::{EventDetail, EventEntry, EventState, LoggedEvent};
 use crate::flows::FlowSlot;
@@ -105,17 +105,16 @@ impl PartitionState {
         u64::try_from(self.ready.len() + self.delayed.len()).unwrap_or(u64::MAX)
     }
 
-    /// Appends to the tenant's log, keeping at most `max_len` lines; 0
+    /// Appends to the tenant's log within `retention`; a length of 0
     /// disables the log.
-    fn log(&mut self, tenant: &TenantId, event: Event, max_len: u64, now_ms: u64) {
-        if max_len == 0 {
+    fn log(&mut self, tenant: &TenantId, event: Event, retention: LogRetention, now_ms: u64) {
+        if retention.max_len == 0 {
             return;
         }
-        let max_len = usize::try_from(max_len).unwrap_or(usize::MAX);
         self.events
             .entry(tenant.clone())
             .or_default()
-            .push(event, now_ms, max_len);
+            .push(event, now_ms, retention);
     }
 }
 
@@ -407,13 +406,13 @@ impl State {
             return;
         };
         let detail = EventDetail::of(&record.spec);
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let part = self.partition(id.partition());
         part.delayed.remove(id);
         part.log(
             tenant,
             (id.clone(), EventState::Canceled, detail),
-            max_len,
+            retention,
             now_ms,
         );
     }
@@ -514,7 +513,8 @@ impl State {
     }
 
     /// Replaces the tenant's dead letter `old` by `replacement` with the dead
-    /// letter's body, in `old`'s partition; false when there is none.
+    /// letter's body, in `old`'s partition (a queue's message rejoins its
+    /// queue); false when there is none.
     pub(super) fn retry_dead_letter(
         &mut self,
         tenant: &TenantId,
@@ -525,17 +525,22 @@ impl State {
         let Some(body) = self.remove_dead_letter(tenant, old, now_ms) else {
             return false;
         };
-        self.create(
-            old.partition(),
-            Creation {
-                id: &replacement.id,
-                tenant,
-                spec: &replacement.spec,
-                body,
-                due_ms: replacement.spec.not_before,
-                now_ms: replacement.spec.created_at,
-            },
-        );
+        let spec = &replacement.spec;
+        match spec.queue.clone() {
+            // A queue message goes back into its queue, to wait for a slot.
+            Some(name) => self.join_queue(name, &replacement.id, spec, body, spec.created_at),
+            None => self.create(
+                old.partition(),
+                Creation {
+                    id: &replacement.id,
+                    tenant,
+                    spec,
+                    body,
+                    due_ms: spec.not_before,
+                    now_ms: spec.created_at,
+                },
+            ),
+        }
         true
     }
 
@@ -687,7 +692,7 @@ impl State {
         partition: Partition,
         batch: &[DeliveredEntry],
     ) -> usize {
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let wall_ms = ferry_core::clock::unix_ms(std::time::SystemTime::now());
         let mut n_recorded = 0;
         for delivered in batch {
@@ -700,7 +705,7 @@ impl State {
                 EventState::Delivered,
                 delivered.detail.clone(),
             );
-            part.log(&delivered.tenant, event, max_len, wall_ms);
+            part.log(&delivered.tenant, event, retention, wall_ms);
             let queue = self
                 .messages
                 .remove(&delivered.message_id)
@@ -758,10 +763,10 @@ impl State {
     }
 
     fn log(&mut self, partition: Partition, record: &OutcomeRecord, state: EventState) {
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let event = (record.message_id.clone(), state, record.detail.clone());
         self.partition(partition)
-            .log(&record.tenant, event, max_len, record.now_ms);
+            .log(&record.tenant, event, retention, record.now_ms);
     }
 
     /// Stores a new message and makes it deliverable: ready now, or delayed
@@ -769,7 +774,7 @@ impl State {
     fn create(&mut self, partition: Partition, new: Creation<'_>) {
         let record = Record::new(new.tenant, new.spec.clone(), new.body);
         self.messages.insert(new.id.clone(), record);
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let part = self.partition(partition);
         if new.due_ms > new.now_ms {
             part.delayed.schedule(new.id.clone(), new.due_ms);
@@ -783,7 +788,7 @@ impl State {
                 EventState::Created,
                 EventDetail::of(new.spec),
             ),
-            max_len,
+            retention,
             new.now_ms,
         );
     }
@@ -817,6 +822,13 @@ impl State {
             stream.remove(dead.entry);
         }
         None
+    }
+
+    fn log_retention(&self) -> LogRetention {
+        LogRetention {
+            max_len: usize::try_from(self.cfg.events_max_len).unwrap_or(usize::MAX),
+            max_age_ms: millis(self.cfg.events_max_age),
+        }
     }
 
     fn partition(&mut self, partition: Partition) -> &mut PartitionState {

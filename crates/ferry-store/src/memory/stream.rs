@@ -1,6 +1,6 @@
-//! In-process stand-ins for the two Redis streams the store uses: a
-//! partition's ready stream with its consumer group (unread entries plus the
-//! pending-entries list) and a tenant's dead-letter stream.
+//! In-process stand-ins for the Redis streams the store uses: a partition's
+//! ready stream with its consumer group (unread entries plus the
+//! pending-entries list), a tenant's dead-letter stream and its event log.
 //!
 //! Entry ids keep the Redis form `<ms>-<seq>` and its rule that ids only
 //! grow, so the dead-letter pager and every caller that stores an entry id
@@ -228,7 +228,17 @@ impl DlqStream {
     }
 }
 
-/// One tenant's event log in one partition, bounded by length.
+/// How much of a tenant's event log is kept.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LogRetention {
+    /// Lines kept at most; 0 disables the log.
+    pub(super) max_len: usize,
+    /// Lines older than this before the newest one are dropped; 0 keeps
+    /// lines of any age.
+    pub(super) max_age_ms: u64,
+}
+
+/// One tenant's event log in one partition, bounded by length and age.
 #[derive(Debug, Default)]
 pub(super) struct EventLog {
     clock: EntryClock,
@@ -236,12 +246,21 @@ pub(super) struct EventLog {
 }
 
 impl EventLog {
-    /// Appends a line, dropping the oldest beyond `max_len` (`XADD … MAXLEN`).
-    pub(super) fn push(&mut self, event: Event, now_ms: u64, max_len: usize) {
+    /// Appends a line, dropping the oldest beyond the length (`XADD …
+    /// MAXLEN`) and those older than the age before the new line (`XTRIM …
+    /// MINID`).
+    pub(super) fn push(&mut self, event: Event, now_ms: u64, retention: LogRetention) {
         let pos = self.clock.next(now_ms);
         self.lines.insert(pos, event);
-        while self.lines.len() > max_len {
+        while self.lines.len() > retention.max_len {
             self.lines.pop_first();
+        }
+        if retention.max_age_ms > 0 {
+            let cutoff = EntryPos {
+                ms: pos.ms.saturating_sub(retention.max_age_ms),
+                seq: 0,
+            };
+            self.lines = self.lines.split_off(&cutoff);
         }
     }
 

@@ -19,6 +19,7 @@ fn config() -> MemoryConfig {
         dedup_window: Duration::from_millis(10),
         dlq_retention: Duration::from_millis(HOUR_MS),
         events_max_len: 100,
+        events_max_age: Duration::ZERO,
     }
 }
 
@@ -255,4 +256,34 @@ async fn reclaim_takes_only_entries_idle_for_min_idle() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn event_log_drops_lines_older_than_the_age_at_each_write() {
+    let store = MemoryStore::new(MemoryConfig {
+        events_max_age: Duration::from_secs(10),
+        ..config()
+    });
+    let t0 = wall_ms();
+    let publish_at = async |created_at: u64| {
+        let msg = message(created_at);
+        store.publish(&msg, None).await.unwrap();
+        msg.id
+    };
+    let first = publish_at(t0).await;
+    let at_the_bound = publish_at(t0 + 5_000).await;
+    let recent = publish_at(t0 + 8_000).await;
+    let logged = || -> Vec<MessageId> {
+        store
+            .state()
+            .events(Partition(0), &tenant())
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect()
+    };
+    assert_eq!(logged(), [first, at_the_bound.clone(), recent.clone()]);
+    // The age is measured back from the new line: `first` is older than
+    // 10 s by then, a line exactly at the bound stays (as with MINID).
+    let last = publish_at(t0 + 15_000).await;
+    assert_eq!(logged(), [at_the_bound, recent, last]);
 }

@@ -69,7 +69,7 @@ impl RedisStore {
             .arg(msg.spec.not_before)
             .arg(msg.spec.created_at)
             .arg(self.cfg.max_backlog_per_partition)
-            .arg(self.cfg.events_max_len)
+            .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dedup_window))
             .arg(EventDetail::of(&msg.spec).to_json())
             .arg(slot.as_str())

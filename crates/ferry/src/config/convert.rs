@@ -242,9 +242,12 @@ fn network(key: &str, text: &str) -> Result<IpNet> {
 }
 
 fn retention(raw: RawRetention) -> Result<RetentionSettings> {
+    let section = Section("retention");
     Ok(RetentionSettings {
-        dlq: Section("retention").nonzero_duration("dlq", &raw.dlq)?,
+        dlq: section.nonzero_duration("dlq", &raw.dlq)?,
         events_max_len: raw.events_max_len,
+        // Zero is meaningful here: no age bound.
+        events_max_age: section.duration("events_max_age", &raw.events_max_age)?,
     })
 }
 

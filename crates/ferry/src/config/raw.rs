@@ -92,6 +92,7 @@ pub(super) struct RawDeliver {
 pub(super) struct RawRetention {
     pub(super) dlq: Text,
     pub(super) events_max_len: u64,
+    pub(super) events_max_age: Text,
 }
 
 #[derive(Deserialize)]

@@ -117,6 +117,10 @@ fn defaults_have_the_documented_values() {
     assert_eq!(config.gateway.dedup_window, Duration::from_secs(600));
     assert_eq!(config.retention.dlq, Duration::from_secs(7 * 86_400));
     assert_eq!(config.retention.events_max_len, 10_000);
+    assert_eq!(
+        config.retention.events_max_age,
+        Duration::from_secs(3 * 86_400)
+    );
     assert_eq!(config.log.format, LogFormat::Text);
     assert_eq!(config.log.filter, "info");
 }
@@ -636,6 +640,7 @@ fn redis_config_carries_retention_and_dedup() {
             ("FERRY_GATEWAY__DEDUP_WINDOW", "90s"),
             ("FERRY_RETENTION__DLQ", "2d"),
             ("FERRY_RETENTION__EVENTS_MAX_LEN", "5"),
+            ("FERRY_RETENTION__EVENTS_MAX_AGE", "90m"),
         ],
     );
     let redis = config.redis_config();
@@ -643,6 +648,7 @@ fn redis_config_carries_retention_and_dedup() {
     assert_eq!(redis.dedup_window, Duration::from_secs(90));
     assert_eq!(redis.dlq_retention, Duration::from_secs(2 * 86_400));
     assert_eq!(redis.events_max_len, 5);
+    assert_eq!(redis.events_max_age, Duration::from_secs(90 * 60));
 }
 
 #[test]

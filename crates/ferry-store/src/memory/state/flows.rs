@@ -158,14 +158,14 @@ impl State {
         }
         let record = Record::new(tenant, msg.spec.clone(), msg.body.clone());
         self.messages.insert(msg.id.clone(), record);
-        let max_len = self.cfg.events_max_len;
+        let retention = self.log_retention();
         let event = (
             msg.id.clone(),
             EventState::Created,
             EventDetail::of(&msg.spec),
         );
         self.partition(msg.id.partition())
-            .log(tenant, event, max_len, now_ms);
+            .log(tenant, event, retention, now_ms);
         self.join_waiting(tenant, &flow.key, msg.id.clone(), now_ms);
         PublishOutcome::Created
     }

@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
 use ferry_core::ids::{MessageId, Partition, TenantId};
+use ferry_core::message::MessageSpec;
 
 use super::{Record, State};
 use crate::events::{EventDetail, EventState};
@@ -91,24 +93,41 @@ impl State {
         let Some(name) = msg.spec.queue.clone() else {
             return self.publish(msg, dedup);
         };
-        let p = msg.id.partition();
-        let tenant = msg.spec.tenant.clone();
         if let Some(refused) = self.admission_refusal(msg, dedup) {
             return refused;
         }
-        let now_ms = msg.spec.created_at;
-        let mut record = Record::new(&tenant, msg.spec.clone(), msg.body.clone());
+        self.join_queue(
+            name,
+            &msg.id,
+            &msg.spec,
+            msg.body.clone(),
+            msg.spec.created_at,
+        );
+        PublishOutcome::Created
+    }
+
+    /// Stores a message of the queue `name` (created with parallelism 1 in
+    /// the message's partition when absent) at the end of its waiting list,
+    /// and admits what has room: an enqueue, or a queue message's dead letter
+    /// retried into its queue.
+    pub(super) fn join_queue(
+        &mut self,
+        name: String,
+        id: &MessageId,
+        spec: &MessageSpec,
+        body: Bytes,
+        now_ms: u64,
+    ) {
+        let p = id.partition();
+        let tenant = spec.tenant.clone();
+        let mut record = Record::new(&tenant, spec.clone(), body);
         record.queue = Some(name.clone());
-        self.messages.insert(msg.id.clone(), record);
-        let max_len = self.cfg.events_max_len;
+        self.messages.insert(id.clone(), record);
+        let retention = self.log_retention();
         self.partition(p).log(
             &tenant,
-            (
-                msg.id.clone(),
-                EventState::Created,
-                EventDetail::of(&msg.spec),
-            ),
-            max_len,
+            (id.clone(), EventState::Created, EventDetail::of(spec)),
+            retention,
             now_ms,
         );
         let key = (tenant, name);
@@ -116,9 +135,8 @@ impl State {
             .entry(key.clone())
             .or_insert_with(|| QueueState::new(p, now_ms))
             .waiting
-            .push_back(msg.id.clone());
+            .push_back(id.clone());
         self.dispatch(&key, now_ms);
-        PublishOutcome::Created
     }
 
     pub(in crate::memory) fn upsert_queue(

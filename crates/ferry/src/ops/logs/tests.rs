@@ -111,6 +111,7 @@ fn event(time: u64, message_id: &str, state: &str) -> LogEvent {
         next_delivery_time: None,
         response_status: None,
         caller_ip: None,
+        queue_name: None,
         labels: Vec::new(),
     }
 }

@@ -33,6 +33,8 @@ fn schedule(id: &str, paused: bool, next: Option<u64>, last: Option<u64>) -> Sch
         timeout: None,
         callback: None,
         failure_callback: None,
+        callback_header: None,
+        failure_callback_header: None,
         caller_ip: None,
         is_paused: paused,
         retry_delay_expression: None,
