@@ -218,3 +218,91 @@ async fn the_queue_name_filter_selects_the_lines_of_that_queues_messages() {
         "a published message's lines name no queue: {unqueued:#?}"
     );
 }
+
+/// Publishes `body` with extra request headers to `destination` (a URL or a
+/// URL group's name); returns the message ids.
+async fn publish_raw(
+    ferry: &TestFerry,
+    destination: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Vec<String> {
+    let mut request = ferry
+        .http()
+        .post(ferry.url(&format!("/v2/publish/{destination}")))
+        .bearer_auth(TOKEN)
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let answer: Value = response.json().await.unwrap();
+    match answer.as_array() {
+        Some(copies) => copies
+            .iter()
+            .map(|c| c["messageId"].as_str().unwrap().to_owned())
+            .collect(),
+        None => vec![answer["messageId"].as_str().unwrap().to_owned()],
+    }
+}
+
+#[tokio::test]
+async fn url_group_and_flow_control_filters_select_their_messages_lines() {
+    let ferry = TestFerry::start().await;
+    let sink = TestSink::start().await;
+    let endpoints = serde_json::json!({"endpoints": [{"name": "first", "url": sink.url("/fan")}]});
+    let added = ferry
+        .http()
+        .post(ferry.url("/v2/topics/fans/endpoints"))
+        .bearer_auth(TOKEN)
+        .json(&endpoints)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status().as_u16(), 200);
+    let fanned = publish_raw(&ferry, "fans", &[], "f").await;
+    let limited = publish_raw(
+        &ferry,
+        &sink.url("/limited"),
+        &[
+            ("Upstash-Flow-Control-Key", "metered"),
+            ("Upstash-Flow-Control-Value", "parallelism=1"),
+        ],
+        "l",
+    )
+    .await;
+    let plain = publish_raw(&ferry, &sink.url("/plain"), &[], "p").await;
+    sink.wait_for_requests(3, Duration::from_secs(10)).await;
+
+    for (filter, expected) in [
+        ("&topicName=fans", &fanned),
+        ("&endpointName=first", &fanned),
+        ("&flowControlKey=metered", &limited),
+    ] {
+        let lines = all_lines(&ferry, filter).await;
+        assert!(!lines.is_empty(), "{filter}");
+        assert!(
+            lines.iter().all(|l| l["messageId"] == expected[0].as_str()),
+            "{filter}: {lines:#?}"
+        );
+    }
+    let plain_lines = all_lines(&ferry, &format!("&messageId={}", plain[0])).await;
+    assert!(
+        plain_lines
+            .iter()
+            .all(|l| l.get("topicName").is_none() && l.get("flowControlKey").is_none()),
+        "{plain_lines:#?}"
+    );
+    let fanned_lines = all_lines(&ferry, &format!("&messageId={}", fanned[0])).await;
+    assert!(
+        fanned_lines
+            .iter()
+            .all(|l| l["topicName"] == "fans" && l["endpointName"] == "first")
+    );
+    assert!(
+        all_lines(&ferry, "&scheduleId=none&topicName=fans")
+            .await
+            .is_empty()
+    );
+}

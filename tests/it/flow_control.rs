@@ -15,23 +15,28 @@ use ferry_tests::ferry::{TOKEN, TestFerry};
 use ferry_tests::sink::{Recorded, Reply, TestSink};
 use serde_json::Value;
 
+use crate::dlq::wait_for_dead_letter;
 use crate::queues::{DELIVERY_LIMIT, REPLY_DELAY, call, most_in_flight, start, stop};
 
 const SLACK: Duration = Duration::from_secs(1);
 
-/// Publishes `body` to `url` under flow-control key `key` with `value`.
-async fn publish(ferry: &TestFerry, url: &str, key: &str, value: &str, body: &str) {
+/// Publishes `body` to `url` under flow-control key `key` with `value`;
+/// returns the message id.
+async fn publish(ferry: &TestFerry, url: &str, key: &str, value: &str, body: &str) -> String {
     let response = ferry
         .http()
         .post(ferry.url(&format!("/v2/publish/{url}")))
         .bearer_auth(TOKEN)
         .header("Upstash-Flow-Control-Key", key)
         .header("Upstash-Flow-Control-Value", value)
+        .header("Upstash-Retries", "0")
         .body(body.to_owned())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 201, "publishing {body}");
+    let answer: Value = response.json().await.unwrap();
+    answer["messageId"].as_str().unwrap().to_owned()
 }
 
 async fn key_info(ferry: &TestFerry, key: &str) -> Value {
@@ -157,5 +162,44 @@ async fn a_paused_key_holds_its_messages_until_resumed() {
     assert_eq!(status, 404, "an unknown key");
     let (status, text) = post("/v2/flowControl/held/pin".into()).await;
     assert_eq!(status, 400, "a pin without limits: {text}");
+    stop(deliverers).await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_frees_its_slot_and_is_found_by_its_key() {
+    let (ferry, deliverers) = start().await;
+    let sink = TestSink::start().await;
+    sink.respond(Reply::status(500));
+    let id = publish(
+        &ferry,
+        &sink.url("/broken"),
+        "fragile",
+        "parallelism=1",
+        "x",
+    )
+    .await;
+    let dead = wait_for_dead_letter(&ferry, &id).await;
+    assert_eq!(dead.message.flow_control_key.as_deref(), Some("fragile"));
+    assert_eq!(dead.message.parallelism, Some(1));
+    let (status, text) = call(
+        &ferry,
+        reqwest::Method::GET,
+        "/v2/dlq?flowControlKey=fragile",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let page: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(1));
+    let (_, other) = call(
+        &ferry,
+        reqwest::Method::GET,
+        "/v2/dlq?flowControlKey=sturdy",
+        None,
+    )
+    .await;
+    let other: Value = serde_json::from_str(&other).unwrap();
+    assert_eq!(other["messages"].as_array().map(Vec::len), Some(0));
+    assert_eq!(key_info(&ferry, "fragile").await["parallelismCount"], 0);
     stop(deliverers).await;
 }

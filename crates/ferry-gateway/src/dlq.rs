@@ -69,9 +69,6 @@ fn filter(q: &QueryPairs) -> ApiResult<DlqFilter> {
             })
         })
         .collect::<ApiResult<Vec<u16>>>()?;
-    let unmatched = ["topicName", "scheduleId", "flowControlKey"]
-        .iter()
-        .any(|k| q.has(k));
     Ok(DlqFilter {
         message_id: q.all("messageId"),
         url: q.all("url"),
@@ -79,9 +76,11 @@ fn filter(q: &QueryPairs) -> ApiResult<DlqFilter> {
         response_status: statuses,
         caller_ip: q.all("callerIp"),
         queue_name: q.all("queueName"),
+        topic_name: q.all("topicName"),
+        schedule_id: q.all("scheduleId"),
+        flow_control_key: q.all("flowControlKey"),
         from_date: q.number("fromDate")?,
         to_date: q.number("toDate")?,
-        unmatched,
     })
 }
 

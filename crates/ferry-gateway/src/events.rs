@@ -87,11 +87,8 @@ fn filter(q: &QueryPairs) -> ApiResult<EventFilter> {
     }
     let mut message_ids = q.all("messageId");
     message_ids.extend(q.all("messageIds"));
-    let unmatched = ["topicName", "scheduleId", "flowControlKey", "endpointName"]
-        .iter()
-        .any(|k| q.has(k))
-        // A state this relay never logs matches no line.
-        || (q.has("state") && states.is_empty());
+    // A state this relay never logs matches no line.
+    let unmatched = q.has("state") && states.is_empty();
     Ok(EventFilter {
         states,
         message_ids,
@@ -101,6 +98,10 @@ fn filter(q: &QueryPairs) -> ApiResult<EventFilter> {
         hosts: q.all("host"),
         paths: q.all("path"),
         queue_names: q.all("queueName"),
+        topic_names: q.all("topicName"),
+        endpoint_names: q.all("endpointName"),
+        schedule_ids: q.all("scheduleId"),
+        flow_control_keys: q.all("flowControlKey"),
         from_date: q.number("fromDate")?,
         to_date: q.number("toDate")?,
         unmatched,
@@ -136,6 +137,10 @@ fn wire(e: &LoggedEvent) -> LogEvent {
         response_status: d.response_status,
         caller_ip: d.caller_ip.clone(),
         queue_name: d.queue_name.clone(),
+        topic_name: d.topic_name.clone(),
+        endpoint_name: d.endpoint_name.clone(),
+        schedule_id: d.schedule_id.clone(),
+        flow_control_key: d.flow_control_key.clone(),
         labels: d.labels.clone(),
     }
 }

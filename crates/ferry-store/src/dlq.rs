@@ -14,26 +14,33 @@ pub struct DlqFilter {
     pub response_status: Vec<u16>,
     pub caller_ip: Vec<String>,
     pub queue_name: Vec<String>,
+    pub topic_name: Vec<String>,
+    pub schedule_id: Vec<String>,
+    pub flow_control_key: Vec<String>,
     /// Unix ms, inclusive bounds on the time of death.
     pub from_date: Option<u64>,
     pub to_date: Option<u64>,
-    /// Filters on features this relay does not match dead letters on yet
-    /// (URL group, schedule, flow-control key): any value given matches no
-    /// message.
-    pub unmatched: bool,
 }
 
 impl DlqFilter {
     pub fn matches(&self, m: &StoredMessage) -> bool {
         let dead_at = m.dead_at.unwrap_or(0);
         let status = m.last.as_ref().and_then(|l| l.status);
-        !self.unmatched
-            && matches_any(&self.message_id, |v| v == m.id.as_str())
+        matches_any(&self.message_id, |v| v == m.id.as_str())
             && matches_any(&self.url, |v| *v == m.spec.url)
             && matches_any(&self.label, |v| m.spec.labels.contains(v))
             && matches_any(&self.response_status, |v| Some(*v) == status)
             && matches_any(&self.caller_ip, |v| Some(v) == m.spec.caller_ip.as_ref())
             && matches_any(&self.queue_name, |v| Some(v) == m.spec.queue.as_ref())
+            && matches_any(&self.topic_name, |v| {
+                m.spec.topic.as_ref().is_some_and(|t| t.name == *v)
+            })
+            && matches_any(&self.schedule_id, |v| {
+                Some(v) == m.spec.schedule_id.as_ref()
+            })
+            && matches_any(&self.flow_control_key, |v| {
+                m.spec.flow_control.as_ref().is_some_and(|f| f.key == *v)
+            })
             && self.from_date.is_none_or(|from| dead_at >= from)
             && self.to_date.is_none_or(|to| dead_at <= to)
     }

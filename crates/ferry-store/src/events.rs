@@ -70,6 +70,17 @@ pub struct EventDetail {
     /// The queue the message was enqueued to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_name: Option<String>,
+    /// The URL group the message was published to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_name: Option<String>,
+    /// The name of the URL-group endpoint the message goes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_name: Option<String>,
+    /// The schedule that produced the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_control_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +99,10 @@ impl EventDetail {
             labels: spec.labels.clone(),
             caller_ip: spec.caller_ip.clone(),
             queue_name: spec.queue.clone(),
+            topic_name: spec.topic.as_ref().map(|t| t.name.clone()),
+            endpoint_name: spec.topic.as_ref().and_then(|t| t.endpoint.clone()),
+            schedule_id: spec.schedule_id.clone(),
+            flow_control_key: spec.flow_control.as_ref().map(|f| f.key.clone()),
             ..Self::default()
         }
     }
@@ -131,12 +146,15 @@ pub struct EventFilter {
     pub hosts: Vec<String>,
     pub paths: Vec<String>,
     pub queue_names: Vec<String>,
+    pub topic_names: Vec<String>,
+    pub endpoint_names: Vec<String>,
+    pub schedule_ids: Vec<String>,
+    pub flow_control_keys: Vec<String>,
     /// Unix ms, inclusive bounds.
     pub from_date: Option<u64>,
     pub to_date: Option<u64>,
-    /// Filters on features this relay does not record in log lines yet
-    /// (URL group, schedule, flow-control key): any value given matches no
-    /// line.
+    /// Set when a filter can match no line at all (a `state` filter naming
+    /// only states this relay never logs).
     pub unmatched: bool,
 }
 
@@ -155,6 +173,18 @@ impl EventFilter {
             && matches_any(&self.paths, |v| Some(v) == path.as_ref())
             && matches_any(&self.queue_names, |v| {
                 Some(v) == e.detail.queue_name.as_ref()
+            })
+            && matches_any(&self.topic_names, |v| {
+                Some(v) == e.detail.topic_name.as_ref()
+            })
+            && matches_any(&self.endpoint_names, |v| {
+                Some(v) == e.detail.endpoint_name.as_ref()
+            })
+            && matches_any(&self.schedule_ids, |v| {
+                Some(v) == e.detail.schedule_id.as_ref()
+            })
+            && matches_any(&self.flow_control_keys, |v| {
+                Some(v) == e.detail.flow_control_key.as_ref()
             })
             && self.from_date.is_none_or(|from| e.time >= from)
             && self.to_date.is_none_or(|to| e.time <= to)

@@ -112,6 +112,10 @@ fn event(time: u64, message_id: &str, state: &str) -> LogEvent {
         response_status: None,
         caller_ip: None,
         queue_name: None,
+        topic_name: None,
+        endpoint_name: None,
+        schedule_id: None,
+        flow_control_key: None,
         labels: Vec::new(),
     }
 }
