@@ -157,7 +157,7 @@ pub(crate) async fn delete<S: Store>(
 /// Which dead letters a bulk request names.
 enum Selection {
     Ids(Vec<String>),
-    Filter(DlqQuery),
+    Filter(Box<DlqQuery>),
 }
 
 async fn selection(request: Request<Body>) -> ApiResult<(Selection, HeaderMap)> {
@@ -180,7 +180,7 @@ async fn selection(request: Request<Body>) -> ApiResult<(Selection, HeaderMap)> 
             "name the dead letters: dlqIds in the query or a JSON body {\"dlqIds\": [...]}, or filters with count",
         ));
     }
-    Ok((Selection::Filter(page_query(&q)?), parts.headers))
+    Ok((Selection::Filter(Box::new(page_query(&q)?)), parts.headers))
 }
 
 /// The dead letters a selection names, with the cursor to continue from.
