@@ -369,9 +369,10 @@ async fn flow_control_headers_that_cannot_be_enforced_are_refused() {
     assert_error(enqueued, 501, "flow control on enqueued messages").await;
     let scheduled = limited(&format!("/v2/schedules/{url}"))
         .header("Upstash-Cron", "* * * * *")
+        .header("Upstash-Queue-Name", "jobs")
         .send()
         .await
         .unwrap();
-    assert_error(scheduled, 501, "flow control on schedules").await;
+    assert_error(scheduled, 501, "flow control on enqueued messages").await;
     target.assert_untouched().await;
 }

@@ -288,9 +288,19 @@ async fn bad_schedules_are_refused_with_a_reason() {
     )
     .await;
     check(
-        vec![("Upstash-Cron", "* * * * *"), ("Upstash-Queue-Name", "q")],
-        501,
-        "upstash-queue-name",
+        vec![("Upstash-Cron", "* * * * *"), ("Upstash-Queue-Name", "a b")],
+        400,
+        "invalid queue name",
+    )
+    .await;
+    check(
+        vec![
+            ("Upstash-Cron", "* * * * *"),
+            ("Upstash-Queue-Name", "q"),
+            ("Upstash-Delay", "10s"),
+        ],
+        400,
+        "not supported on messages to a queue",
     )
     .await;
     // On a plain publish, Upstash-Cron is still refused.
@@ -405,5 +415,86 @@ async fn each_tick_is_delivered_once_across_deliverers_and_a_restart() {
     assert!(
         ticks.iter().all(|t| t % 1000 == 0),
         "messages are stamped with their whole-second tick: {ticks:?}"
+    );
+}
+
+#[tokio::test]
+async fn ticks_go_through_the_schedules_queue_or_flow_control_key() {
+    let ferry = TestFerry::start_with(TestOptions {
+        gateway: GatewayConfig {
+            allow_second_cron: true,
+            ..GatewayConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let sink = TestSink::start().await;
+    let create =
+        |id: &'static str, extra: (&'static str, &'static str), value: Option<&'static str>| {
+            let ferry = &ferry;
+            let path = format!("/v2/schedules/{}", sink.url(&format!("/{id}")));
+            async move {
+                let mut headers = vec![
+                    ("Upstash-Cron", "* * * * * *"),
+                    ("Upstash-Schedule-Id", id),
+                    extra,
+                ];
+                headers.extend(value.map(|v| ("Upstash-Flow-Control-Value", v)));
+                let (status, text) =
+                    call(ferry, TOKEN, reqwest::Method::POST, &path, &headers, id).await;
+                assert_eq!(status, 201, "{text}");
+            }
+        };
+    create("queued", ("Upstash-Queue-Name", "ticks"), None).await;
+    create(
+        "limited",
+        ("Upstash-Flow-Control-Key", "tick-key"),
+        Some("parallelism=1, rate=5"),
+    )
+    .await;
+    let queued = get_json(&ferry, TOKEN, "/v2/schedules/queued").await;
+    assert_eq!(queued["queueName"], "ticks");
+    let limited = get_json(&ferry, TOKEN, "/v2/schedules/limited").await;
+    assert_eq!(
+        (
+            &limited["flowControlKey"],
+            &limited["parallelism"],
+            &limited["rate"]
+        ),
+        (&Value::from("tick-key"), &Value::from(1), &Value::from(5))
+    );
+
+    let requests = sink.wait_for_requests(4, Duration::from_secs(10)).await;
+    for id in ["queued", "limited"] {
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.header("upstash-schedule-id") == Some(id)),
+            "no tick of {id} arrived"
+        );
+        let status = status_of(
+            &ferry,
+            TOKEN,
+            reqwest::Method::DELETE,
+            &format!("/v2/schedules/{id}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        get_json(&ferry, TOKEN, "/v2/queues/ticks").await["name"],
+        "ticks"
+    );
+    let key = get_json(&ferry, TOKEN, "/v2/flowControl/tick-key").await;
+    assert_eq!(key["parallelismMax"], 1);
+    let lines = get_json(
+        &ferry,
+        TOKEN,
+        "/v2/events?queueName=ticks&scheduleId=queued",
+    )
+    .await;
+    assert!(
+        !lines["events"].as_array().unwrap().is_empty(),
+        "the queue's log lines name the schedule"
     );
 }

@@ -358,6 +358,18 @@ pub struct Schedule {
     /// `SUCCESS`, `IN_PROGRESS` or `FAIL`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_schedule_states: BTreeMap<String, String>,
+    /// The queue each tick's message is enqueued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_control_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u32>,
+    /// The flow-control rate period in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
 }
 
 /// The answer to creating a schedule.

@@ -42,7 +42,7 @@ pub(crate) fn refuse_delay(
         .any(|name| headers.contains_key(name) || query_config.iter().any(|(n, _)| n == name));
     if delayed {
         return Err(ApiError::bad_request(
-            "Upstash-Delay and Upstash-Not-Before are not supported on enqueue",
+            "Upstash-Delay and Upstash-Not-Before are not supported on messages to a queue",
         ));
     }
     Ok(())

@@ -20,6 +20,7 @@ use crate::auth::Tenant;
 use crate::convert::{callback_fields, header_map};
 use crate::error::{ApiError, ApiResult};
 use crate::publish::{TargetKind, read_body, target};
+use crate::queues::{checked_name, refuse_delay};
 use crate::{AppState, now_ms};
 
 const SCHEDULES_PREFIX: &str = "/v2/schedules/";
@@ -76,11 +77,12 @@ async fn create<S: Store>(
             "schedules to a URL group are not supported by this version of Ferry".into(),
         ));
     };
-    if parts.headers.contains_key(HEADER_QUEUE) {
-        return Err(ApiError::Client(
-            StatusCode::NOT_IMPLEMENTED,
-            "header upstash-queue-name is not supported by this version of Ferry".into(),
-        ));
+    let queue = header_text(parts.headers.remove(HEADER_QUEUE))?;
+    if let Some(queue) = &queue {
+        checked_name(queue)?;
+        // As on enqueue: a queue delivers in order, which a delay would
+        // contradict.
+        refuse_delay(&parts.headers, &target.query_config)?;
     }
     let cron_text = header_text(parts.headers.remove(HEADER_CRON))?.unwrap_or_default();
     let cron = CronSchedule::parse(&cron_text, state.cfg.allow_second_cron)
@@ -94,12 +96,10 @@ async fn create<S: Store>(
     };
     let now = now_ms();
     let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)?;
-    if opts.flow_control.is_some() {
-        // A key's messages must be created in its partition; a schedule's
-        // ticks are created in the schedule's.
+    if queue.is_some() && opts.flow_control.is_some() {
         return Err(ApiError::Client(
             StatusCode::NOT_IMPLEMENTED,
-            "flow control on schedules is not supported by this version of Ferry".into(),
+            "flow control on enqueued messages is not supported by this version of Ferry; use the queue's parallelism".into(),
         ));
     }
     let body = read_body(body, state.cfg.max_body_bytes).await?;
@@ -107,7 +107,7 @@ async fn create<S: Store>(
         Some(existing) => existing.def.created_at,
         None => now,
     };
-    let def = definition(
+    let mut def = definition(
         &tenant,
         &id,
         cron.as_str(),
@@ -117,6 +117,7 @@ async fn create<S: Store>(
         body_hash(&body),
         (created_at, now),
     );
+    def.queue = queue;
     let next = next_tick(&cron, now)?;
     state.store.upsert_schedule(&def, &body, next).await?;
     Ok((
@@ -160,6 +161,8 @@ fn definition(
         delay_ms: opts.not_before_ms.map_or(0, |nb| nb.saturating_sub(now)),
         redact: opts.redact,
         body_hash,
+        queue: None,
+        flow_control: opts.flow_control,
     }
 }
 
@@ -290,5 +293,10 @@ async fn render<S: Store>(
         last_schedule_time: schedule.last_time,
         next_schedule_time: schedule.next_due,
         last_schedule_states: states,
+        queue_name: def.queue,
+        flow_control_key: def.flow_control.as_ref().map(|f| f.key.clone()),
+        parallelism: def.flow_control.as_ref().and_then(|f| f.parallelism),
+        rate: def.flow_control.as_ref().and_then(|f| f.rate),
+        period: def.flow_control.as_ref().map(|f| f.period_ms / 1000),
     })
 }

@@ -311,6 +311,28 @@ impl RedisStore {
     /// Cancels `id` with the cancel script, given the queue its hash names
     /// (`""` for none). A message's queue never changes, so the caller may
     /// read it before the script runs.
+    /// The partition a schedule's messages must be created in, when that is
+    /// not the schedule's own choice: its queue's or flow-control key's. The
+    /// queue or key is indexed there, as an enqueue or publish would.
+    async fn schedule_placement(&self, def: &ScheduleDef) -> Result<Option<Partition>> {
+        let tenant = &def.tenant;
+        let (index, name, p) = match (&def.queue, &def.flow_control) {
+            (Some(queue), _) => (
+                self.keys.queue_index(tenant),
+                queue.as_str(),
+                self.queue_home(tenant, queue).await?,
+            ),
+            (None, Some(flow)) => (
+                self.keys.flow_index(tenant),
+                flow.key.as_str(),
+                self.flow_partition_of(tenant, &flow.key).await?,
+            ),
+            (None, None) => return Ok(None),
+        };
+        let _: i64 = self.conn().hset(index, name, p.0).await?;
+        Ok(Some(p))
+    }
+
     /// Cancels a message held by `queue` and flow-control key `flow` (the
     /// hash's `q` and `fc`; empty for none), as read by the caller.
     async fn cancel_placed(
@@ -796,9 +818,20 @@ impl Store for RedisStore {
     }
 
     async fn upsert_schedule(&self, def: &ScheduleDef, body: &Bytes, next_ms: u64) -> Result<()> {
-        let p = match self.schedule_home(&def.tenant, &def.id).await? {
-            Some(p) => p,
-            None => schedule_partition(&def.tenant, &def.id, self.cfg.partitions),
+        let tenant = &def.tenant;
+        let needed = self.schedule_placement(def).await?;
+        let p = match (self.schedule_home(tenant, &def.id).await?, needed) {
+            (Some(home), None) => home,
+            (Some(home), Some(needed)) if home == needed => home,
+            (Some(_), Some(needed)) => {
+                // Its messages must now be created in another partition:
+                // the old copy goes first, so no tick fires twice.
+                self.delete_schedule(tenant, &def.id).await?;
+                needed
+            }
+            (None, needed) => {
+                needed.unwrap_or_else(|| schedule_partition(tenant, &def.id, self.cfg.partitions))
+            }
         };
         let key = self.keys.schedule(p, &def.tenant, &def.id);
         let json = serde_json::to_string(def).map_err(|e| Error::Corrupt {
@@ -943,6 +976,9 @@ impl Store for RedisStore {
             return Ok(false);
         };
         let tenant = &message.spec.tenant;
+        let queue = message.spec.queue.as_deref().unwrap_or_default();
+        let flow = message.spec.flow_control.as_ref();
+        let slot = FlowSlot::of(tenant, flow.map_or("", |f| f.key.as_str()));
         let fired: i64 = scripts::SCHEDULE_FIRE
             .key(self.keys.schedules_due(partition))
             .key(self.keys.schedule(partition, tenant, id))
@@ -950,6 +986,11 @@ impl Store for RedisStore {
             .key(self.keys.ready(partition))
             .key(self.keys.delayed(partition))
             .key(self.keys.events(partition, tenant))
+            .key(self.keys.queue(partition, tenant, queue))
+            .key(self.keys.queue_waiting(partition, tenant, queue))
+            .key(self.keys.flow(partition, &slot))
+            .key(self.keys.flow_waiting(partition, &slot))
+            .key(self.keys.flow_wake(partition))
             .arg(member)
             .arg(expected_due_ms)
             .arg(next_due_ms.map(|n| n.to_string()).unwrap_or_default())
@@ -961,6 +1002,11 @@ impl Store for RedisStore {
             .arg(self.events_retention())
             .arg(EventDetail::of(&message.spec).to_json())
             .arg(schedules::LAST_IDS_KEPT)
+            .arg(queue)
+            .arg(if flow.is_some() { slot.as_str() } else { "" })
+            .arg(flow.and_then(|f| f.parallelism).unwrap_or(0))
+            .arg(flow.and_then(|f| f.rate).unwrap_or(0))
+            .arg(flow.map_or(0, |f| f.period_ms))
             .invoke_async(&mut self.conn())
             .await?;
         Ok(fired == 1)

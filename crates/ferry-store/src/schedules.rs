@@ -1,11 +1,14 @@
 //! Schedules: a cron pattern plus everything needed to build the message
 //! each of its ticks publishes.
 //!
-//! A schedule lives in one partition, chosen from its tenant and id when it
-//! is first stored, so a tick can create its message in the same atomic
-//! step that moves the schedule to its next due time.
+//! A schedule lives in one partition, so a tick can create its message in
+//! the same atomic step that moves the schedule to its next due time. The
+//! partition is chosen from its tenant and id, except that a schedule whose
+//! messages go to a queue, or carry a flow-control key, lives where that
+//! queue or key lives, because their messages must be created there.
 
 use bytes::Bytes;
+use ferry_core::flow::FlowControl;
 use ferry_core::ids::{MessageId, Partition, TenantId};
 use ferry_core::message::{CallbackSpec, MessageSpec, Redact};
 use ferry_core::retry::RetryDelayExpr;
@@ -47,6 +50,12 @@ pub struct ScheduleDef {
     pub redact: Option<Redact>,
     /// Hash of the body, computed once for every produced message.
     pub body_hash: String,
+    /// The queue each produced message is enqueued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// The flow-control key and limits of each produced message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_control: Option<FlowControl>,
 }
 
 impl ScheduleDef {
@@ -74,8 +83,8 @@ impl ScheduleDef {
             topic: None,
             redact: self.redact.clone(),
             schedule_id: Some(self.id.clone()),
-            queue: None,
-            flow_control: None,
+            queue: self.queue.clone(),
+            flow_control: self.flow_control.clone(),
         }
     }
 

@@ -2,8 +2,9 @@
 //! due set, and each tick fired exactly once with its message.
 
 use bytes::Bytes;
-use ferry_core::ids::{MessageId, TenantId};
-use ferry_store::{ScheduleDef, Store, schedule_partition};
+use ferry_core::flow::FlowControl;
+use ferry_core::ids::{MessageId, Partition, TenantId};
+use ferry_store::{QueueSettings, ScheduleDef, Store, schedule_partition};
 
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{URL, read, tenant, within};
@@ -27,6 +28,8 @@ fn def(tenant: &TenantId, id: &str, created_at: u64) -> ScheduleDef {
         delay_ms: 0,
         redact: None,
         body_hash: ferry_core::signing::body_hash(b"tick"),
+        queue: None,
+        flow_control: None,
     }
 }
 
@@ -178,4 +181,100 @@ pub(crate) async fn a_tick_fires_once_and_creates_its_message<B: Backend>(backen
         (Some(65_000), Some(5_000))
     );
     assert_eq!(schedule.last_ids, [first.id]);
+}
+
+/// Fires the one tick of `def` due at `tick` in partition `home`; returns
+/// the id of the message it created.
+async fn fire_tick<S: Store>(
+    store: &S,
+    def: &ScheduleDef,
+    home: Partition,
+    tick: u64,
+) -> MessageId {
+    let due = within(store.due_schedules(home, tick, 10)).await.unwrap();
+    let due = due
+        .iter()
+        .find(|d| d.def.id == def.id)
+        .expect("the schedule is due in its queue's or key's partition");
+    let message = ferry_store::NewMessage {
+        id: MessageId::generate(home),
+        spec: due.def.message_spec(due.due_ms, tick),
+        body: Bytes::new(),
+    };
+    assert!(
+        within(store.fire_schedule(home, &due.member, due.due_ms, Some(tick + 60_000), &message))
+            .await
+            .unwrap()
+    );
+    message.id
+}
+
+pub(crate) async fn ticks_of_queue_and_flow_schedules_wait_their_turn<B: Backend>(backend: &B) {
+    let store = backend
+        .open(Settings {
+            partitions: 4,
+            ..Settings::default()
+        })
+        .await;
+    let acme = tenant("acme");
+    let paused = QueueSettings {
+        parallelism: 1,
+        paused: true,
+    };
+    within(store.upsert_queue(&acme, "nightly", paused, 1_000))
+        .await
+        .unwrap();
+    let mut queued = def(&acme, "queued", 1_000);
+    queued.queue = Some("nightly".into());
+    within(store.upsert_schedule(&queued, &Bytes::from_static(b"q"), 5_000))
+        .await
+        .unwrap();
+    let home = within(store.queue_home(&acme, "nightly")).await.unwrap();
+    let tick = fire_tick(&store, &queued, home, 5_000).await;
+    assert!(
+        read(&store, home.0, "c", 10).await.is_empty(),
+        "the queue is paused"
+    );
+    let queue = within(store.queue(&acme, "nightly"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(queue.lag, 1);
+    let resumed = QueueSettings {
+        parallelism: 1,
+        paused: false,
+    };
+    within(store.upsert_queue(&acme, "nightly", resumed, 6_000))
+        .await
+        .unwrap();
+    let claimed = read(&store, home.0, "c", 10).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].message_id, tick);
+    let message = claimed[0].message.as_ref().unwrap();
+    assert_eq!(message.spec.queue.as_deref(), Some("nightly"));
+    assert_eq!(message.body, Bytes::from_static(b"q"));
+
+    let mut limited = def(&acme, "limited", 1_000);
+    limited.flow_control = Some(FlowControl {
+        key: "metered".into(),
+        parallelism: Some(1),
+        rate: None,
+        period_ms: 1_000,
+    });
+    within(store.upsert_schedule(&limited, &Bytes::from_static(b"f"), 5_000))
+        .await
+        .unwrap();
+    let home = within(store.flow_home(&acme, "metered")).await.unwrap();
+    let first = fire_tick(&store, &limited, home, 5_000).await;
+    let second = fire_tick(&store, &limited, home, 65_000).await;
+    let claimed = read(&store, home.0, "c", 10).await;
+    let admitted: Vec<_> = claimed.iter().filter(|c| c.message_id != tick).collect();
+    assert_eq!(admitted.len(), 1, "parallelism 1 admits one tick");
+    assert_eq!(admitted[0].message_id, first);
+    assert!(admitted[0].flow_slot.is_some());
+    let key = within(store.flow(&acme, "metered", 65_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((key.waiting, key.parallelism_max), (1, 1), "{second} waits");
 }

@@ -154,3 +154,30 @@ local function enqueue_message(msg, ready, events, queue, waiting, id, tenant, s
   log_event(events, id, 'CREATED', detail, retention)
   queue_dispatch(queue, waiting, ready)
 end
+
+-- Stores a message published with a flow-control key (in the key's
+-- partition). Its limits become the key's, except pinned ones. Due now, it
+-- joins the key's waiting list and is admitted if the limits allow; delayed,
+-- it waits in the delayed set and joins the list when it becomes ready (see
+-- flow_wait.lua). `fc` in its hash names the key.
+local function flow_create(msg, ready, delayed, events, flow, waiting, wake, id, tenant, spec, body, due, now,
+                           retention, detail, member, par, rate, period)
+  now = tonumber(now)
+  redis.call('HSETNX', flow, 'created', now)
+  local pins = redis.call('HMGET', flow, 'pinp', 'pinr')
+  if pins[1] ~= '1' then redis.call('HSET', flow, 'par', par) end
+  if pins[2] ~= '1' then redis.call('HSET', flow, 'rate', rate, 'period', period) end
+  if tonumber(due) > now then
+    create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, retention, detail)
+    -- Kept until a later admission finds it idle, so the limits are there
+    -- when the message becomes due.
+    redis.call('PERSIST', flow)
+  else
+    redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
+      'state', 'pending', 'ev', detail)
+    log_event(events, id, 'CREATED', detail, retention)
+    redis.call('RPUSH', waiting, id)
+    flow_dispatch(flow, waiting, ready, wake, member, now)
+  end
+  redis.call('HSET', msg, 'fc', member)
+end

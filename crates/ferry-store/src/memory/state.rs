@@ -163,10 +163,14 @@ impl State {
     pub(super) fn upsert_schedule(&mut self, def: &ScheduleDef, body: &Bytes, next_ms: u64) {
         let key = (def.tenant.clone(), def.id.clone());
         let partitions = self.cfg.partitions;
-        let (partition, last_time, last_ids) = match self.schedules.remove(&key) {
-            Some((p, old)) => (p, old.last_time, old.last_ids),
-            None => (
-                schedule_partition(&def.tenant, &def.id, partitions),
+        let needed = self.schedule_placement(def);
+        let (partition, last_time, last_ids) = match (self.schedules.remove(&key), needed) {
+            (Some((p, old)), None) => (p, old.last_time, old.last_ids),
+            (Some((p, old)), Some(needed)) if p == needed => (p, old.last_time, old.last_ids),
+            // Moved to the partition its messages must be created in; as in
+            // Redis, it starts over there.
+            (_, needed) => (
+                needed.unwrap_or_else(|| schedule_partition(&def.tenant, &def.id, partitions)),
                 None,
                 Vec::new(),
             ),
@@ -267,19 +271,43 @@ impl State {
         schedule.last_ids.push(message.id.clone());
         let excess = schedule.last_ids.len().saturating_sub(LAST_IDS_KEPT);
         schedule.last_ids.drain(..excess);
-        let body = schedule.body.clone();
-        self.create(
-            partition,
-            Creation {
-                id: &message.id,
-                tenant: &message.spec.tenant,
-                spec: &message.spec,
-                body,
-                due_ms: message.spec.not_before,
-                now_ms: message.spec.created_at,
-            },
-        );
+        let produced = NewMessage {
+            id: message.id.clone(),
+            spec: message.spec.clone(),
+            body: schedule.body.clone(),
+        };
+        match (&produced.spec.queue, &produced.spec.flow_control) {
+            (Some(queue), _) => self.join_queue(
+                queue.clone(),
+                &produced.id,
+                &produced.spec,
+                produced.body.clone(),
+                produced.spec.created_at,
+            ),
+            (None, Some(flow)) => self.create_flow_controlled(&produced, flow),
+            (None, None) => self.create(
+                partition,
+                Creation {
+                    id: &produced.id,
+                    tenant: &produced.spec.tenant,
+                    spec: &produced.spec,
+                    body: produced.body.clone(),
+                    due_ms: produced.spec.not_before,
+                    now_ms: produced.spec.created_at,
+                },
+            ),
+        }
         true
+    }
+
+    /// The partition a schedule's messages must be created in, when that is
+    /// not the schedule's own choice: its queue's or flow-control key's.
+    fn schedule_placement(&self, def: &ScheduleDef) -> Option<Partition> {
+        match (&def.queue, &def.flow_control) {
+            (Some(queue), _) => Some(self.queue_home(&def.tenant, queue)),
+            (None, Some(flow)) => Some(self.flow_home(&def.tenant, &flow.key)),
+            (None, None) => None,
+        }
     }
 
     pub(super) fn upsert_endpoints(

@@ -139,6 +139,14 @@ impl State {
         if let Some(refused) = self.admission_refusal(msg, dedup) {
             return refused;
         }
+        self.create_flow_controlled(msg, flow);
+        PublishOutcome::Created
+    }
+
+    /// Stores a message with a flow-control key: its limits become the
+    /// key's (except pinned ones); due now, it waits for room under the key,
+    /// delayed, it waits in the delayed set first.
+    pub(super) fn create_flow_controlled(&mut self, msg: &NewMessage, flow: &FlowControl) {
         let tenant = &msg.spec.tenant;
         self.flow_entry(tenant, &flow.key).configure(flow);
         let now_ms = msg.spec.created_at;
@@ -154,7 +162,7 @@ impl State {
                     now_ms,
                 },
             );
-            return PublishOutcome::Created;
+            return;
         }
         let record = Record::new(tenant, msg.spec.clone(), msg.body.clone());
         self.messages.insert(msg.id.clone(), record);
@@ -167,7 +175,6 @@ impl State {
         self.partition(msg.id.partition())
             .log(tenant, event, retention, now_ms);
         self.join_waiting(tenant, &flow.key, msg.id.clone(), now_ms);
-        PublishOutcome::Created
     }
 
     fn join_waiting(&mut self, tenant: &TenantId, key: &str, id: MessageId, now_ms: u64) {

@@ -43,6 +43,11 @@ fn schedule(id: &str, paused: bool, next: Option<u64>, last: Option<u64>) -> Sch
         last_schedule_time: last,
         next_schedule_time: next,
         last_schedule_states: BTreeMap::new(),
+        queue_name: None,
+        flow_control_key: None,
+        parallelism: None,
+        rate: None,
+        period: None,
     }
 }
 
