@@ -584,7 +584,7 @@ async fn the_queue_name_filter_selects_the_dead_letters_of_that_queue() {
         .message_id;
     let dead = wait_for_dead_letter(&ferry, &queued).await;
     assert_eq!(dead.message.queue_name.as_deref(), Some("nightly"));
-    wait_for_dead_letter(&ferry, &published).await;
+    let plain = wait_for_dead_letter(&ferry, &published).await;
 
     let listed = async |queue: &str| {
         let query = DlqQuery {
@@ -595,4 +595,30 @@ async fn the_queue_name_filter_selects_the_dead_letters_of_that_queue() {
     };
     assert_eq!(listed("nightly").await, [queued]);
     assert!(listed("weekly").await.is_empty());
+
+    // Retried, it goes back into its queue, where a delay has no place; a
+    // bulk retry that includes it is refused as a whole.
+    let delayed_retry = |path: String| {
+        ferry
+            .http()
+            .post(ferry.url(&path))
+            .bearer_auth(TOKEN)
+            .header("Upstash-Delay", "10s")
+            .send()
+    };
+    let single = delayed_retry(format!("/v2/dlq/retry/{}", dead.dlq_id))
+        .await
+        .unwrap();
+    assert_error(single, 400, "not supported on messages to a queue").await;
+    let both = format!(
+        "/v2/dlq/retry?dlqIds={}&dlqIds={}",
+        plain.dlq_id, dead.dlq_id
+    );
+    let bulk = delayed_retry(both).await.unwrap();
+    assert_error(bulk, 400, "not supported on messages to a queue").await;
+    assert_eq!(
+        dead_letters(&ferry, TOKEN).await.len(),
+        2,
+        "nothing was retried"
+    );
 }

@@ -230,6 +230,15 @@ pub(crate) async fn retry_many<S: Store>(
     let (selection, headers) = selection(request).await?;
     let overrides = Overrides::parse(&headers, &state.cfg.limits)?;
     let (ids, cursor) = selected(&state, &tenant, selection).await?;
+    if overrides.delays() {
+        // Checked for every dead letter before any is retried, so a refusal
+        // leaves the whole selection as it was.
+        for id in &ids {
+            if let Some(dead) = get_one(&state, &tenant, id).await? {
+                refuse_delayed_queue_message(&dead)?;
+            }
+        }
+    }
     let mut responses = Vec::new();
     for id in &ids {
         if let Some(new_id) = retry_one(&state, &tenant, id, &overrides).await? {
@@ -273,6 +282,9 @@ async fn retry_one<S: Store>(
     let Some(dead) = get_one(state, tenant, id).await? else {
         return Ok(None);
     };
+    if overrides.delays() {
+        refuse_delayed_queue_message(&dead)?;
+    }
     let now = now_ms();
     let mut spec = dead.spec.clone();
     overrides.apply(&mut spec, now);
@@ -292,6 +304,18 @@ async fn retry_one<S: Store>(
         tracing::info!(msg.id = %replacement.id, dlq.id = %id, "dead letter retried as a new message");
     }
     Ok(retried.then_some(replacement.id))
+}
+
+/// A queue's message goes back into its queue when retried, where a delay
+/// would contradict its order, as on enqueue.
+fn refuse_delayed_queue_message(dead: &StoredMessage) -> ApiResult<()> {
+    match &dead.spec.queue {
+        Some(queue) => Err(ApiError::bad_request(format!(
+            "dead letter {} goes back into queue {queue:?} when retried; Upstash-Delay and Upstash-Not-Before are not supported on messages to a queue",
+            dead.dlq_id()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Publish headers sent with a retry request: each one present replaces the
@@ -332,6 +356,11 @@ impl Overrides {
             opts,
             forwarded,
         })
+    }
+
+    /// Whether the retry is to be delayed.
+    fn delays(&self) -> bool {
+        self.opts.not_before_ms.is_some()
     }
 
     fn apply(&self, spec: &mut ferry_core::message::MessageSpec, now: u64) {
