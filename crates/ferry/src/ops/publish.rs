@@ -166,6 +166,7 @@ fn publish_options(args: &PublishArgs) -> PublishOptions {
         content_type: args.content_type.clone(),
         labels: args.labels.clone(),
         forward_headers: args.headers.clone(),
+        flow_control: None,
     }
 }
 

@@ -71,6 +71,7 @@ fn flags_map_onto_publish_options() {
                 ("Authorization".to_owned(), "Bearer x".to_owned()),
                 ("X-Empty".to_owned(), String::new()),
             ],
+            flow_control: None,
         },
     );
 }
