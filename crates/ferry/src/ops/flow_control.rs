@@ -4,6 +4,9 @@
 //! at the relay, so an operator needs to see which keys hold messages back
 //! and why, and to steer a key by hand: stop it, fix its limits against what
 //! publishers ask for, or let a used-up rate window start over.
+//!
+//! The period parser serves `ferry publish --flow-period` too, so both
+//! commands read a period the same way.
 
 use anyhow::Context as _;
 use ferry_sdk::wire::{FlowControlInfo, GlobalParallelism};
@@ -187,7 +190,7 @@ async fn show_key(client: &Client, key: &str, format: Format) -> anyhow::Result<
 
 /// Parses a rate period into the whole seconds the API takes: a bare number
 /// of seconds or a duration such as `1m`, from 1 second to 7 days.
-fn parse_period(raw: &str) -> Result<u32, String> {
+pub(super) fn parse_period(raw: &str) -> Result<u32, String> {
     let ms = ferry_core::flow::period_ms(raw).map_err(|error| error.to_string())?;
     if ms % 1000 != 0 {
         return Err(format!("period {raw} must be whole seconds"));
