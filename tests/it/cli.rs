@@ -222,3 +222,145 @@ async fn operators_cancel_pending_messages_by_filter_or_all_from_the_cli() {
     let cancelled: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(cancelled["cancelled"], 2);
 }
+
+/// Runs `ferry --json <args>`, which must succeed, and parses its answer.
+async fn ferry_cli_json(ferry: &TestFerry, args: &[&str]) -> Value {
+    let args: Vec<&str> = std::iter::once("--json")
+        .chain(args.iter().copied())
+        .collect();
+    let (ok, out, err) = ferry_cli(ferry, &args).await;
+    assert!(ok, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed {out:?}: {e}"))
+}
+
+#[tokio::test]
+async fn operators_steer_flow_control_keys_from_the_cli() {
+    let ferry = TestFerry::start().await;
+    let sink = TestSink::start().await;
+    let publish = |parallelism: &'static str| {
+        let url = sink.url("/flow");
+        let ferry = &ferry;
+        async move {
+            ferry_cli_json(
+                ferry,
+                &[
+                    "publish",
+                    &url,
+                    "--data",
+                    "limited",
+                    "--flow-key",
+                    "cli-flow",
+                    "--flow-parallelism",
+                    parallelism,
+                    "--flow-rate",
+                    "10",
+                    "--flow-period",
+                    "1m",
+                ],
+            )
+            .await
+        }
+    };
+
+    let published = publish("2").await;
+    let delivered = sink.wait_for_requests(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        delivered[0].message_id(),
+        published["messageId"].as_str().unwrap()
+    );
+
+    let (ok, out, err) = ferry_cli(&ferry, &["flow-control", "show", "cli-flow"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("key                  cli-flow\n"), "{out}");
+    let (ok, out, err) = ferry_cli(&ferry, &["flow", "list", "--search", "cli-"]).await;
+    assert!(ok, "{err}");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|line| line.starts_with("cli-flow "))
+        .unwrap_or_else(|| panic!("no cli-flow row in {out}"))
+        .split_whitespace()
+        .collect();
+    // Parallelism, then (after the count started this window) rate and period.
+    assert_eq!((row[3], row[5], row[6]), ("2", "10", "60"), "{out}");
+    let shown = ferry_cli_json(&ferry, &["flow-control", "show", "cli-flow"]).await;
+    assert_eq!(
+        (
+            &shown["parallelismMax"],
+            &shown["rateMax"],
+            &shown["ratePeriod"]
+        ),
+        (&Value::from(2), &Value::from(10), &Value::from(60)),
+        "{shown}"
+    );
+    assert_eq!(shown["isPaused"], false, "{shown}");
+
+    let (ok, out, err) = ferry_cli(&ferry, &["flow-control", "pause", "cli-flow"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "paused flow-control key cli-flow");
+    let shown = ferry_cli_json(&ferry, &["flow-control", "show", "cli-flow"]).await;
+    assert_eq!(shown["isPaused"], true, "{shown}");
+    let (ok, _, err) = ferry_cli(&ferry, &["flow-control", "resume", "cli-flow"]).await;
+    assert!(ok, "{err}");
+    let shown = ferry_cli_json(&ferry, &["flow-control", "show", "cli-flow"]).await;
+    assert_eq!(shown["isPaused"], false, "{shown}");
+
+    let pinned = ferry_cli_json(
+        &ferry,
+        &[
+            "flow-control",
+            "pin",
+            "cli-flow",
+            "--parallelism",
+            "1",
+            "--rate",
+            "3",
+            "--period",
+            "10",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (
+            &pinned["parallelismMax"],
+            &pinned["rateMax"],
+            &pinned["ratePeriod"]
+        ),
+        (&Value::from(1), &Value::from(3), &Value::from(10)),
+        "{pinned}"
+    );
+    assert_eq!(pinned["isPinnedParallelism"], true, "{pinned}");
+    assert_eq!(pinned["isPinnedRate"], true, "{pinned}");
+    // A publish asking for other limits leaves pinned ones alone.
+    publish("5").await;
+    sink.wait_for_requests(2, Duration::from_secs(10)).await;
+    let shown = ferry_cli_json(&ferry, &["flow-control", "show", "cli-flow"]).await;
+    assert_eq!(shown["parallelismMax"], 1, "{shown}");
+
+    let unpinned = ferry_cli_json(
+        &ferry,
+        &[
+            "flow-control",
+            "unpin",
+            "cli-flow",
+            "--parallelism",
+            "--rate",
+        ],
+    )
+    .await;
+    assert_eq!(unpinned["isPinnedParallelism"], false, "{unpinned}");
+    assert_eq!(unpinned["isPinnedRate"], false, "{unpinned}");
+    publish("5").await;
+    sink.wait_for_requests(3, Duration::from_secs(10)).await;
+    let shown = ferry_cli_json(&ferry, &["flow-control", "show", "cli-flow"]).await;
+    assert_eq!(shown["parallelismMax"], 5, "{shown}");
+
+    let (ok, out, err) = ferry_cli(&ferry, &["flow-control", "reset-rate", "cli-flow"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "reset the rate of flow-control key cli-flow");
+    let global = ferry_cli_json(&ferry, &["flow-control", "global-parallelism"]).await;
+    assert!(global["parallelismCount"].is_u64(), "{global}");
+
+    let (ok, _, err) = ferry_cli(&ferry, &["flow-control", "pause", "no-such-key"]).await;
+    assert!(!ok, "pausing a missing key is an error");
+    assert!(err.contains("not found"), "{err}");
+}

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferry_core::wire::{
     Cancelled, Deleted, DlqList, DlqMessage, DlqRetryResponse, Endpoint, Endpoints, ErrorBody,
-    LogList, Message, PublishResponse, Queue, QueueUpsert, Schedule, ScheduleCreated, SigningKeys,
-    UrlGroup,
+    FlowControlInfo, GlobalParallelism, LogList, Message, PublishResponse, Queue, QueueUpsert,
+    Schedule, ScheduleCreated, SigningKeys, UrlGroup,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
@@ -40,6 +40,8 @@ const UPSTASH_LABEL: &str = "Upstash-Label";
 const UPSTASH_FORWARD_PREFIX: &str = "Upstash-Forward-";
 const UPSTASH_CRON: &str = "Upstash-Cron";
 const UPSTASH_SCHEDULE_ID: &str = "Upstash-Schedule-Id";
+const UPSTASH_FLOW_CONTROL_KEY: &str = "Upstash-Flow-Control-Key";
+const UPSTASH_FLOW_CONTROL_VALUE: &str = "Upstash-Flow-Control-Value";
 
 /// What can go wrong when calling the relay.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,61 @@ pub struct PublishOptions {
     /// Headers delivered with the message, sent as `Upstash-Forward-<Name>`.
     /// A name that already carries the prefix is sent as it is.
     pub forward_headers: Vec<(String, String)>,
+    /// Bounds the deliveries of every message published with the same key
+    /// (`Upstash-Flow-Control-Key` and `-Value`). The relay refuses it on
+    /// enqueue and on schedules.
+    pub flow_control: Option<FlowControl>,
+}
+
+/// Flow control of a publish: the key names a budget shared by every message
+/// published with it, across destinations and deliverers, so a burst to a
+/// rate-limited API waits at the relay instead of failing at the API. The
+/// relay needs `parallelism` or `rate`; messages over the limits wait,
+/// none is dropped.
+///
+/// Each publish sets the key's limits again unless an operator pinned them
+/// (see [`Client::pin_flow_control`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowControl {
+    /// 1 to 256 visible ASCII characters other than `/ ? # %`.
+    pub key: String,
+    /// Most deliveries of the key in flight at once.
+    pub parallelism: Option<u32>,
+    /// Most deliveries of the key started per `period`.
+    pub rate: Option<u32>,
+    /// The rate's period, a duration such as `1s` or `1m` between 1 second
+    /// and 7 days; the relay uses `1s` when unset.
+    pub period: Option<String>,
+}
+
+impl FlowControl {
+    /// The `Upstash-Flow-Control-Value`, e.g. `parallelism=2, rate=10,
+    /// period=1m`, naming only the settings that are set.
+    fn header_value(&self) -> String {
+        let settings = [
+            ("parallelism", self.parallelism.map(|n| n.to_string())),
+            ("rate", self.rate.map(|n| n.to_string())),
+            ("period", self.period.clone()),
+        ];
+        let parts: Vec<String> = settings
+            .into_iter()
+            .filter_map(|(name, value)| Some(format!("{name}={}", value?)))
+            .collect();
+        parts.join(", ")
+    }
+}
+
+/// The limits [`Client::pin_flow_control`] fixes; a limit left `None` keeps
+/// its current value and stays as pinned or unpinned as it was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowPin {
+    /// Most deliveries of the key in flight at once; pins parallelism.
+    pub parallelism: Option<u32>,
+    /// Most deliveries of the key started per period; pins the rate.
+    pub rate: Option<u32>,
+    /// The rate's period in whole seconds (at most 604 800, 7 days); pins
+    /// the rate.
+    pub period_secs: Option<u32>,
 }
 
 /// The order of a dead-letter listing.
@@ -417,6 +474,99 @@ impl Client {
             .map(drop)
     }
 
+    /// Lists the flow-control keys whose name contains `search` (every key
+    /// when `None`), with their limits, counters and waiting messages.
+    pub async fn flow_controls(&self, search: Option<&str>) -> Result<Vec<FlowControlInfo>> {
+        send_json(self.flow_controls_request(search)).await
+    }
+
+    fn flow_controls_request(&self, search: Option<&str>) -> reqwest::RequestBuilder {
+        let query: Vec<(&str, &str)> = search.map(|s| ("search", s)).into_iter().collect();
+        self.request(Method::GET, &["v2", "flowControl"])
+            .query(&query)
+    }
+
+    /// Fetches one flow-control key; a missing one is an [`Error::Http`] 404.
+    pub async fn flow_control(&self, key: &str) -> Result<FlowControlInfo> {
+        send_json(self.request(Method::GET, &["v2", "flowControl", key])).await
+    }
+
+    /// Stops a flow-control key from admitting deliveries: its messages wait
+    /// until it is resumed, attempts already in flight finish. A missing key
+    /// is an [`Error::Http`] 404.
+    pub async fn pause_flow_control(&self, key: &str) -> Result<()> {
+        send(self.flow_action_request(key, "pause")).await.map(drop)
+    }
+
+    /// Lets a paused flow-control key admit deliveries again.
+    pub async fn resume_flow_control(&self, key: &str) -> Result<()> {
+        send(self.flow_action_request(key, "resume"))
+            .await
+            .map(drop)
+    }
+
+    /// Sets a flow-control key's limits and pins them, so that publishes
+    /// naming the key no longer change them; starts a new rate window and
+    /// creates the key if needed. The relay rejects a pin that sets nothing.
+    pub async fn pin_flow_control(&self, key: &str, pin: &FlowPin) -> Result<()> {
+        send(self.flow_pin_request(key, pin)).await.map(drop)
+    }
+
+    fn flow_pin_request(&self, key: &str, pin: &FlowPin) -> reqwest::RequestBuilder {
+        let settings = [
+            ("parallelism", pin.parallelism),
+            ("rate", pin.rate),
+            ("period", pin.period_secs),
+        ];
+        let query: Vec<(&str, u32)> = settings
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)))
+            .collect();
+        self.flow_action_request(key, "pin").query(&query)
+    }
+
+    /// Lets publishes change a key's parallelism, rate (with its period) or
+    /// both again; the limits keep their values until a publish changes
+    /// them. The relay rejects an unpin of neither.
+    pub async fn unpin_flow_control(&self, key: &str, parallelism: bool, rate: bool) -> Result<()> {
+        send(self.flow_unpin_request(key, parallelism, rate))
+            .await
+            .map(drop)
+    }
+
+    fn flow_unpin_request(
+        &self,
+        key: &str,
+        parallelism: bool,
+        rate: bool,
+    ) -> reqwest::RequestBuilder {
+        let query: Vec<(&str, &str)> = [("parallelism", parallelism), ("rate", rate)]
+            .into_iter()
+            .filter(|(_, unpin)| *unpin)
+            .map(|(name, _)| (name, "true"))
+            .collect();
+        self.flow_action_request(key, "unpin").query(&query)
+    }
+
+    /// Starts a new rate window for a flow-control key now, so deliveries
+    /// held back by a used-up rate may start at once.
+    pub async fn reset_flow_control_rate(&self, key: &str) -> Result<()> {
+        send(self.flow_action_request(key, "resetRate"))
+            .await
+            .map(drop)
+    }
+
+    /// Reports the delivery attempts in flight across the relay, and the
+    /// bound on them (0: none).
+    pub async fn global_parallelism(&self) -> Result<GlobalParallelism> {
+        send_json(self.request(Method::GET, &["v2", "globalParallelism"])).await
+    }
+
+    /// Builds the POST of one of a flow-control key's actions.
+    fn flow_action_request(&self, key: &str, action: &str) -> reqwest::RequestBuilder {
+        self.request(Method::POST, &["v2", "flowControl", key, action])
+    }
+
     /// Creates a schedule that publishes `body` to `destination` (an absolute
     /// URL) whenever the cron expression `cron` fires, and returns its id.
     /// With `schedule_id`, an existing schedule of that id is replaced;
@@ -634,6 +784,10 @@ fn publish_headers(opts: &PublishOptions) -> Result<HeaderMap> {
     )?;
     for (name, value) in &opts.forward_headers {
         put(&forwarded_name(name), Some(value.clone()))?;
+    }
+    if let Some(flow) = &opts.flow_control {
+        put(UPSTASH_FLOW_CONTROL_KEY, Some(flow.key.clone()))?;
+        put(UPSTASH_FLOW_CONTROL_VALUE, Some(flow.header_value()))?;
     }
     Ok(headers)
 }

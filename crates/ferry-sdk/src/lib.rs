@@ -1,8 +1,8 @@
 //! Ferry's Rust SDK: what an application needs to use a Ferry relay.
 //!
 //! - [`Client`] publishes messages (to a URL or a URL group) and manages
-//!   them (messages, dead letters, URL groups, logs, signing keys) over the
-//!   QStash v2 REST API.
+//!   them (messages, dead letters, URL groups, queues, schedules, flow
+//!   control, logs, signing keys) over the QStash v2 REST API.
 //! - [`Receiver`] checks the `Upstash-Signature` of a delivery in the
 //!   destination handler.
 //!
@@ -16,7 +16,8 @@ mod client;
 pub mod verify;
 
 pub use client::{
-    CancelQuery, Client, DlqOrder, DlqQuery, Error, LogOrder, LogQuery, PublishOptions, Result,
+    CancelQuery, Client, DlqOrder, DlqQuery, Error, FlowControl, FlowPin, LogOrder, LogQuery,
+    PublishOptions, Result,
 };
 pub use ferry_core::wire;
 pub use http::Method;

@@ -1,6 +1,6 @@
 //! Operator commands: `ferry publish`, `ferry dlq …`, `ferry messages …`,
-//! `ferry keys …`, `ferry topics …`, `ferry queues …`, `ferry schedules …`
-//! and `ferry logs`.
+//! `ferry keys …`, `ferry topics …`, `ferry queues …`, `ferry schedules …`,
+//! `ferry flow-control …` and `ferry logs`.
 //!
 //! They talk to a running gateway over its HTTP API through `ferry-sdk`, never
 //! to Redis, so they work against any deployment the operator can reach and
@@ -8,6 +8,7 @@
 //! a key-value block for people, or the API's JSON with `--json` for scripts.
 
 pub mod dlq;
+pub mod flow_control;
 pub mod keys;
 pub mod logs;
 pub mod messages;
@@ -95,6 +96,19 @@ pub enum OpsCommand {
     /// fires
     #[command(subcommand)]
     Schedules(schedules::SchedulesCommand),
+    /// Watch and steer flow-control keys, which bound how many deliveries of
+    /// the messages published with a key run at once and start per period
+    ///
+    /// A publisher names a key (`ferry publish --flow-key`, or the
+    /// Upstash-Flow-Control-Key header) and its limits: parallelism, the most
+    /// deliveries of the key in flight at once, and rate, the most started
+    /// per period. The limits hold across every destination and deliverer;
+    /// messages over them wait at the relay and none is dropped. Every
+    /// publish sets the key's limits again unless they are pinned: `pin`
+    /// fixes them so that publishes no longer change them, `unpin` hands them
+    /// back to the publishers.
+    #[command(subcommand, visible_alias = "flow")]
+    FlowControl(flow_control::FlowControlCommand),
     /// Show the event log, newest first: what happened to each message and
     /// when; --follow keeps printing new lines
     Logs(logs::LogsArgs),
@@ -112,6 +126,7 @@ pub async fn run(args: &OpsArgs, cmd: OpsCommand) -> anyhow::Result<()> {
         OpsCommand::Topics(topics) => topics::run(&client, topics, format).await,
         OpsCommand::Queues(queues) => queues::run(&client, queues, format).await,
         OpsCommand::Schedules(schedules) => schedules::run(&client, schedules, format).await,
+        OpsCommand::FlowControl(flows) => flow_control::run(&client, flows, format).await,
         OpsCommand::Logs(logs) => logs::run(&client, &logs, format).await,
     }
 }

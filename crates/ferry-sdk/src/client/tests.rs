@@ -51,6 +51,12 @@ fn publish_options_map_onto_upstash_headers() {
             content_type: Some("application/json".to_owned()),
             labels: vec!["billing".to_owned(), "eu".to_owned()],
             forward_headers: Vec::new(),
+            flow_control: Some(FlowControl {
+                key: "tenant-42".to_owned(),
+                parallelism: Some(2),
+                rate: Some(10),
+                period: Some("1m".to_owned()),
+            }),
         },
         &[
             ("Content-Type", "application/json"),
@@ -65,8 +71,37 @@ fn publish_options_map_onto_upstash_headers() {
             ("Upstash-Callback", "https://cb.example/ok"),
             ("Upstash-Failure-Callback", "https://cb.example/failed"),
             ("Upstash-Label", "billing,eu"),
+            ("Upstash-Flow-Control-Key", "tenant-42"),
+            (
+                "Upstash-Flow-Control-Value",
+                "parallelism=2, rate=10, period=1m",
+            ),
         ],
     );
+}
+
+#[test]
+fn the_flow_control_value_names_only_the_settings_given() {
+    let check = |parallelism: Option<u32>, rate: Option<u32>, period: Option<&str>, value: &str| {
+        check_headers(
+            PublishOptions {
+                flow_control: Some(FlowControl {
+                    key: "k".to_owned(),
+                    parallelism,
+                    rate,
+                    period: period.map(str::to_owned),
+                }),
+                ..PublishOptions::default()
+            },
+            &[
+                ("Upstash-Flow-Control-Key", "k"),
+                ("Upstash-Flow-Control-Value", value),
+            ],
+        );
+    };
+    check(Some(1), None, None, "parallelism=1");
+    check(None, Some(5), Some("10s"), "rate=5, period=10s");
+    check(Some(3), Some(7), None, "parallelism=3, rate=7");
 }
 
 #[test]
@@ -693,4 +728,133 @@ async fn schedules_are_parsed_from_the_listing() {
     assert!(schedules[0].is_paused);
     assert_eq!(schedules[0].next_schedule_time, Some(60_000));
     assert_eq!(schedules[0].last_schedule_states["msg_1"], "SUCCESS");
+}
+
+#[test]
+fn flow_control_queries_carry_only_what_is_set() {
+    let client = client("http://relay.example/prefix");
+    let check = |request: reqwest::RequestBuilder, expected: &str| {
+        let request = request.build().unwrap();
+        assert_eq!(request.url().as_str(), expected);
+    };
+    check(
+        client.flow_controls_request(None),
+        "http://relay.example/prefix/v2/flowControl",
+    );
+    check(
+        client.flow_controls_request(Some("tenant 4")),
+        "http://relay.example/prefix/v2/flowControl?search=tenant+4",
+    );
+    check(
+        client.flow_pin_request(
+            "k",
+            &FlowPin {
+                parallelism: Some(2),
+                rate: Some(10),
+                period_secs: Some(60),
+            },
+        ),
+        "http://relay.example/prefix/v2/flowControl/k/pin?parallelism=2&rate=10&period=60",
+    );
+    check(
+        client.flow_pin_request(
+            "k",
+            &FlowPin {
+                rate: Some(3),
+                ..FlowPin::default()
+            },
+        ),
+        "http://relay.example/prefix/v2/flowControl/k/pin?rate=3",
+    );
+    check(
+        client.flow_unpin_request("k", true, true),
+        "http://relay.example/prefix/v2/flowControl/k/unpin?parallelism=true&rate=true",
+    );
+    check(
+        client.flow_unpin_request("k", false, true),
+        "http://relay.example/prefix/v2/flowControl/k/unpin?rate=true",
+    );
+}
+
+#[tokio::test]
+async fn flow_control_actions_use_their_routes() {
+    let check = async |call: &str, expected_line: &str| {
+        let (base_url, server) = serve_once(200, "").await;
+        let client = client(&base_url);
+        let pin = FlowPin {
+            parallelism: Some(1),
+            ..FlowPin::default()
+        };
+        let result = match call {
+            "pause" => client.pause_flow_control("k:1").await,
+            "resume" => client.resume_flow_control("k:1").await,
+            "pin" => client.pin_flow_control("k:1", &pin).await,
+            "unpin" => client.unpin_flow_control("k:1", true, false).await,
+            "reset" => client.reset_flow_control_rate("k:1").await,
+            other => panic!("unknown call {other}"),
+        };
+        result.unwrap();
+        let request = within_seconds(server).await.unwrap();
+        assert!(
+            request.starts_with(&format!("{expected_line} HTTP/1.1\r\n")),
+            "{call}: {request}"
+        );
+    };
+    check("pause", "POST /v2/flowControl/k:1/pause").await;
+    check("resume", "POST /v2/flowControl/k:1/resume").await;
+    check("pin", "POST /v2/flowControl/k:1/pin?parallelism=1").await;
+    check("unpin", "POST /v2/flowControl/k:1/unpin?parallelism=true").await;
+    check("reset", "POST /v2/flowControl/k:1/resetRate").await;
+}
+
+#[tokio::test]
+async fn a_flow_control_key_is_parsed_and_a_missing_one_is_a_404() {
+    let (base_url, server) = serve_once(
+        200,
+        r#"{"flowControlKey":"k","waitListSize":4,"parallelismMax":2,"parallelismCount":2,
+            "rateMax":10,"rateCount":7,"ratePeriod":60,"ratePeriodStart":1700000000,
+            "isPaused":false,"isPinnedParallelism":true,"isPinnedRate":false}"#,
+    )
+    .await;
+    let info = within_seconds(client(&base_url).flow_control("k"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            info.wait_list_size,
+            info.parallelism_count,
+            info.rate_period
+        ),
+        (4, 2, 60)
+    );
+    assert!(info.is_pinned_parallelism && !info.is_pinned_rate);
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("GET /v2/flowControl/k HTTP/1.1\r\n"),
+        "{request}"
+    );
+
+    let (base_url, _server) =
+        serve_once(404, r#"{"error":"flow control key \"k\" not found"}"#).await;
+    match within_seconds(client(&base_url).flow_control("k")).await {
+        Err(Error::Http { status, message }) => {
+            assert_eq!(status, 404);
+            assert_eq!(message, r#"flow control key "k" not found"#);
+        }
+        other => panic!("expected an Http error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn global_parallelism_is_parsed() {
+    let (base_url, server) = serve_once(200, r#"{"parallelismMax":0,"parallelismCount":3}"#).await;
+    let global = within_seconds(client(&base_url).global_parallelism())
+        .await
+        .unwrap();
+    assert_eq!((global.parallelism_max, global.parallelism_count), (0, 3));
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("GET /v2/globalParallelism HTTP/1.1\r\n"),
+        "{request}"
+    );
 }

@@ -6,12 +6,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use ferry_sdk::wire::PublishResponse;
-use ferry_sdk::{Client, Method, PublishOptions};
+use ferry_sdk::{Client, FlowControl, Method, PublishOptions};
 
+use super::flow_control::parse_period;
 use super::output::{Fields, Format, Table, show};
+
+/// The help section of the flow-control flags.
+const FLOW_CONTROL: &str = "Flow control";
 
 /// Arguments of `ferry publish`.
 #[derive(Debug, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("flow_limit")
+        .args(["flow_parallelism", "flow_rate"])
+        .multiple(true)
+))]
 pub struct PublishArgs {
     /// Destination URL the relay delivers the message to, e.g.
     /// `https://api.example.com/jobs?kind=email`
@@ -86,6 +95,45 @@ pub struct PublishArgs {
     /// Content-Type of the body, delivered with the message
     #[arg(long, value_name = "MIME_TYPE")]
     content_type: Option<String>,
+
+    /// Flow-control key: the deliveries of every message published with the
+    /// same key share its limits, across destinations and deliverers, and
+    /// wait at the relay while the limits are reached. Needs
+    /// --flow-parallelism, --flow-rate or both; the limits replace the key's
+    /// current ones unless they are pinned (see `ferry flow-control pin`)
+    #[arg(long, value_name = "KEY", requires = "flow_limit", help_heading = FLOW_CONTROL)]
+    flow_key: Option<String>,
+
+    /// Most deliveries of the flow-control key in flight at once
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "flow_key",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = FLOW_CONTROL
+    )]
+    flow_parallelism: Option<u32>,
+
+    /// Most deliveries of the flow-control key started per --flow-period
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "flow_key",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = FLOW_CONTROL
+    )]
+    flow_rate: Option<u32>,
+
+    /// The period of --flow-rate: whole seconds, or a duration such as 30s,
+    /// 1m or 1h, from 1s to 7d [default: 1s]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "flow_key",
+        value_parser = parse_period,
+        help_heading = FLOW_CONTROL
+    )]
+    flow_period: Option<u32>,
 }
 
 /// The methods the relay can deliver with.
@@ -166,6 +214,12 @@ fn publish_options(args: &PublishArgs) -> PublishOptions {
         content_type: args.content_type.clone(),
         labels: args.labels.clone(),
         forward_headers: args.headers.clone(),
+        flow_control: args.flow_key.clone().map(|key| FlowControl {
+            key,
+            parallelism: args.flow_parallelism,
+            rate: args.flow_rate,
+            period: args.flow_period.map(|secs| format!("{secs}s")),
+        }),
     }
 }
 

@@ -149,7 +149,7 @@ async fn create(client: &Client, args: &CreateArgs, format: Format) -> anyhow::R
 }
 
 /// A time for a table cell: RFC 3339 when set, a dash when not.
-fn optional_time(unix_ms: Option<u64>) -> String {
+pub(super) fn optional_time(unix_ms: Option<u64>) -> String {
     unix_ms.map_or_else(|| NOT_SET.to_owned(), timestamp)
 }
 

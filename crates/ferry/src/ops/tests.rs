@@ -127,6 +127,9 @@ fn command_lines_are_accepted_or_rejected() {
         false,
     );
     check(&["keys", "rotate"], true);
+    check(&["flow-control", "list", "--search", "tenant"], true);
+    check(&["flow", "pin", "k", "--rate", "3"], true);
+    check(&["flow-control", "unpin", "k"], false);
     check(&["--url", "not a url", "keys", "show"], false);
 }
 

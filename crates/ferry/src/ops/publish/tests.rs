@@ -71,8 +71,63 @@ fn flags_map_onto_publish_options() {
                 ("Authorization".to_owned(), "Bearer x".to_owned()),
                 ("X-Empty".to_owned(), String::new()),
             ],
+            flow_control: None,
         },
     );
+}
+
+#[test]
+fn flow_flags_map_onto_flow_control() {
+    let flow = |line: &[&str]| options(line).flow_control;
+    assert_eq!(flow(&["https://a.example/"]), None);
+    assert_eq!(
+        flow(&[
+            "https://a.example/",
+            "--flow-key",
+            "tenant-42",
+            "--flow-parallelism",
+            "2",
+            "--flow-rate",
+            "10",
+            "--flow-period",
+            "1m",
+        ]),
+        Some(FlowControl {
+            key: "tenant-42".to_owned(),
+            parallelism: Some(2),
+            rate: Some(10),
+            period: Some("60s".to_owned()),
+        })
+    );
+    assert_eq!(
+        flow(&["https://a.example/", "--flow-key", "k", "--flow-rate", "5"]),
+        Some(FlowControl {
+            key: "k".to_owned(),
+            rate: Some(5),
+            ..FlowControl::default()
+        })
+    );
+}
+
+#[test]
+fn flow_flags_need_a_key_and_a_limit() {
+    let rejected = |line: &[&str]| {
+        let result = Cli::try_parse_from(std::iter::once("publish").chain(line.iter().copied()));
+        assert!(result.is_err(), "{line:?} was accepted");
+    };
+    rejected(&["https://a/", "--flow-key", "k"]);
+    rejected(&["https://a/", "--flow-key", "k", "--flow-period", "1m"]);
+    rejected(&["https://a/", "--flow-parallelism", "2"]);
+    rejected(&["https://a/", "--flow-key", "k", "--flow-rate", "0"]);
+    rejected(&[
+        "https://a/",
+        "--flow-key",
+        "k",
+        "--flow-rate",
+        "1",
+        "--flow-period",
+        "8d",
+    ]);
 }
 
 #[test]
