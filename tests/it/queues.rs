@@ -191,6 +191,28 @@ async fn a_retried_message_keeps_its_place_in_the_queue() {
 }
 
 #[tokio::test]
+async fn the_next_message_waits_for_the_callback_of_the_current_one() {
+    let (ferry, deliverers) = start().await;
+    let sink = TestSink::start().await;
+    sink.respond_to_paths_containing("/callback", Reply::delay(REPLY_DELAY, Reply::status(200)));
+    let url = sink.url("/hooked");
+    let callback = sink.url("/callback");
+    let with_callback = [("Upstash-Callback", callback.as_str())];
+    enqueue(&ferry, "hooked", &url, "first", &with_callback).await;
+    enqueue(&ferry, "hooked", &url, "second", &[]).await;
+    let requests = sink.wait_for_requests(3, DELIVERY_LIMIT).await;
+    let paths: Vec<&str> = requests.iter().map(|r| r.uri.path()).collect();
+    assert_eq!(paths, ["/hooked", "/callback", "/hooked"], "{requests:?}");
+    // The callback's answer took REPLY_DELAY; the second was admitted only
+    // after it was recorded.
+    assert!(
+        requests[2].at >= requests[1].at + REPLY_DELAY,
+        "the second arrived while the first's callback was in flight"
+    );
+    stop(deliverers).await;
+}
+
+#[tokio::test]
 async fn enqueue_refuses_a_delay() {
     let ferry = TestFerry::start().await;
     for header in ["Upstash-Delay", "Upstash-Not-Before"] {

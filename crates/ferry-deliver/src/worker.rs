@@ -496,6 +496,14 @@ async fn finish_attempt<S: Store>(
             now,
         ));
     }
+    if matches!(outcome, Outcome::Delivered | Outcome::Dead { .. }) {
+        // A queue message's slot passes to the callbacks of its final
+        // outcome (the store hands it over), so the queue's next message
+        // waits for them; their outcomes free it.
+        for callback in &mut new_messages {
+            callback.spec.queue.clone_from(&msg.spec.queue);
+        }
+    }
     log_outcome(&outcome, &result);
     let detail = event_detail(msg, &outcome, &result);
     shared.metrics.count(outcome_name(&outcome));

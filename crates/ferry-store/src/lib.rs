@@ -57,7 +57,9 @@
 //! the field `q` naming it). Enqueue stores the message and appends it to
 //! the queue's waiting list; it is admitted to the ready stream (`active`
 //! grows) by that script, or later by the step that frees a slot: a
-//! delivered or dead-lettered outcome, or a cancel. A retry keeps its slot.
+//! delivered or dead-lettered outcome, or a cancel. A retry keeps its slot,
+//! and a final outcome with callbacks hands the slot to them (each holds a
+//! share), so the next message waits for them as well.
 //! Retrying a queue message's dead letter puts the new message at the end
 //! of the queue's waiting list in the same script that removes the dead
 //! letter, so it waits for a slot (and for a paused queue to resume) rather

@@ -80,6 +80,7 @@ conformance!(
     queues::cancel_and_delete_take_messages_out_of_the_queue,
     queues::queues_are_listed_per_tenant_by_name,
     queues::a_retried_dead_letter_waits_in_its_queue,
+    queues::the_next_message_waits_for_the_final_callbacks,
     flows::parallelism_bounds_the_attempts_in_flight,
     flows::rate_admits_per_window_and_wakes_when_it_reopens,
     flows::pause_pin_and_reset_steer_a_key,

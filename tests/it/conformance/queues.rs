@@ -345,3 +345,68 @@ pub(crate) async fn a_retried_dead_letter_waits_in_its_queue<B: Backend>(backend
         page.events
     );
 }
+
+/// A callback message of `source`, in its partition, carrying its queue as
+/// the deliverer sets it for the callbacks of a final outcome.
+fn callback_of(source: &NewMessage, body: &str) -> NewMessage {
+    let mut callback = message(&source.spec.tenant, source.id.partition().0, body);
+    callback.spec.source_message_id = Some(source.id.clone());
+    callback.spec.queue.clone_from(&source.spec.queue);
+    callback
+}
+
+pub(crate) async fn the_next_message_waits_for_the_final_callbacks<B: Backend>(backend: &B) {
+    let store = backend.open(settings()).await;
+    let acme = tenant("acme");
+    let a = enqueue(&store, &acme, "hooks", "a").await;
+    let b = enqueue(&store, &acme, "hooks", "b").await;
+    let c = enqueue(&store, &acme, "hooks", "c").await;
+    let home = a.id.partition();
+
+    let first = ready(&store, home).await;
+    assert_eq!(ids(&first), [&a.id]);
+    let mut delivered = outcome(&first[0], &acme, Outcome::Delivered);
+    delivered.new_messages = vec![callback_of(&a, "a's callback")];
+    record_done(&store, "c", &delivered).await;
+    let callback = ready(&store, home).await;
+    assert_eq!(callback.len(), 1, "only the callback: b waits for it");
+    assert_eq!(shown(&store, &acme, "hooks").await, (2, 1, 1, false));
+    deliver_batch(&store, &acme, &callback[0]).await;
+
+    let second = ready(&store, home).await;
+    assert_eq!(ids(&second), [&b.id], "the callback's delivery admits b");
+    let mut dead = outcome(
+        &second[0],
+        &acme,
+        Outcome::Dead {
+            retried: 0,
+            response: failed(),
+        },
+    );
+    dead.new_messages = vec![
+        callback_of(&b, "callback"),
+        callback_of(&b, "failure callback"),
+    ];
+    record_done(&store, "c", &dead).await;
+    let callbacks = ready(&store, home).await;
+    assert_eq!(callbacks.len(), 2, "both callbacks, and not c");
+    record_done(
+        &store,
+        "c",
+        &outcome(&callbacks[0], &acme, Outcome::Delivered),
+    )
+    .await;
+    assert!(
+        ready(&store, home).await.is_empty(),
+        "c waits for the second"
+    );
+    assert!(
+        within(store.cancel(&acme, &callbacks[1].message_id, now_ms()))
+            .await
+            .unwrap(),
+        "a cancelled callback frees its share too"
+    );
+    let third = ready(&store, home).await;
+    assert_eq!(ids(&third), [&c.id]);
+    assert_eq!(shown(&store, &acme, "hooks").await, (0, 1, 1, false));
+}

@@ -3,7 +3,10 @@
 -- defer (put back unchanged, e.g. its destination is saturated), and creates
 -- the callback messages that the outcome triggers.
 -- A final outcome (delivered, dead) of a queue message frees its slot in the
--- queue its hash names (`q`); a retry keeps it.
+-- queue its hash names (`q`); a retry keeps it. When the final outcome has
+-- callbacks, they take over the slot instead (each holds a share, and the
+-- deliverer named the queue in their specs), so the queue's next message
+-- waits for them too.
 -- Any outcome frees the flow-control slot the attempt held, even when the
 -- message was cancelled meanwhile.
 -- KEYS: 1 ready  2 delayed  3 msg  4 events  5 dlq  6 queue  7 waiting (of the
@@ -23,10 +26,19 @@ if ARGV[17] ~= '' then
 end
 if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 
+local queue_hand_over = {}
 local kind, id = ARGV[5], ARGV[3]
 local queue = redis.call('HGET', KEYS[3], 'q')
+local callbacks = #KEYS - 10
 if queue and (kind == 'delivered' or kind == 'dead') then
-  queue_release(KEYS[6], KEYS[7], KEYS[1])
+  if callbacks == 0 or redis.call('EXISTS', KEYS[6]) == 0 then
+    queue_release(KEYS[6], KEYS[7], KEYS[1])
+  else
+    redis.call('HINCRBY', KEYS[6], 'active', callbacks - 1)
+    for k = 11, #KEYS do
+      queue_hand_over[#queue_hand_over + 1] = KEYS[k]
+    end
+  end
 end
 if kind == 'defer' then
   redis.call('ZADD', KEYS[2], ARGV[6], id)
@@ -57,5 +69,8 @@ for k = 11, #KEYS do
   create_message(KEYS[k], KEYS[1], KEYS[2], KEYS[4], ARGV[a], ARGV[16], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[12], ARGV[13], ARGV[a + 4])
   a = a + 5
+end
+for _, msg in ipairs(queue_hand_over) do
+  redis.call('HSET', msg, 'q', queue)
 end
 return 1

@@ -683,9 +683,14 @@ impl State {
             }
         }
         let finished = matches!(record.outcome, Outcome::Delivered | Outcome::Dead { .. });
-        if let Some(name) = queue.filter(|_| finished) {
-            self.release(&(record.tenant.clone(), name), record.now_ms);
-        }
+        let hand_over = match queue.filter(|_| finished) {
+            Some(name) => {
+                let key = (record.tenant.clone(), name.clone());
+                self.hand_over_slot(&key, record.new_messages.len(), record.now_ms)
+                    .then_some(name)
+            }
+            None => None,
+        };
         for new in &record.new_messages {
             self.create(
                 partition,
@@ -698,6 +703,9 @@ impl State {
                     now_ms: record.now_ms,
                 },
             );
+            if let Some(message) = self.messages.get_mut(&new.id) {
+                message.queue.clone_from(&hand_over);
+            }
         }
         Recorded::Done
     }

@@ -221,6 +221,24 @@ impl State {
         }
     }
 
+    /// The slot of a queue message that reached a final outcome goes to the
+    /// `callbacks` it triggered (each holds a share, so the next message
+    /// waits for them too); with none, or when the queue is gone, it is
+    /// freed. True when the callbacks took it over.
+    pub(super) fn hand_over_slot(&mut self, key: &QueueKey, callbacks: usize, now_ms: u64) -> bool {
+        match self.queues.get_mut(key) {
+            Some(queue) if callbacks > 0 => {
+                let extra = u32::try_from(callbacks - 1).unwrap_or(u32::MAX);
+                queue.active = queue.active.saturating_add(extra);
+                true
+            }
+            _ => {
+                self.release(key, now_ms);
+                false
+            }
+        }
+    }
+
     /// Frees the slot of a queue message that reached a final outcome.
     pub(super) fn release(&mut self, key: &QueueKey, now_ms: u64) {
         if let Some(queue) = self.queues.get_mut(key) {
