@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use ferry_core::cron::CronSchedule;
-use ferry_core::ids::{MessageId, Partition};
+use ferry_core::ids::Partition;
 use ferry_store::{
-    Claimed, DeliveredEntry, EventDetail, FlowSlot, KeyPair, NewMessage, Outcome, OutcomeRecord,
-    Reader, Recorded, Store, StoredMessage,
+    Claimed, DeliveredEntry, EventDetail, FlowSlot, KeyPair, Outcome, OutcomeRecord, Reader,
+    Recorded, Store, StoredMessage,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -257,16 +256,24 @@ async fn fire_due_schedules<S: Store>(lane: &Lane<S>) -> ferry_store::Result<()>
                 None
             }
         };
-        let message = NewMessage {
-            id: MessageId::generate(lane.partition),
-            spec: due.def.message_spec(due.due_ms, now),
-            body: Bytes::new(),
+        let group = match &due.def.url_group {
+            Some(name) => {
+                let group = store.url_group(&due.def.tenant, name).await?;
+                if group.is_none() {
+                    tracing::warn!(schedule = %due.member, url_group = %name, "the schedule's URL group does not exist; the tick produces no message");
+                }
+                group
+            }
+            None => None,
         };
+        let messages = due
+            .def
+            .tick_messages(due.due_ms, now, group.as_ref(), lane.partition);
         let fired = store
-            .fire_schedule(lane.partition, &due.member, due.due_ms, next, &message)
+            .fire_schedule(lane.partition, &due.member, due.due_ms, next, &messages)
             .await?;
         if fired {
-            tracing::debug!(schedule = %due.member, msg.id = %message.id, "schedule fired");
+            tracing::debug!(schedule = %due.member, n_messages = messages.len(), "schedule fired");
         }
     }
     Ok(())

@@ -19,7 +19,7 @@ use http::{Method, Request, StatusCode};
 use crate::auth::Tenant;
 use crate::convert::{callback_fields, header_map};
 use crate::error::{ApiError, ApiResult};
-use crate::publish::{TargetKind, read_body, target};
+use crate::publish::{TargetKind, find_group, read_body, target};
 use crate::queues::{checked_name, refuse_delay};
 use crate::{AppState, now_ms};
 
@@ -71,13 +71,22 @@ async fn create<S: Store>(
 ) -> ApiResult<Response> {
     let (mut parts, body) = request.into_parts();
     let target = target(&parts.uri, SCHEDULES_PREFIX)?;
-    let TargetKind::Url(destination) = target.kind else {
-        return Err(ApiError::Client(
-            StatusCode::NOT_IMPLEMENTED,
-            "schedules to a URL group are not supported by this version of Ferry".into(),
-        ));
+    let (destination, url_group) = match target.kind {
+        TargetKind::Url(destination) => (destination.to_string(), None),
+        // The group must exist now; each tick fans out to its endpoints as
+        // they are then.
+        TargetKind::Group(name) => {
+            find_group(state, &tenant, &name).await?;
+            (name.clone(), Some(name))
+        }
     };
     let queue = header_text(parts.headers.remove(HEADER_QUEUE))?;
+    if queue.is_some() && url_group.is_some() {
+        return Err(ApiError::Client(
+            StatusCode::NOT_IMPLEMENTED,
+            "enqueueing to a url group is not supported by this version of Ferry".into(),
+        ));
+    }
     if let Some(queue) = &queue {
         checked_name(queue)?;
         // As on enqueue: a queue delivers in order, which a delay would
@@ -111,13 +120,14 @@ async fn create<S: Store>(
         &tenant,
         &id,
         cron.as_str(),
-        destination.to_string(),
+        destination,
         opts,
         Some(peer.ip().to_string()),
         body_hash(&body),
         (created_at, now),
     );
     def.queue = queue;
+    def.url_group = url_group;
     let next = next_tick(&cron, now)?;
     state.store.upsert_schedule(&def, &body, next).await?;
     Ok((
@@ -161,6 +171,7 @@ fn definition(
         delay_ms: opts.not_before_ms.map_or(0, |nb| nb.saturating_sub(now)),
         redact: opts.redact,
         body_hash,
+        url_group: None,
         queue: None,
         flow_control: opts.flow_control,
     }

@@ -459,16 +459,18 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<DueSchedule>>> + Send;
 
     /// Fires the tick of `member` due at `expected_due_ms`: moves it to
-    /// `next_due_ms` (out of the due set for `None`) and creates `message`
-    /// with the schedule's body. False when the schedule is no longer due at
-    /// that time (another deliverer fired it) or is gone.
+    /// `next_due_ms` (out of the due set for `None`) and creates `messages`
+    /// (one, or one per endpoint of a URL group; all in `partition`, with
+    /// the same queue and flow-control key) with the schedule's body. False
+    /// when the schedule is no longer due at that time (another deliverer
+    /// fired it) or is gone.
     fn fire_schedule(
         &self,
         partition: Partition,
         member: &str,
         expected_due_ms: u64,
         next_due_ms: Option<u64>,
-        message: &NewMessage,
+        messages: &[NewMessage],
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// The partition holding the tenant's queue `name`, or the one it will

@@ -316,11 +316,11 @@ impl Store for MemoryStore {
         member: &str,
         expected_due_ms: u64,
         next_due_ms: Option<u64>,
-        message: &NewMessage,
+        messages: &[NewMessage],
     ) -> Result<bool> {
         Ok(self
             .state()
-            .fire_schedule(partition, member, expected_due_ms, next_due_ms, message))
+            .fire_schedule(partition, member, expected_due_ms, next_due_ms, messages))
     }
 
     async fn reader(&self, partition: Partition, consumer: &str) -> Result<MemoryReader> {

@@ -965,50 +965,57 @@ impl Store for RedisStore {
         member: &str,
         expected_due_ms: u64,
         next_due_ms: Option<u64>,
-        message: &NewMessage,
+        messages: &[NewMessage],
     ) -> Result<bool> {
-        debug_assert_eq!(
-            partition,
-            message.id.partition(),
-            "a tick's message stays in its schedule's partition"
+        debug_assert!(
+            messages.iter().all(|m| m.id.partition() == partition),
+            "a tick's messages stay in its schedule's partition"
         );
-        let Some((_, id)) = member.split_once(':') else {
+        let Some((tenant, id)) = member.split_once(':') else {
             return Ok(false);
         };
-        let tenant = &message.spec.tenant;
-        let queue = message.spec.queue.as_deref().unwrap_or_default();
-        let flow = message.spec.flow_control.as_ref();
-        let slot = FlowSlot::of(tenant, flow.map_or("", |f| f.key.as_str()));
-        let fired: i64 = scripts::SCHEDULE_FIRE
+        let Ok(tenant) = TenantId::new(tenant) else {
+            return Ok(false);
+        };
+        let template = messages.first().map(|m| &m.spec);
+        let queue = template
+            .and_then(|s| s.queue.as_deref())
+            .unwrap_or_default();
+        let flow = template.and_then(|s| s.flow_control.as_ref());
+        let slot = FlowSlot::of(&tenant, flow.map_or("", |f| f.key.as_str()));
+        let mut invocation = scripts::SCHEDULE_FIRE.prepare_invoke();
+        invocation
             .key(self.keys.schedules_due(partition))
-            .key(self.keys.schedule(partition, tenant, id))
-            .key(self.keys.msg(&message.id))
+            .key(self.keys.schedule(partition, &tenant, id))
             .key(self.keys.ready(partition))
             .key(self.keys.delayed(partition))
-            .key(self.keys.events(partition, tenant))
-            .key(self.keys.queue(partition, tenant, queue))
-            .key(self.keys.queue_waiting(partition, tenant, queue))
+            .key(self.keys.events(partition, &tenant))
+            .key(self.keys.queue(partition, &tenant, queue))
+            .key(self.keys.queue_waiting(partition, &tenant, queue))
             .key(self.keys.flow(partition, &slot))
             .key(self.keys.flow_waiting(partition, &slot))
             .key(self.keys.flow_wake(partition))
             .arg(member)
             .arg(expected_due_ms)
             .arg(next_due_ms.map(|n| n.to_string()).unwrap_or_default())
-            .arg(message.id.as_str())
             .arg(tenant.as_str())
-            .arg(self.message_args(message)?)
-            .arg(message.spec.not_before)
-            .arg(message.spec.created_at)
+            .arg(expected_due_ms)
             .arg(self.events_retention())
-            .arg(EventDetail::of(&message.spec).to_json())
-            .arg(schedules::LAST_IDS_KEPT)
+            .arg(schedules::LAST_IDS_KEPT.max(messages.len()))
             .arg(queue)
             .arg(if flow.is_some() { slot.as_str() } else { "" })
             .arg(flow.and_then(|f| f.parallelism).unwrap_or(0))
             .arg(flow.and_then(|f| f.rate).unwrap_or(0))
-            .arg(flow.map_or(0, |f| f.period_ms))
-            .invoke_async(&mut self.conn())
-            .await?;
+            .arg(flow.map_or(0, |f| f.period_ms));
+        for message in messages {
+            invocation
+                .key(self.keys.msg(&message.id))
+                .arg(message.id.as_str())
+                .arg(self.message_args(message)?)
+                .arg(message.spec.not_before)
+                .arg(EventDetail::of(&message.spec).to_json());
+        }
+        let fired: i64 = invocation.invoke_async(&mut self.conn()).await?;
         Ok(fired == 1)
     }
 

@@ -10,9 +10,11 @@
 use bytes::Bytes;
 use ferry_core::flow::FlowControl;
 use ferry_core::ids::{MessageId, Partition, TenantId};
-use ferry_core::message::{CallbackSpec, MessageSpec, Redact};
+use ferry_core::message::{CallbackSpec, MessageSpec, Redact, TopicRef};
 use ferry_core::retry::RetryDelayExpr;
 use serde::{Deserialize, Serialize};
+
+use crate::{NewMessage, UrlGroup};
 
 /// How many of a schedule's latest message ids are remembered.
 pub const LAST_IDS_KEPT: usize = 5;
@@ -50,6 +52,10 @@ pub struct ScheduleDef {
     pub redact: Option<Redact>,
     /// Hash of the body, computed once for every produced message.
     pub body_hash: String,
+    /// The URL group each tick fans out to (one message per endpoint at the
+    /// time of the tick); `url` then holds its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_group: Option<String>,
     /// The queue each produced message is enqueued to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
@@ -86,6 +92,43 @@ impl ScheduleDef {
             queue: self.queue.clone(),
             flow_control: self.flow_control.clone(),
         }
+    }
+
+    /// The messages of the tick due at `tick_ms`, made at `now_ms`: one, or
+    /// one per endpoint of `group` for a schedule to a URL group (none when
+    /// the group is gone). Each is created in `partition`.
+    pub fn tick_messages(
+        &self,
+        tick_ms: u64,
+        now_ms: u64,
+        group: Option<&UrlGroup>,
+        partition: Partition,
+    ) -> Vec<NewMessage> {
+        let template = self.message_spec(tick_ms, now_ms);
+        let specs = match (&self.url_group, group) {
+            (None, _) => vec![template],
+            (Some(_), None) => Vec::new(),
+            (Some(name), Some(group)) => group
+                .endpoints
+                .iter()
+                .map(|endpoint| MessageSpec {
+                    url: endpoint.url.clone(),
+                    topic: Some(TopicRef {
+                        name: name.clone(),
+                        endpoint: endpoint.name.clone(),
+                    }),
+                    ..template.clone()
+                })
+                .collect(),
+        };
+        specs
+            .into_iter()
+            .map(|spec| NewMessage {
+                id: MessageId::generate(partition),
+                spec,
+                body: Bytes::new(),
+            })
+            .collect()
     }
 
     /// The due-set member naming this schedule: `<tenant>:<id>`.

@@ -74,6 +74,7 @@ conformance!(
     schedules::schedules_are_stored_paused_and_listed_per_tenant,
     schedules::a_tick_fires_once_and_creates_its_message,
     schedules::ticks_of_queue_and_flow_schedules_wait_their_turn,
+    schedules::a_tick_to_a_url_group_creates_one_message_per_endpoint,
     queues::queue_admits_in_fifo_order_across_retry_and_finish,
     queues::parallelism_bounds_the_messages_in_flight,
     queues::paused_queue_accepts_and_admits_on_resume,

@@ -28,6 +28,7 @@ fn def(tenant: &TenantId, id: &str, created_at: u64) -> ScheduleDef {
         delay_ms: 0,
         redact: None,
         body_hash: ferry_core::signing::body_hash(b"tick"),
+        url_group: None,
         queue: None,
         flow_control: None,
     }
@@ -150,9 +151,15 @@ pub(crate) async fn a_tick_fires_once_and_creates_its_message<B: Backend>(backen
         body: Bytes::new(),
     };
     assert!(
-        within(store.fire_schedule(p, &due[0].member, 5_000, Some(65_000), &first))
-            .await
-            .unwrap()
+        within(store.fire_schedule(
+            p,
+            &due[0].member,
+            5_000,
+            Some(65_000),
+            std::slice::from_ref(&first)
+        ))
+        .await
+        .unwrap()
     );
     // A second deliverer that read the same due tick does not fire it again.
     let second = ferry_store::NewMessage {
@@ -160,7 +167,7 @@ pub(crate) async fn a_tick_fires_once_and_creates_its_message<B: Backend>(backen
         ..first.clone()
     };
     assert!(
-        !within(store.fire_schedule(p, &due[0].member, 5_000, Some(65_000), &second))
+        !within(store.fire_schedule(p, &due[0].member, 5_000, Some(65_000), &[second]))
             .await
             .unwrap()
     );
@@ -202,9 +209,15 @@ async fn fire_tick<S: Store>(
         body: Bytes::new(),
     };
     assert!(
-        within(store.fire_schedule(home, &due.member, due.due_ms, Some(tick + 60_000), &message))
-            .await
-            .unwrap()
+        within(store.fire_schedule(
+            home,
+            &due.member,
+            due.due_ms,
+            Some(tick + 60_000),
+            std::slice::from_ref(&message)
+        ))
+        .await
+        .unwrap()
     );
     message.id
 }
@@ -277,4 +290,86 @@ pub(crate) async fn ticks_of_queue_and_flow_schedules_wait_their_turn<B: Backend
         .unwrap()
         .unwrap();
     assert_eq!((key.waiting, key.parallelism_max), (1, 1), "{second} waits");
+}
+
+pub(crate) async fn a_tick_to_a_url_group_creates_one_message_per_endpoint<B: Backend>(
+    backend: &B,
+) {
+    let store = backend
+        .open(Settings {
+            partitions: 2,
+            ..Settings::default()
+        })
+        .await;
+    let acme = tenant("acme");
+    let mut fanned = def(&acme, "fanned", 1_000);
+    fanned.url = "fans".into();
+    fanned.url_group = Some("fans".into());
+    within(store.upsert_schedule(&fanned, &Bytes::from_static(b"f"), 5_000))
+        .await
+        .unwrap();
+    let p = schedule_partition(&acme, "fanned", 2);
+    let group = ferry_store::UrlGroup {
+        name: "fans".into(),
+        created_at: 0,
+        updated_at: 0,
+        endpoints: [
+            "https://a.example/1",
+            "https://b.example/2",
+            "https://c.example/3",
+        ]
+        .into_iter()
+        .map(|url| ferry_store::GroupEndpoint {
+            url: url.into(),
+            name: None,
+        })
+        .collect(),
+    };
+    let messages = fanned.tick_messages(5_000, 5_000, Some(&group), p);
+    assert!(
+        within(store.fire_schedule(p, "acme:fanned", 5_000, Some(65_000), &messages))
+            .await
+            .unwrap()
+    );
+    let claimed = read(&store, p.0, "c", 10).await;
+    let mut urls: Vec<String> = claimed
+        .iter()
+        .map(|c| c.message.as_ref().unwrap().spec.url.clone())
+        .collect();
+    urls.sort();
+    assert_eq!(
+        urls,
+        [
+            "https://a.example/1",
+            "https://b.example/2",
+            "https://c.example/3"
+        ]
+    );
+    assert!(claimed.iter().all(|c| {
+        let spec = &c.message.as_ref().unwrap().spec;
+        spec.topic.as_ref().map(|t| t.name.as_str()) == Some("fans")
+            && spec.schedule_id.as_deref() == Some("fanned")
+    }));
+    let schedule = within(store.schedule(&acme, "fanned"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(schedule.last_ids.len(), 3, "every message of the last tick");
+
+    // A tick of a group that is gone produces nothing, and keeps the ids.
+    let none = fanned.tick_messages(65_000, 65_000, None, p);
+    assert!(none.is_empty());
+    assert!(
+        within(store.fire_schedule(p, "acme:fanned", 65_000, Some(125_000), &none))
+            .await
+            .unwrap()
+    );
+    let schedule = within(store.schedule(&acme, "fanned"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (schedule.last_time, schedule.last_ids.len()),
+        (Some(65_000), 3)
+    );
 }

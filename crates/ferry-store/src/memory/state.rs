@@ -254,27 +254,44 @@ impl State {
         member: &str,
         expected_due_ms: u64,
         next_due_ms: Option<u64>,
-        message: &NewMessage,
+        messages: &[NewMessage],
     ) -> bool {
-        let Some((_, id)) = member.split_once(':') else {
+        let Some((tenant, id)) = member.split_once(':') else {
             return false;
         };
-        let key = (message.spec.tenant.clone(), id.to_owned());
-        let Some((p, schedule)) = self.schedules.get_mut(&key) else {
+        let Ok(tenant) = TenantId::new(tenant) else {
+            return false;
+        };
+        let Some((p, schedule)) = self.schedules.get_mut(&(tenant, id.to_owned())) else {
             return false;
         };
         if *p != partition || schedule.next_due != Some(expected_due_ms) {
             return false;
         }
         schedule.next_due = next_due_ms;
-        schedule.last_time = Some(message.spec.created_at);
-        schedule.last_ids.push(message.id.clone());
-        let excess = schedule.last_ids.len().saturating_sub(LAST_IDS_KEPT);
-        schedule.last_ids.drain(..excess);
+        schedule.last_time = Some(expected_due_ms);
+        if !messages.is_empty() {
+            schedule
+                .last_ids
+                .extend(messages.iter().map(|m| m.id.clone()));
+            let kept = LAST_IDS_KEPT.max(messages.len());
+            let excess = schedule.last_ids.len().saturating_sub(kept);
+            schedule.last_ids.drain(..excess);
+        }
+        let body = schedule.body.clone();
+        for message in messages {
+            self.create_for_tick(partition, message, body.clone());
+        }
+        true
+    }
+
+    /// Creates one message of a tick: enqueued, waiting under its
+    /// flow-control key, or ready (or delayed) like a publish.
+    fn create_for_tick(&mut self, partition: Partition, message: &NewMessage, body: Bytes) {
         let produced = NewMessage {
             id: message.id.clone(),
             spec: message.spec.clone(),
-            body: schedule.body.clone(),
+            body,
         };
         match (&produced.spec.queue, &produced.spec.flow_control) {
             (Some(queue), _) => self.join_queue(
@@ -297,7 +314,6 @@ impl State {
                 },
             ),
         }
-        true
     }
 
     /// The partition a schedule's messages must be created in, when that is
