@@ -287,6 +287,20 @@ async fn bad_schedules_are_refused_with_a_reason() {
     assert!(text.contains("upstash-cron"), "{text}");
 }
 
+/// A Ferry that takes six-field cron expressions, so ticks come every
+/// second; with `run_deliverer` false, the test starts its own deliverers.
+async fn start_with_second_cron(run_deliverer: bool) -> TestFerry {
+    TestFerry::start_with(TestOptions {
+        run_deliverer,
+        gateway: GatewayConfig {
+            allow_second_cron: true,
+            ..GatewayConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await
+}
+
 /// A deliverer of its own on `store`, stopped through the returned token.
 fn start_deliverer(store: &RedisStore) -> (CancellationToken, JoinHandle<()>) {
     let shutdown = CancellationToken::new();
@@ -305,15 +319,7 @@ fn start_deliverer(store: &RedisStore) -> (CancellationToken, JoinHandle<()>) {
 
 #[tokio::test]
 async fn each_tick_is_delivered_once_across_deliverers_and_a_restart() {
-    let ferry = TestFerry::start_with(TestOptions {
-        run_deliverer: false,
-        gateway: GatewayConfig {
-            allow_second_cron: true,
-            ..GatewayConfig::default()
-        },
-        ..TestOptions::default()
-    })
-    .await;
+    let ferry = start_with_second_cron(false).await;
     let sink = TestSink::start().await;
     // Every tick's message dies on its one attempt, so each stays in the
     // DLQ with the tick it was made for as its creation time.
@@ -380,14 +386,7 @@ async fn each_tick_is_delivered_once_across_deliverers_and_a_restart() {
 
 #[tokio::test]
 async fn ticks_go_through_the_schedules_queue_or_flow_control_key() {
-    let ferry = TestFerry::start_with(TestOptions {
-        gateway: GatewayConfig {
-            allow_second_cron: true,
-            ..GatewayConfig::default()
-        },
-        ..TestOptions::default()
-    })
-    .await;
+    let ferry = start_with_second_cron(true).await;
     let sink = TestSink::start().await;
     let create =
         |id: &'static str, extra: (&'static str, &'static str), value: Option<&'static str>| {
