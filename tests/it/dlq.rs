@@ -571,17 +571,8 @@ async fn the_queue_name_filter_selects_the_dead_letters_of_that_queue() {
         retries: Some(0),
         ..PublishOptions::default()
     };
+    let (queued, published) = ferry.enqueue_and_publish(&sink, "nightly", &opts).await;
     let sdk = ferry.sdk();
-    let queued = sdk
-        .enqueue("nightly", &sink.url("/queued"), "q", &opts)
-        .await
-        .unwrap()
-        .message_id;
-    let published = sdk
-        .publish(&sink.url("/published"), "p", &opts)
-        .await
-        .unwrap()
-        .message_id;
     let dead = wait_for_dead_letter(&ferry, &queued).await;
     assert_eq!(dead.message.queue_name.as_deref(), Some("nightly"));
     let plain = wait_for_dead_letter(&ferry, &published).await;

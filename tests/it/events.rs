@@ -178,18 +178,9 @@ async fn bad_log_queries_are_rejected_with_the_reason() {
 async fn the_queue_name_filter_selects_the_lines_of_that_queues_messages() {
     let ferry = TestFerry::start().await;
     let sink = TestSink::start().await;
-    let sdk = ferry.sdk();
-    let opts = PublishOptions::default();
-    let queued = sdk
-        .enqueue("nightly", &sink.url("/queued"), "q", &opts)
-        .await
-        .unwrap()
-        .message_id;
-    let published = sdk
-        .publish(&sink.url("/published"), "p", &opts)
-        .await
-        .unwrap()
-        .message_id;
+    let (queued, published) = ferry
+        .enqueue_and_publish(&sink, "nightly", &PublishOptions::default())
+        .await;
     sink.wait_for_requests(2, Duration::from_secs(10)).await;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -34,9 +34,30 @@ async fn call(
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-/// The status of a request without headers or body, whose answer is not read.
-async fn status_of(ferry: &TestFerry, token: &str, method: reqwest::Method, path: &str) -> u16 {
-    call(ferry, token, method, path, &[], "").await.0
+/// The status of `method /v2/schedules/{rest}` without headers or body,
+/// whose answer is not read.
+async fn schedule_status(
+    ferry: &TestFerry,
+    token: &str,
+    method: reqwest::Method,
+    rest: &str,
+) -> u16 {
+    let path = format!("/v2/schedules/{rest}");
+    call(ferry, token, method, &path, &[], "").await.0
+}
+
+/// Creates a schedule to `destination` as `TOKEN`, checks the 201 and
+/// returns the answer's body.
+async fn create_schedule(
+    ferry: &TestFerry,
+    destination: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    let path = format!("/v2/schedules/{destination}");
+    let (status, text) = call(ferry, TOKEN, reqwest::Method::POST, &path, headers, body).await;
+    assert_eq!(status, 201, "{text}");
+    text
 }
 
 async fn get_json(ferry: &TestFerry, token: &str, path: &str) -> Value {
@@ -49,12 +70,9 @@ async fn get_json(ferry: &TestFerry, token: &str, path: &str) -> Value {
 async fn schedules_are_created_read_paused_resumed_and_deleted() {
     let ferry = TestFerry::start().await;
     let destination = "https://example.com/nightly";
-    let create = format!("/v2/schedules/{destination}");
-    let (status, text) = call(
+    let text = create_schedule(
         &ferry,
-        TOKEN,
-        reqwest::Method::POST,
-        &create,
+        destination,
         &[
             ("Upstash-Cron", "0 3 * * * "),
             ("Upstash-Retries", "2"),
@@ -65,7 +83,6 @@ async fn schedules_are_created_read_paused_resumed_and_deleted() {
         "run the report",
     )
     .await;
-    assert_eq!(status, 201, "{text}");
     let created: Value = serde_json::from_str(&text).unwrap();
     let id = created["scheduleId"].as_str().unwrap().to_owned();
     assert!(id.starts_with("scd_") && id.len() == 36, "{id}");
@@ -84,11 +101,9 @@ async fn schedules_are_created_read_paused_resumed_and_deleted() {
 
     // A given id is kept, and creating it again replaces the schedule.
     for cron in ["*/5 * * * *", "*/10 * * * *"] {
-        let (status, text) = call(
+        let text = create_schedule(
             &ferry,
-            TOKEN,
-            reqwest::Method::POST,
-            &create,
+            destination,
             &[
                 ("Upstash-Cron", cron),
                 ("Upstash-Schedule-Id", "my-schedule"),
@@ -96,10 +111,7 @@ async fn schedules_are_created_read_paused_resumed_and_deleted() {
             "",
         )
         .await;
-        assert_eq!(
-            (status, text.as_str()),
-            (201, r#"{"scheduleId":"my-schedule"}"#)
-        );
+        assert_eq!(text, r#"{"scheduleId":"my-schedule"}"#);
     }
     let listed = get_json(&ferry, TOKEN, "/v2/schedules").await;
     let ids: Vec<&str> = listed
@@ -115,77 +127,39 @@ async fn schedules_are_created_read_paused_resumed_and_deleted() {
         get_json(&ferry, OTHER_TOKEN, "/v2/schedules").await,
         Value::Array(vec![])
     );
-    let status = status_of(
-        &ferry,
-        OTHER_TOKEN,
-        reqwest::Method::GET,
-        &format!("/v2/schedules/{id}"),
-    )
-    .await;
+    let status = schedule_status(&ferry, OTHER_TOKEN, reqwest::Method::GET, &id).await;
     assert_eq!(status, 404);
-    let status = status_of(
-        &ferry,
-        OTHER_TOKEN,
-        reqwest::Method::DELETE,
-        &format!("/v2/schedules/{id}"),
-    )
-    .await;
+    let status = schedule_status(&ferry, OTHER_TOKEN, reqwest::Method::DELETE, &id).await;
     assert_eq!(status, 404);
 
     // Both SDKs send PATCH; the OpenAPI document says POST.
     for method in [reqwest::Method::PATCH, reqwest::Method::POST] {
-        let status = status_of(
-            &ferry,
-            TOKEN,
-            method.clone(),
-            &format!("/v2/schedules/{id}/pause"),
-        )
-        .await;
+        let status = schedule_status(&ferry, TOKEN, method.clone(), &format!("{id}/pause")).await;
         assert_eq!(status, 200);
         let paused = get_json(&ferry, TOKEN, &format!("/v2/schedules/{id}")).await;
         assert_eq!(paused["isPaused"], true);
         assert!(paused.get("nextScheduleTime").is_none(), "{paused}");
-        let status = status_of(&ferry, TOKEN, method, &format!("/v2/schedules/{id}/resume")).await;
+        let status = schedule_status(&ferry, TOKEN, method, &format!("{id}/resume")).await;
         assert_eq!(status, 200);
         let resumed = get_json(&ferry, TOKEN, &format!("/v2/schedules/{id}")).await;
         assert_eq!(resumed["isPaused"], false);
         assert!(resumed["nextScheduleTime"].is_u64());
     }
 
-    let status = status_of(
-        &ferry,
-        TOKEN,
-        reqwest::Method::DELETE,
-        &format!("/v2/schedules/{id}"),
-    )
-    .await;
+    let status = schedule_status(&ferry, TOKEN, reqwest::Method::DELETE, &id).await;
     assert_eq!(status, 200);
-    let status = status_of(
-        &ferry,
-        TOKEN,
-        reqwest::Method::DELETE,
-        &format!("/v2/schedules/{id}"),
-    )
-    .await;
+    let status = schedule_status(&ferry, TOKEN, reqwest::Method::DELETE, &id).await;
     assert_eq!(status, 404);
-    let status = status_of(
-        &ferry,
-        TOKEN,
-        reqwest::Method::GET,
-        &format!("/v2/schedules/{id}"),
-    )
-    .await;
+    let status = schedule_status(&ferry, TOKEN, reqwest::Method::GET, &id).await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn a_schedule_shows_its_callbacks_with_their_headers_and_its_caller() {
     let ferry = TestFerry::start().await;
-    let (status, text) = call(
+    create_schedule(
         &ferry,
-        TOKEN,
-        reqwest::Method::POST,
-        "/v2/schedules/https://example.com/nightly",
+        "https://example.com/nightly",
         &[
             ("Upstash-Cron", "0 3 * * *"),
             ("Upstash-Schedule-Id", "with-callbacks"),
@@ -198,7 +172,6 @@ async fn a_schedule_shows_its_callbacks_with_their_headers_and_its_caller() {
         "",
     )
     .await;
-    assert_eq!(status, 201, "{text}");
 
     let shown = get_json(&ferry, TOKEN, "/v2/schedules/with-callbacks").await;
     assert_eq!(shown["callback"], "https://example.com/done");
@@ -222,11 +195,9 @@ async fn a_schedule_shows_its_callbacks_with_their_headers_and_its_caller() {
     assert_eq!(parsed.caller_ip.as_deref(), Some("127.0.0.1"));
 
     // Without callbacks, neither they nor their headers are shown.
-    let (status, text) = call(
+    create_schedule(
         &ferry,
-        TOKEN,
-        reqwest::Method::POST,
-        "/v2/schedules/https://example.com/plain",
+        "https://example.com/plain",
         &[
             ("Upstash-Cron", "0 3 * * *"),
             ("Upstash-Schedule-Id", "plain"),
@@ -234,7 +205,6 @@ async fn a_schedule_shows_its_callbacks_with_their_headers_and_its_caller() {
         "",
     )
     .await;
-    assert_eq!(status, 201, "{text}");
     let plain = get_json(&ferry, TOKEN, "/v2/schedules/plain").await;
     for key in [
         "callback",
@@ -317,6 +287,20 @@ async fn bad_schedules_are_refused_with_a_reason() {
     assert!(text.contains("upstash-cron"), "{text}");
 }
 
+/// A Ferry that takes six-field cron expressions, so ticks come every
+/// second; with `run_deliverer` false, the test starts its own deliverers.
+async fn start_with_second_cron(run_deliverer: bool) -> TestFerry {
+    TestFerry::start_with(TestOptions {
+        run_deliverer,
+        gateway: GatewayConfig {
+            allow_second_cron: true,
+            ..GatewayConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await
+}
+
 /// A deliverer of its own on `store`, stopped through the returned token.
 fn start_deliverer(store: &RedisStore) -> (CancellationToken, JoinHandle<()>) {
     let shutdown = CancellationToken::new();
@@ -335,15 +319,7 @@ fn start_deliverer(store: &RedisStore) -> (CancellationToken, JoinHandle<()>) {
 
 #[tokio::test]
 async fn each_tick_is_delivered_once_across_deliverers_and_a_restart() {
-    let ferry = TestFerry::start_with(TestOptions {
-        run_deliverer: false,
-        gateway: GatewayConfig {
-            allow_second_cron: true,
-            ..GatewayConfig::default()
-        },
-        ..TestOptions::default()
-    })
-    .await;
+    let ferry = start_with_second_cron(false).await;
     let sink = TestSink::start().await;
     // Every tick's message dies on its one attempt, so each stays in the
     // DLQ with the tick it was made for as its creation time.
@@ -351,12 +327,9 @@ async fn each_tick_is_delivered_once_across_deliverers_and_a_restart() {
     let (first_stop, first) = start_deliverer(&ferry.store);
     let (second_stop, second) = start_deliverer(&ferry.store);
 
-    let create = format!("/v2/schedules/{}", sink.url("/tick"));
-    let (status, text) = call(
+    create_schedule(
         &ferry,
-        TOKEN,
-        reqwest::Method::POST,
-        &create,
+        &sink.url("/tick"),
         &[
             ("Upstash-Cron", "* * * * * *"),
             ("Upstash-Schedule-Id", "every-second"),
@@ -365,19 +338,12 @@ async fn each_tick_is_delivered_once_across_deliverers_and_a_restart() {
         "tick",
     )
     .await;
-    assert_eq!(status, 201, "{text}");
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     first_stop.cancel();
     first.await.unwrap();
     let (third_stop, third) = start_deliverer(&ferry.store);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let status = status_of(
-        &ferry,
-        TOKEN,
-        reqwest::Method::DELETE,
-        "/v2/schedules/every-second",
-    )
-    .await;
+    let status = schedule_status(&ferry, TOKEN, reqwest::Method::DELETE, "every-second").await;
     assert_eq!(status, 200);
     // Messages already created may still be on their way.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -420,19 +386,12 @@ async fn each_tick_is_delivered_once_across_deliverers_and_a_restart() {
 
 #[tokio::test]
 async fn ticks_go_through_the_schedules_queue_or_flow_control_key() {
-    let ferry = TestFerry::start_with(TestOptions {
-        gateway: GatewayConfig {
-            allow_second_cron: true,
-            ..GatewayConfig::default()
-        },
-        ..TestOptions::default()
-    })
-    .await;
+    let ferry = start_with_second_cron(true).await;
     let sink = TestSink::start().await;
     let create =
         |id: &'static str, extra: (&'static str, &'static str), value: Option<&'static str>| {
             let ferry = &ferry;
-            let path = format!("/v2/schedules/{}", sink.url(&format!("/{id}")));
+            let destination = sink.url(&format!("/{id}"));
             async move {
                 let mut headers = vec![
                     ("Upstash-Cron", "* * * * * *"),
@@ -440,9 +399,7 @@ async fn ticks_go_through_the_schedules_queue_or_flow_control_key() {
                     extra,
                 ];
                 headers.extend(value.map(|v| ("Upstash-Flow-Control-Value", v)));
-                let (status, text) =
-                    call(ferry, TOKEN, reqwest::Method::POST, &path, &headers, id).await;
-                assert_eq!(status, 201, "{text}");
+                create_schedule(ferry, &destination, &headers, id).await;
             }
         };
     create("queued", ("Upstash-Queue-Name", "ticks"), None).await;
@@ -472,13 +429,7 @@ async fn ticks_go_through_the_schedules_queue_or_flow_control_key() {
                 .any(|r| r.header("upstash-schedule-id") == Some(id)),
             "no tick of {id} arrived"
         );
-        let status = status_of(
-            &ferry,
-            TOKEN,
-            reqwest::Method::DELETE,
-            &format!("/v2/schedules/{id}"),
-        )
-        .await;
+        let status = schedule_status(&ferry, TOKEN, reqwest::Method::DELETE, id).await;
         assert_eq!(status, 200);
     }
     assert_eq!(

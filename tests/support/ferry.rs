@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::redis::{TestRedis, unique_prefix};
+use crate::sink::TestSink;
 
 pub const TOKEN: &str = "test-token-tenant-a";
 pub const OTHER_TOKEN: &str = "test-token-tenant-b";
@@ -155,6 +156,29 @@ impl TestFerry {
 
     pub fn sdk_for(&self, token: &str) -> ferry_sdk::Client {
         ferry_sdk::Client::new(&self.base_url, token).expect("sdk client")
+    }
+
+    /// Enqueues a message to `queue` (to `/queued` of `sink`, body `q`) and
+    /// publishes one outside any queue (to `/published`, body `p`), both as
+    /// tenant A with `opts`; returns their ids, the queued one first.
+    pub async fn enqueue_and_publish(
+        &self,
+        sink: &TestSink,
+        queue: &str,
+        opts: &ferry_sdk::PublishOptions,
+    ) -> (String, String) {
+        let sdk = self.sdk();
+        let queued = sdk
+            .enqueue(queue, &sink.url("/queued"), "q", opts)
+            .await
+            .expect("enqueue")
+            .message_id;
+        let published = sdk
+            .publish(&sink.url("/published"), "p", opts)
+            .await
+            .expect("publish")
+            .message_id;
+        (queued, published)
     }
 
     /// A receiver holding the tenants' current and next keys.

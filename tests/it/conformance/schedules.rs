@@ -34,14 +34,19 @@ fn def(tenant: &TenantId, id: &str, created_at: u64) -> ScheduleDef {
     }
 }
 
-pub(crate) async fn schedules_are_stored_paused_and_listed_per_tenant<B: Backend>(backend: &B) {
+/// A store of `partitions` partitions, and the tenant the cases use.
+async fn open<B: Backend>(backend: &B, partitions: u16) -> (B::Store, TenantId) {
     let store = backend
         .open(Settings {
-            partitions: 4,
+            partitions,
             ..Settings::default()
         })
         .await;
-    let acme = tenant("acme");
+    (store, tenant("acme"))
+}
+
+pub(crate) async fn schedules_are_stored_paused_and_listed_per_tenant<B: Backend>(backend: &B) {
+    let (store, acme) = open(backend, 4).await;
     let body = Bytes::from_static(b"tick");
     within(store.upsert_schedule(&def(&acme, "b", 2_000), &body, 60_000))
         .await
@@ -117,13 +122,7 @@ pub(crate) async fn schedules_are_stored_paused_and_listed_per_tenant<B: Backend
 }
 
 pub(crate) async fn a_tick_fires_once_and_creates_its_message<B: Backend>(backend: &B) {
-    let store = backend
-        .open(Settings {
-            partitions: 2,
-            ..Settings::default()
-        })
-        .await;
-    let acme = tenant("acme");
+    let (store, acme) = open(backend, 2).await;
     within(store.upsert_schedule(
         &def(&acme, "tick", 1_000),
         &Bytes::from_static(b"tick"),
@@ -223,18 +222,12 @@ async fn fire_tick<S: Store>(
 }
 
 pub(crate) async fn ticks_of_queue_and_flow_schedules_wait_their_turn<B: Backend>(backend: &B) {
-    let store = backend
-        .open(Settings {
-            partitions: 4,
-            ..Settings::default()
-        })
-        .await;
-    let acme = tenant("acme");
-    let paused = QueueSettings {
+    let (store, acme) = open(backend, 4).await;
+    let one_at_a_time = |paused| QueueSettings {
         parallelism: 1,
-        paused: true,
+        paused,
     };
-    within(store.upsert_queue(&acme, "nightly", paused, 1_000))
+    within(store.upsert_queue(&acme, "nightly", one_at_a_time(true), 1_000))
         .await
         .unwrap();
     let mut queued = def(&acme, "queued", 1_000);
@@ -253,11 +246,7 @@ pub(crate) async fn ticks_of_queue_and_flow_schedules_wait_their_turn<B: Backend
         .unwrap()
         .unwrap();
     assert_eq!(queue.lag, 1);
-    let resumed = QueueSettings {
-        parallelism: 1,
-        paused: false,
-    };
-    within(store.upsert_queue(&acme, "nightly", resumed, 6_000))
+    within(store.upsert_queue(&acme, "nightly", one_at_a_time(false), 6_000))
         .await
         .unwrap();
     let claimed = read(&store, home.0, "c", 10).await;

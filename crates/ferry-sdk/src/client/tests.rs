@@ -684,33 +684,44 @@ async fn create_schedule_sends_cron_and_id_and_returns_the_id() {
     }
 }
 
+/// Runs `call` against a one-shot server answering 200 with no body, and
+/// checks that it sent `expected_line` as its request line.
+async fn check_route(expected_line: &str, call: impl AsyncFnOnce(&Client) -> Result<()>) {
+    let (base_url, server) = serve_once(200, "").await;
+    call(&client(&base_url)).await.unwrap();
+    let request = within_seconds(server).await.unwrap();
+    assert!(
+        request.starts_with(&format!("{expected_line} HTTP/1.1\r\n")),
+        "{expected_line}: {request}"
+    );
+}
+
 #[tokio::test]
 async fn queue_and_schedule_actions_use_their_routes() {
-    let check = async |call: &str, expected_line: &str| {
-        let (base_url, server) = serve_once(200, "").await;
-        let client = client(&base_url);
-        let result = match call {
-            "pause_queue" => client.pause_queue("jobs").await,
-            "resume_queue" => client.resume_queue("jobs").await,
-            "delete_queue" => client.delete_queue("jobs").await,
-            "pause_schedule" => client.pause_schedule("s1").await,
-            "resume_schedule" => client.resume_schedule("s1").await,
-            "delete_schedule" => client.delete_schedule("s1").await,
-            other => panic!("unknown call {other}"),
-        };
-        result.unwrap();
-        let request = within_seconds(server).await.unwrap();
-        assert!(
-            request.starts_with(&format!("{expected_line} HTTP/1.1\r\n")),
-            "{call}: {request}"
-        );
-    };
-    check("pause_queue", "POST /v2/queues/jobs/pause").await;
-    check("resume_queue", "POST /v2/queues/jobs/resume").await;
-    check("delete_queue", "DELETE /v2/queues/jobs").await;
-    check("pause_schedule", "PATCH /v2/schedules/s1/pause").await;
-    check("resume_schedule", "PATCH /v2/schedules/s1/resume").await;
-    check("delete_schedule", "DELETE /v2/schedules/s1").await;
+    check_route("POST /v2/queues/jobs/pause", async |c| {
+        c.pause_queue("jobs").await
+    })
+    .await;
+    check_route("POST /v2/queues/jobs/resume", async |c| {
+        c.resume_queue("jobs").await
+    })
+    .await;
+    check_route("DELETE /v2/queues/jobs", async |c| {
+        c.delete_queue("jobs").await
+    })
+    .await;
+    check_route("PATCH /v2/schedules/s1/pause", async |c| {
+        c.pause_schedule("s1").await
+    })
+    .await;
+    check_route("PATCH /v2/schedules/s1/resume", async |c| {
+        c.resume_schedule("s1").await
+    })
+    .await;
+    check_route("DELETE /v2/schedules/s1", async |c| {
+        c.delete_schedule("s1").await
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -778,33 +789,31 @@ fn flow_control_queries_carry_only_what_is_set() {
 
 #[tokio::test]
 async fn flow_control_actions_use_their_routes() {
-    let check = async |call: &str, expected_line: &str| {
-        let (base_url, server) = serve_once(200, "").await;
-        let client = client(&base_url);
-        let pin = FlowPin {
-            parallelism: Some(1),
-            ..FlowPin::default()
-        };
-        let result = match call {
-            "pause" => client.pause_flow_control("k:1").await,
-            "resume" => client.resume_flow_control("k:1").await,
-            "pin" => client.pin_flow_control("k:1", &pin).await,
-            "unpin" => client.unpin_flow_control("k:1", true, false).await,
-            "reset" => client.reset_flow_control_rate("k:1").await,
-            other => panic!("unknown call {other}"),
-        };
-        result.unwrap();
-        let request = within_seconds(server).await.unwrap();
-        assert!(
-            request.starts_with(&format!("{expected_line} HTTP/1.1\r\n")),
-            "{call}: {request}"
-        );
+    let pin = FlowPin {
+        parallelism: Some(1),
+        ..FlowPin::default()
     };
-    check("pause", "POST /v2/flowControl/k:1/pause").await;
-    check("resume", "POST /v2/flowControl/k:1/resume").await;
-    check("pin", "POST /v2/flowControl/k:1/pin?parallelism=1").await;
-    check("unpin", "POST /v2/flowControl/k:1/unpin?parallelism=true").await;
-    check("reset", "POST /v2/flowControl/k:1/resetRate").await;
+    check_route("POST /v2/flowControl/k:1/pause", async |c| {
+        c.pause_flow_control("k:1").await
+    })
+    .await;
+    check_route("POST /v2/flowControl/k:1/resume", async |c| {
+        c.resume_flow_control("k:1").await
+    })
+    .await;
+    check_route("POST /v2/flowControl/k:1/pin?parallelism=1", async |c| {
+        c.pin_flow_control("k:1", &pin).await
+    })
+    .await;
+    check_route(
+        "POST /v2/flowControl/k:1/unpin?parallelism=true",
+        async |c| c.unpin_flow_control("k:1", true, false).await,
+    )
+    .await;
+    check_route("POST /v2/flowControl/k:1/resetRate", async |c| {
+        c.reset_flow_control_rate("k:1").await
+    })
+    .await;
 }
 
 #[tokio::test]

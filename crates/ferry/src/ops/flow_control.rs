@@ -5,8 +5,8 @@
 //! and why, and to steer a key by hand: stop it, fix its limits against what
 //! publishers ask for, or let a used-up rate window start over.
 //!
-//! The period parser serves `ferry publish --flow-period` too, so both
-//! commands read a period the same way.
+//! The limit and period parsers serve `ferry publish --flow-…` too, so both
+//! commands read a limit and a period the same way.
 
 use anyhow::Context as _;
 use ferry_sdk::wire::{FlowControlInfo, GlobalParallelism};
@@ -64,10 +64,10 @@ pub enum FlowControlCommand {
         /// Flow-control key
         key: String,
         /// Most deliveries of the key in flight at once
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, value_name = "N", value_parser = parse_limit())]
         parallelism: Option<u32>,
         /// Most deliveries of the key started per period
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, value_name = "N", value_parser = parse_limit())]
         rate: Option<u32>,
         /// The rate's period: whole seconds, or a duration such as 30s, 1m
         /// or 1h, from 1s to 7d
@@ -186,6 +186,12 @@ async fn show_key(client: &Client, key: &str, format: Format) -> anyhow::Result<
         .await
         .with_context(|| format!("fetching flow-control key {key}"))?;
     show(format, &flow, render_key)
+}
+
+/// Parses a limit (attempts in flight, or attempts started per period): a
+/// whole number from 1.
+pub(super) fn parse_limit() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..)
 }
 
 /// Parses a rate period into the whole seconds the API takes: a bare number

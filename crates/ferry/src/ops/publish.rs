@@ -8,19 +8,11 @@ use anyhow::Context as _;
 use ferry_sdk::wire::PublishResponse;
 use ferry_sdk::{Client, FlowControl, Method, PublishOptions};
 
-use super::flow_control::parse_period;
+use super::flow_control::{parse_limit, parse_period};
 use super::output::{Fields, Format, Table, show};
-
-/// The help section of the flow-control flags.
-const FLOW_CONTROL: &str = "Flow control";
 
 /// Arguments of `ferry publish`.
 #[derive(Debug, clap::Args)]
-#[command(group(
-    clap::ArgGroup::new("flow_limit")
-        .args(["flow_parallelism", "flow_rate"])
-        .multiple(true)
-))]
 pub struct PublishArgs {
     /// Destination URL the relay delivers the message to, e.g.
     /// `https://api.example.com/jobs?kind=email`
@@ -96,43 +88,39 @@ pub struct PublishArgs {
     #[arg(long, value_name = "MIME_TYPE")]
     content_type: Option<String>,
 
+    #[command(flatten)]
+    flow: FlowArgs,
+}
+
+/// The flow-control flags of `ferry publish`.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Flow control")]
+#[command(group(
+    clap::ArgGroup::new("flow_limit")
+        .args(["flow_parallelism", "flow_rate"])
+        .multiple(true)
+        .requires("flow_key")
+))]
+struct FlowArgs {
     /// Flow-control key: the deliveries of every message published with the
     /// same key share its limits, across destinations and deliverers, and
     /// wait at the relay while the limits are reached. Needs
     /// --flow-parallelism, --flow-rate or both; the limits replace the key's
     /// current ones unless they are pinned (see `ferry flow-control pin`)
-    #[arg(long, value_name = "KEY", requires = "flow_limit", help_heading = FLOW_CONTROL)]
+    #[arg(long, value_name = "KEY", requires = "flow_limit")]
     flow_key: Option<String>,
 
     /// Most deliveries of the flow-control key in flight at once
-    #[arg(
-        long,
-        value_name = "N",
-        requires = "flow_key",
-        value_parser = clap::value_parser!(u32).range(1..),
-        help_heading = FLOW_CONTROL
-    )]
+    #[arg(long, value_name = "N", value_parser = parse_limit())]
     flow_parallelism: Option<u32>,
 
     /// Most deliveries of the flow-control key started per --flow-period
-    #[arg(
-        long,
-        value_name = "N",
-        requires = "flow_key",
-        value_parser = clap::value_parser!(u32).range(1..),
-        help_heading = FLOW_CONTROL
-    )]
+    #[arg(long, value_name = "N", value_parser = parse_limit())]
     flow_rate: Option<u32>,
 
     /// The period of --flow-rate: whole seconds, or a duration such as 30s,
     /// 1m or 1h, from 1s to 7d [default: 1s]
-    #[arg(
-        long,
-        value_name = "DURATION",
-        requires = "flow_key",
-        value_parser = parse_period,
-        help_heading = FLOW_CONTROL
-    )]
+    #[arg(long, value_name = "DURATION", requires = "flow_key", value_parser = parse_period)]
     flow_period: Option<u32>,
 }
 
@@ -214,11 +202,11 @@ fn publish_options(args: &PublishArgs) -> PublishOptions {
         content_type: args.content_type.clone(),
         labels: args.labels.clone(),
         forward_headers: args.headers.clone(),
-        flow_control: args.flow_key.clone().map(|key| FlowControl {
+        flow_control: args.flow.flow_key.clone().map(|key| FlowControl {
             key,
-            parallelism: args.flow_parallelism,
-            rate: args.flow_rate,
-            period: args.flow_period.map(|secs| format!("{secs}s")),
+            parallelism: args.flow.flow_parallelism,
+            rate: args.flow.flow_rate,
+            period: args.flow.flow_period.map(|secs| format!("{secs}s")),
         }),
     }
 }
