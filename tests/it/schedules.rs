@@ -452,28 +452,14 @@ async fn ticks_go_through_the_schedules_queue_or_flow_control_key() {
 
 #[tokio::test]
 async fn a_schedule_to_a_url_group_fans_each_tick_out_to_its_endpoints() {
-    let ferry = TestFerry::start_with(TestOptions {
-        gateway: GatewayConfig {
-            allow_second_cron: true,
-            ..GatewayConfig::default()
-        },
-        ..TestOptions::default()
-    })
-    .await;
+    let ferry = start_with_second_cron(true).await;
     let sink = TestSink::start().await;
     let cron = [
         ("Upstash-Cron", "* * * * * *"),
         ("Upstash-Schedule-Id", "fanned"),
     ];
-    let (status, text) = call(
-        &ferry,
-        TOKEN,
-        reqwest::Method::POST,
-        "/v2/schedules/fans",
-        &cron,
-        "",
-    )
-    .await;
+    let path = "/v2/schedules/fans";
+    let (status, text) = call(&ferry, TOKEN, reqwest::Method::POST, path, &cron, "").await;
     assert_eq!(status, 404, "the group must exist: {text}");
 
     let endpoints = serde_json::json!({"endpoints": [
@@ -489,29 +475,14 @@ async fn a_schedule_to_a_url_group_fans_each_tick_out_to_its_endpoints() {
         .await
         .unwrap();
     assert_eq!(added.status().as_u16(), 200);
-    let (status, text) = call(
-        &ferry,
-        TOKEN,
-        reqwest::Method::POST,
-        "/v2/schedules/fans",
-        &cron,
-        "tick",
-    )
-    .await;
-    assert_eq!(status, 201, "{text}");
+    create_schedule(&ferry, "fans", &cron, "tick").await;
     assert_eq!(
         get_json(&ferry, TOKEN, "/v2/schedules/fanned").await["destination"],
         "fans"
     );
 
     let requests = sink.wait_for_requests(2, Duration::from_secs(10)).await;
-    let status = status_of(
-        &ferry,
-        TOKEN,
-        reqwest::Method::DELETE,
-        "/v2/schedules/fanned",
-    )
-    .await;
+    let status = schedule_status(&ferry, TOKEN, reqwest::Method::DELETE, "fanned").await;
     assert_eq!(status, 200);
     let mut paths: Vec<&str> = requests[..2].iter().map(|r| r.uri.path()).collect();
     paths.sort_unstable();
