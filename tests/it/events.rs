@@ -242,16 +242,15 @@ async fn publish_raw(
 async fn url_group_and_flow_control_filters_select_their_messages_lines() {
     let ferry = TestFerry::start().await;
     let sink = TestSink::start().await;
-    let endpoints = serde_json::json!({"endpoints": [{"name": "first", "url": sink.url("/fan")}]});
-    let added = ferry
-        .http()
-        .post(ferry.url("/v2/topics/fans/endpoints"))
-        .bearer_auth(TOKEN)
-        .json(&endpoints)
-        .send()
+    let endpoint = |name: Option<&str>, url: String| ferry_core::wire::Endpoint {
+        name: name.map(str::to_owned),
+        url: Some(url),
+    };
+    ferry
+        .sdk()
+        .add_endpoints("fans", &[endpoint(Some("first"), sink.url("/fan"))])
         .await
         .unwrap();
-    assert_eq!(added.status().as_u16(), 200);
     let fanned = publish_raw(&ferry, "fans", &[], "f").await;
     let limited = publish_raw(
         &ferry,

@@ -462,19 +462,15 @@ async fn a_schedule_to_a_url_group_fans_each_tick_out_to_its_endpoints() {
     let (status, text) = call(&ferry, TOKEN, reqwest::Method::POST, path, &cron, "").await;
     assert_eq!(status, 404, "the group must exist: {text}");
 
-    let endpoints = serde_json::json!({"endpoints": [
-        {"name": "one", "url": sink.url("/one")},
-        {"url": sink.url("/two")},
-    ]});
-    let added = ferry
-        .http()
-        .post(ferry.url("/v2/topics/fans/endpoints"))
-        .bearer_auth(TOKEN)
-        .json(&endpoints)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status().as_u16(), 200);
+    let endpoint = |name: Option<&str>, url: String| ferry_core::wire::Endpoint {
+        name: name.map(str::to_owned),
+        url: Some(url),
+    };
+    let endpoints = [
+        endpoint(Some("one"), sink.url("/one")),
+        endpoint(None, sink.url("/two")),
+    ];
+    ferry.sdk().add_endpoints("fans", &endpoints).await.unwrap();
     create_schedule(&ferry, "fans", &cron, "tick").await;
     assert_eq!(
         get_json(&ferry, TOKEN, "/v2/schedules/fanned").await["destination"],
