@@ -166,6 +166,36 @@ async fn operators_manage_queues_and_schedules_from_the_cli() {
     let shown: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(shown["isPaused"], true, "{out}");
 
+    // Ticks can go through a queue, or under a flow-control key.
+    for (id, extra, line) in [
+        ("queued", &["--queue", "reports"][..], "queue reports"),
+        (
+            "metered",
+            &["--flow-key", "reports-api", "--flow-rate", "2"][..],
+            "flow control key reports-api",
+        ),
+    ] {
+        let url = sink.url("/yearly");
+        let mut args = vec![
+            "schedules",
+            "create",
+            &url,
+            "--cron",
+            "0 0 1 1 *",
+            "--id",
+            id,
+        ];
+        args.extend(extra);
+        let (ok, _, err) = ferry_cli(&ferry, &args).await;
+        assert!(ok, "{err}");
+        let (ok, out, err) = ferry_cli(&ferry, &["schedules", "show", id]).await;
+        assert!(ok, "{err}");
+        let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(out.lines().any(|l| words(l) == line), "{out}");
+        let (ok, _, err) = ferry_cli(&ferry, &["schedules", "delete", id]).await;
+        assert!(ok, "{err}");
+    }
+
     let (ok, _, err) = ferry_cli(&ferry, &["schedules", "delete", "new-year"]).await;
     assert!(ok, "{err}");
     let (ok, out, err) = ferry_cli(&ferry, &["schedules", "list"]).await;

@@ -40,6 +40,7 @@ const UPSTASH_LABEL: &str = "Upstash-Label";
 const UPSTASH_FORWARD_PREFIX: &str = "Upstash-Forward-";
 const UPSTASH_CRON: &str = "Upstash-Cron";
 const UPSTASH_SCHEDULE_ID: &str = "Upstash-Schedule-Id";
+const UPSTASH_QUEUE_NAME: &str = "Upstash-Queue-Name";
 const UPSTASH_FLOW_CONTROL_KEY: &str = "Upstash-Flow-Control-Key";
 const UPSTASH_FLOW_CONTROL_VALUE: &str = "Upstash-Flow-Control-Value";
 
@@ -67,6 +68,14 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a schedule is, besides the message it publishes: its id (to choose
+/// or replace one) and the queue its messages are enqueued to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleOptions {
+    pub schedule_id: Option<String>,
+    pub queue: Option<String>,
+}
 
 /// Per-message settings of a publish, sent as `Upstash-*` headers. Every
 /// field left at its default leaves the relay's default in place.
@@ -568,9 +577,11 @@ impl Client {
     }
 
     /// Creates a schedule that publishes `body` to `destination` (an absolute
-    /// URL) whenever the cron expression `cron` fires, and returns its id.
-    /// With `schedule_id`, an existing schedule of that id is replaced;
-    /// without, the relay picks a new id. Of the options, `delay` and
+    /// URL, or a URL group's name to fan out to its endpoints) whenever the
+    /// cron expression `cron` fires, and returns its id. With a schedule id
+    /// in `schedule`, an existing schedule of that id is replaced; without,
+    /// the relay picks a new id. With a queue, each tick's message is
+    /// enqueued to it. Of the options, `delay` and
     /// `not_before` delay each tick's message rather than the schedule.
     pub async fn create_schedule(
         &self,
@@ -578,18 +589,21 @@ impl Client {
         cron: &str,
         body: impl Into<Bytes>,
         opts: &PublishOptions,
-        schedule_id: Option<&str>,
+        schedule: &ScheduleOptions,
     ) -> Result<String> {
         let mut headers = publish_headers(opts)?;
         headers.insert(
             header_name(UPSTASH_CRON)?,
             header_value(UPSTASH_CRON, cron)?,
         );
-        if let Some(id) = schedule_id {
-            headers.insert(
-                header_name(UPSTASH_SCHEDULE_ID)?,
-                header_value(UPSTASH_SCHEDULE_ID, id)?,
-            );
+        let named = [
+            (UPSTASH_SCHEDULE_ID, &schedule.schedule_id),
+            (UPSTASH_QUEUE_NAME, &schedule.queue),
+        ];
+        for (name, value) in named {
+            if let Some(value) = value {
+                headers.insert(header_name(name)?, header_value(name, value)?);
+            }
         }
         let request = self
             .destination_request("v2/schedules", destination)?

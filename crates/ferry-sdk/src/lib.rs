@@ -17,7 +17,7 @@ pub mod verify;
 
 pub use client::{
     CancelQuery, Client, DlqOrder, DlqQuery, Error, FlowControl, FlowPin, LogOrder, LogQuery,
-    PublishOptions, Result,
+    PublishOptions, Result, ScheduleOptions,
 };
 pub use ferry_core::wire;
 pub use http::Method;

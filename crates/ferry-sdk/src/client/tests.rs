@@ -664,7 +664,10 @@ async fn create_schedule_sends_cron_and_id_and_returns_the_id() {
         "CRON_TZ=Europe/Paris 0 3 * * *",
         "tick",
         &opts,
-        Some("nightly"),
+        &ScheduleOptions {
+            schedule_id: Some("nightly".into()),
+            queue: Some("reports".into()),
+        },
     ))
     .await
     .unwrap();
@@ -678,6 +681,7 @@ async fn create_schedule_sends_cron_and_id_and_returns_the_id() {
     for expected in [
         "\r\nupstash-cron: cron_tz=europe/paris 0 3 * * *\r\n",
         "\r\nupstash-schedule-id: nightly\r\n",
+        "\r\nupstash-queue-name: reports\r\n",
         "\r\nupstash-retries: 1\r\n",
     ] {
         assert!(lower.contains(expected), "{expected:?} in {request}");

@@ -92,7 +92,7 @@ pub struct PublishArgs {
     flow: FlowArgs,
 }
 
-/// The flow-control flags of `ferry publish`.
+/// The flow-control flags of `ferry publish` and `ferry schedules create`.
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Flow control")]
 #[command(group(
@@ -101,7 +101,7 @@ pub struct PublishArgs {
         .multiple(true)
         .requires("flow_key")
 ))]
-struct FlowArgs {
+pub(super) struct FlowArgs {
     /// Flow-control key: the deliveries of every message published with the
     /// same key share its limits, across destinations and deliverers, and
     /// wait at the relay while the limits are reached. Needs
@@ -202,12 +202,19 @@ fn publish_options(args: &PublishArgs) -> PublishOptions {
         content_type: args.content_type.clone(),
         labels: args.labels.clone(),
         forward_headers: args.headers.clone(),
-        flow_control: args.flow.flow_key.clone().map(|key| FlowControl {
+        flow_control: args.flow.flow_control(),
+    }
+}
+
+impl FlowArgs {
+    /// The flow control these flags ask for, if any.
+    pub(super) fn flow_control(&self) -> Option<FlowControl> {
+        self.flow_key.clone().map(|key| FlowControl {
             key,
-            parallelism: args.flow.flow_parallelism,
-            rate: args.flow.flow_rate,
-            period: args.flow.flow_period.map(|secs| format!("{secs}s")),
-        }),
+            parallelism: self.flow_parallelism,
+            rate: self.flow_rate,
+            period: self.flow_period.map(|secs| format!("{secs}s")),
+        })
     }
 }
 

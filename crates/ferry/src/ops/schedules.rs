@@ -3,10 +3,11 @@
 //! recurring jobs without writing API calls by hand.
 
 use anyhow::Context as _;
-use ferry_sdk::Client;
 use ferry_sdk::wire::{Schedule, ScheduleCreated};
+use ferry_sdk::{Client, ScheduleOptions};
 
 use super::output::{Fields, Format, Table, body_text, confirm, header_lines, show, timestamp};
+use super::publish::FlowArgs;
 use super::queues::{MessageArgs, yes_no};
 
 /// Shown in a table cell for a time that is not set, e.g. the next run of a
@@ -57,8 +58,10 @@ pub enum SchedulesCommand {
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
     /// Destination URL the relay delivers each tick's message to, e.g.
-    /// `https://api.example.com/reports/daily`
-    #[arg(value_name = "URL")]
+    /// `https://api.example.com/reports/daily`, or the name of a URL group
+    /// (see `ferry topics`): each tick then goes to every endpoint the group
+    /// has at that moment
+    #[arg(value_name = "URL|GROUP")]
     destination: String,
 
     /// When to publish, as a 5-field cron pattern "MINUTE HOUR DAY-OF-MONTH
@@ -81,8 +84,17 @@ pub struct CreateArgs {
     #[arg(long, value_name = "DURATION")]
     delay: Option<String>,
 
+    /// Queue each tick's message is enqueued to (created with parallelism 1
+    /// if missing), so ticks are delivered in order behind its other
+    /// messages; cannot be combined with --delay or a URL group
+    #[arg(long, value_name = "NAME", conflicts_with = "delay")]
+    queue: Option<String>,
+
     #[command(flatten)]
     message: MessageArgs,
+
+    #[command(flatten)]
+    flow: FlowArgs,
 }
 
 pub(super) async fn run(
@@ -131,16 +143,15 @@ async fn create(client: &Client, args: &CreateArgs, format: Format) -> anyhow::R
     let body = args.message.body()?;
     let opts = ferry_sdk::PublishOptions {
         delay: args.delay.clone(),
+        flow_control: args.flow.flow_control(),
         ..args.message.options()
     };
+    let schedule = ScheduleOptions {
+        schedule_id: args.id.clone(),
+        queue: args.queue.clone(),
+    };
     let schedule_id = client
-        .create_schedule(
-            &args.destination,
-            &args.cron,
-            body,
-            &opts,
-            args.id.as_deref(),
-        )
+        .create_schedule(&args.destination, &args.cron, body, &opts, &schedule)
         .await
         .with_context(|| format!("creating a schedule for {}", args.destination))?;
     show(format, &ScheduleCreated { schedule_id }, |created| {
@@ -195,6 +206,11 @@ fn render_schedule(schedule: &Schedule) -> String {
     fields.add_opt("callback", schedule.callback.as_ref());
     fields.add_opt("failure callback", schedule.failure_callback.as_ref());
     fields.add_opt("caller ip", schedule.caller_ip.as_ref());
+    fields.add_opt("queue", schedule.queue_name.as_ref());
+    fields.add_opt("flow control key", schedule.flow_control_key.as_ref());
+    fields.add_opt("flow parallelism", schedule.parallelism);
+    fields.add_opt("flow rate", schedule.rate);
+    fields.add_opt("flow period (s)", schedule.period);
     fields.add_opt(
         "labels",
         (!schedule.labels.is_empty()).then(|| schedule.labels.join(", ")),
