@@ -139,19 +139,22 @@ impl RedisStore {
         limit: usize,
     ) -> Result<(usize, Option<u64>)> {
         let wake = self.keys.flow_wake(partition);
-        let due: Vec<String> = self
+        // One read gives the due keys and, past them, the next one to wake;
+        // each woken key answers with its own next wake, if any.
+        let head: Vec<(String, f64)> = self
             .conn()
-            .zrangebyscore_limit(
-                &wake,
-                "-inf",
-                now_ms,
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )
+            .zrange_withscores(&wake, 0, isize::try_from(limit).unwrap_or(isize::MAX))
             .await?;
-        for member in &due {
+        // Scores are whole milliseconds, exact in an f64.
+        let (due, later): (Vec<_>, Vec<_>) = head
+            .into_iter()
+            .map(|(member, at)| (member, at as u64))
+            .partition(|(_, at)| *at <= now_ms);
+        let due = &due[..due.len().min(limit)];
+        let mut next = later.first().map(|(_, at)| *at);
+        for (member, _) in due {
             let slot = FlowSlot::from_entry(member.clone());
-            let _: i64 = scripts::FLOW_WAKE
+            let again: i64 = scripts::FLOW_WAKE
                 .key(self.keys.flow(partition, &slot))
                 .key(self.keys.flow_waiting(partition, &slot))
                 .key(self.keys.ready(partition))
@@ -160,10 +163,11 @@ impl RedisStore {
                 .arg(now_ms)
                 .invoke_async(&mut self.conn())
                 .await?;
+            if let Ok(again) = u64::try_from(again) {
+                next = Some(next.map_or(again, |n| n.min(again)));
+            }
         }
-        let next: Vec<(String, f64)> = self.conn().zrange_withscores(&wake, 0, 0).await?;
-        // Scores are whole milliseconds, exact in an f64.
-        Ok((due.len(), next.first().map(|(_, at)| *at as u64)))
+        Ok((due.len(), next))
     }
 
     pub(super) async fn apply_flow_change(
