@@ -77,6 +77,16 @@ impl Keys {
         format!("{}:flows:wake", self.partition(p))
     }
 
+    /// A deliverer's lease in one partition (see the `leases` module).
+    pub(crate) fn lease(&self, p: Partition, consumer: &str) -> String {
+        format!("{}:lease:{consumer}", self.partition(p))
+    }
+
+    /// The channel on which key rotations are announced.
+    pub(crate) fn key_rotations(&self) -> String {
+        format!("{}:{VERSION}:keys-rotated", self.prefix)
+    }
+
     /// Keys of one tenant (not of a partition) share the tag `{t:<tenant>}`.
     fn tenant(&self, tenant: &TenantId) -> String {
         format!("{}:{VERSION}:{{t:{tenant}}}", self.prefix)
@@ -131,6 +141,7 @@ mod tests {
             keys.flow(p, &FlowSlot::of(&tenant, "k")),
             keys.flow_waiting(p, &FlowSlot::of(&tenant, "k")),
             keys.flow_wake(p),
+            keys.lease(p, "host-1-abcd"),
         ];
         for key in &all {
             assert!(key.starts_with("ferry:v1:{p3}:"), "{key}");

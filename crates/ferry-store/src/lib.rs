@@ -27,7 +27,8 @@
 //! | `<prefix>:v1:{p<n>}:flow:<tenant>:<key>` | hash | a flow-control key: `par`, `rate` (0 for no bound) and `period` (ms), `active` (admitted attempts not yet recorded), the rate window `wstart` (ms) and `wcount`, `paused`, the pins `pinp` and `pinr`, `created`. Expires a day after its window when idle |
 //! | `<prefix>:v1:{p<n>}:flowwait:<tenant>:<key>` | list | ids of the key's messages waiting for room, oldest first |
 //! | `<prefix>:v1:{p<n>}:flows:wake` | sorted set | members `<tenant>:<key>` whose full rate window holds back waiting messages, scored by the Unix ms at which it ends |
-//! | `<prefix>:v1:tenant:<tenant>:keys` | hash | the tenant's signing keys `current` and `next` |
+//! | `<prefix>:v1:{p<n>}:lease:<consumer>` | string | a deliverer's lease in the partition, expiring (`PX`) unless renewed; see the `leases` module |
+//! | `<prefix>:v1:tenant:<tenant>:keys` | hash | the tenant's signing keys `current` and `next`; a rotation is announced on the channel `<prefix>:v1:keys-rotated` |
 //! | `<prefix>:v1:{t:<tenant>}:groups` | set | the names of the tenant's URL groups |
 //! | `<prefix>:v1:{t:<tenant>}:group:<name>` | hash | a URL group: `created_at`, `updated_at`, and `u:<endpoint url>` = endpoint name (empty for none) |
 //! | `<prefix>:v1:{t:<tenant>}:schedules` | hash | the tenant's schedules: schedule id = number of the partition holding it |
@@ -38,11 +39,12 @@
 //!
 //! Every transition whose outcome depends on a read is one Lua script that
 //! names all its keys: publish (backlog check, dedup, store, ready or
-//! delayed), promote due delayed ids, record an attempt's outcome (with an
-//! ownership check on the pending entry, so a deliverer that was paused past
-//! its lease and reclaimed cannot schedule a second copy), cancel, dead-letter
-//! delete and retry, and key rotation. Successful deliveries are recorded in
-//! batches, one script call per batch.
+//! delayed), promote due delayed ids, record an attempt's outcome (with a
+//! check of the recording deliverer's lease and of its ownership of the
+//! pending entry, so a deliverer that was paused past its lease cannot
+//! schedule a second copy), reclaim a dead deliverer's entries, cancel,
+//! dead-letter delete and retry, and key rotation. Successful deliveries are
+//! recorded in batches, one script call per batch.
 //!
 //! A schedule's tick is one script too: it checks the schedule is still due
 //! at the time the caller read (two deliverers may read the same due tick;
@@ -99,6 +101,7 @@ pub mod events;
 mod flows;
 mod groups;
 mod keys;
+mod leases;
 mod memory;
 mod paging;
 mod pending;
@@ -112,11 +115,11 @@ pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
 pub use flows::{FlowChange, FlowKey, FlowSlot, flow_partition};
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
-pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
+pub use memory::{MemoryConfig, MemoryKeyRotations, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
 pub use pending::MessageFilter;
 pub use queues::{Queue, QueueSettings, queue_partition};
-pub use redis_store::{RedisConfig, RedisReader, RedisStore};
+pub use redis_store::{RedisConfig, RedisKeyRotations, RedisReader, RedisStore};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 
 /// Why a store operation failed.
@@ -128,6 +131,13 @@ pub enum Error {
     /// Stored data did not have the shape this version writes.
     #[error("corrupt record {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A subscription (to key rotations) ended; what it announced since may
+    /// have been missed.
+    #[error("subscription ended: {0}")]
+    SubscriptionEnded(&'static str),
+    /// A deliverer that holds no lease tried to take over entries.
+    #[error("deliverer {0} holds no lease")]
+    NoLease(String),
     /// Redis is configured to evict keys, which would silently lose messages.
     #[error(
         "redis maxmemory-policy is {0:?}: Ferry needs a policy that never evicts its keys (use noeviction)"
@@ -278,9 +288,18 @@ pub trait Reader: Send + 'static {
     ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
 }
 
+/// Announces rotations of any tenant's signing keys, so a deliverer can keep
+/// keys cached without reading them for every delivery.
+pub trait KeyRotations: Send + 'static {
+    /// Waits for the next rotation. An error means the subscription broke:
+    /// rotations may have been missed since, so cached keys are suspect.
+    fn changed(&mut self) -> impl Future<Output = Result<()>> + Send;
+}
+
 /// The storage contract shared by the gateway and the deliverer.
 pub trait Store: Clone + Send + Sync + 'static {
     type Reader: Reader;
+    type KeyRotations: KeyRotations;
 
     /// How many partitions new messages are spread over.
     fn partitions(&self) -> u16;
@@ -607,14 +626,56 @@ pub trait Store: Clone + Send + Sync + 'static {
         batch: usize,
     ) -> impl Future<Output = Result<(usize, Option<u64>)>> + Send;
 
-    /// Takes over entries that other consumers left pending for `min_idle`.
+    /// Registers `consumer`'s lease in every partition, valid for `ttl`
+    /// (see the `leases` module). A name whose lease was lost must never be
+    /// acquired again: the deliverer takes a new name instead.
+    fn acquire_lease(
+        &self,
+        consumer: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Extends `consumer`'s lease to `ttl` from now. False when it had
+    /// expired in any partition; it is then removed from all of them, so the
+    /// name is dead everywhere at once.
+    fn renew_lease(
+        &self,
+        consumer: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Gives `consumer`'s lease up, so other deliverers take over what it
+    /// still holds at their next reclaim instead of after the lease expired.
+    fn release_lease(&self, consumer: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Takes over, for `consumer` (which holds a lease), up to `count`
+    /// pending entries of consumers whose lease is gone, however long they
+    /// have been pending: a live deliverer's entries are never taken.
     fn reclaim(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+
+    /// Hands `consumer` again up to `count` of its own entries that have
+    /// been pending for at least `min_idle` and that `held` says it is not
+    /// working on: work it read but lost track of (a read whose reply never
+    /// arrived, an outcome that could not be recorded). Their idle time
+    /// restarts.
+    fn recover_own<F>(
         &self,
         partition: Partition,
         consumer: &str,
         min_idle: Duration,
         count: usize,
-    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+        held: &F,
+    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send
+    where
+        F: Fn(&str) -> bool + Sync;
+
+    /// A subscription to key rotations (see [`KeyRotations`]).
+    fn watch_key_rotations(&self) -> impl Future<Output = Result<Self::KeyRotations>> + Send;
 
     fn record(
         &self,
@@ -633,11 +694,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Records successful deliveries in one step; returns how many were still
-    /// pending (the rest were handled elsewhere).
+    /// Records successful deliveries that `consumer` attempted, in one step;
+    /// returns how many were still pending (the rest were handled
+    /// elsewhere), or `None` when `consumer`'s lease is gone and nothing was
+    /// recorded.
     fn record_delivered(
         &self,
         partition: Partition,
+        consumer: &str,
         batch: &[DeliveredEntry],
-    ) -> impl Future<Output = Result<usize>> + Send;
+    ) -> impl Future<Output = Result<Option<usize>>> + Send;
 }

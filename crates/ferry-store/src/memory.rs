@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::signing::SigningKey;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
@@ -37,9 +37,9 @@ use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::{
-    Claimed, DeliveredEntry, EndpointSelection, FlowChange, FlowKey, FlowSlot, GroupEndpoint,
-    KeyPair, MessageFilter, NewMessage, OutcomeRecord, PublishOutcome, Queue, QueueSettings,
-    Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
+    Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
+    GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, OutcomeRecord, PublishOutcome,
+    Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
 mod dedup;
@@ -69,6 +69,8 @@ pub struct MemoryConfig {
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     partitions: u16,
+    /// Fired on every key rotation, for [`MemoryKeyRotations`].
+    rotations: broadcast::Sender<()>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -85,6 +87,7 @@ impl MemoryStore {
         Self {
             partitions: cfg.partitions,
             state: Arc::new(Mutex::new(State::new(cfg))),
+            rotations: broadcast::channel(16).0,
         }
     }
 
@@ -103,6 +106,7 @@ fn wall_ms() -> u64 {
 
 impl Store for MemoryStore {
     type Reader = MemoryReader;
+    type KeyRotations = MemoryKeyRotations;
 
     fn partitions(&self) -> u16 {
         self.partitions
@@ -147,7 +151,12 @@ impl Store for MemoryStore {
         tenant: &TenantId,
         new_next: &SigningKey,
     ) -> Result<Option<KeyPair>> {
-        Ok(self.state().rotate_signing_keys(tenant, new_next))
+        let rotated = self.state().rotate_signing_keys(tenant, new_next);
+        if rotated.is_some() {
+            // Nobody listening is fine: no deliverer caches keys then.
+            let _ = self.rotations.send(());
+        }
+        Ok(rotated)
     }
 
     async fn dlq_page(&self, tenant: &TenantId, query: &DlqQuery) -> Result<DlqPage> {
@@ -341,21 +350,55 @@ impl Store for MemoryStore {
         Ok(self.state().promote_due(partition, now_ms, batch))
     }
 
+    async fn acquire_lease(&self, consumer: &str, ttl: Duration) -> Result<()> {
+        self.state().acquire_lease(consumer, ttl, Instant::now());
+        Ok(())
+    }
+
+    async fn renew_lease(&self, consumer: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.state().renew_lease(consumer, ttl, Instant::now()))
+    }
+
+    async fn release_lease(&self, consumer: &str) -> Result<()> {
+        self.state().release_lease(consumer);
+        Ok(())
+    }
+
     async fn reclaim(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Claimed>> {
+        self.state()
+            .reclaim(partition, consumer, count, Instant::now(), wall_ms())
+            .ok_or_else(|| Error::NoLease(consumer.to_owned()))
+    }
+
+    async fn recover_own<F>(
         &self,
         partition: Partition,
         consumer: &str,
         min_idle: Duration,
         count: usize,
-    ) -> Result<Vec<Claimed>> {
-        Ok(self.state().reclaim(
+        held: &F,
+    ) -> Result<Vec<Claimed>>
+    where
+        F: Fn(&str) -> bool + Sync,
+    {
+        Ok(self.state().recover_own(
             partition,
             consumer,
-            min_idle,
-            count,
-            Instant::now(),
-            wall_ms(),
+            (min_idle, count),
+            held,
+            (Instant::now(), wall_ms()),
         ))
+    }
+
+    async fn watch_key_rotations(&self) -> Result<MemoryKeyRotations> {
+        Ok(MemoryKeyRotations {
+            rotations: self.rotations.subscribe(),
+        })
     }
 
     async fn record(
@@ -371,7 +414,9 @@ impl Store for MemoryStore {
                 .all(|m| m.id.partition() == partition),
             "callbacks stay in their source's partition"
         );
-        Ok(self.state().record(partition, consumer, record))
+        Ok(self
+            .state()
+            .record(partition, consumer, record, Instant::now()))
     }
 
     async fn discard(
@@ -419,9 +464,14 @@ impl Store for MemoryStore {
         message: &StoredMessage,
         now_ms: u64,
     ) -> Result<Recorded> {
-        Ok(self
-            .state()
-            .flow_wait(partition, consumer, entry, &message.id, now_ms))
+        Ok(self.state().flow_wait(
+            partition,
+            consumer,
+            entry,
+            &message.id,
+            Instant::now(),
+            now_ms,
+        ))
     }
 
     async fn wake_flows(
@@ -436,9 +486,12 @@ impl Store for MemoryStore {
     async fn record_delivered(
         &self,
         partition: Partition,
+        consumer: &str,
         batch: &[DeliveredEntry],
-    ) -> Result<usize> {
-        Ok(self.state().record_delivered(partition, batch))
+    ) -> Result<Option<usize>> {
+        Ok(self
+            .state()
+            .record_delivered(partition, consumer, batch, Instant::now()))
     }
 }
 
@@ -530,5 +583,23 @@ impl Source for TenantEvents<'_> {
             .store
             .state()
             .event_entries(self.tenant, partition, order, start, count))
+    }
+}
+
+/// Key rotations of this store, as they happen.
+#[derive(Debug)]
+pub struct MemoryKeyRotations {
+    rotations: broadcast::Receiver<()>,
+}
+
+impl KeyRotations for MemoryKeyRotations {
+    async fn changed(&mut self) -> Result<()> {
+        match self.rotations.recv().await {
+            // Lagging behind only means several rotations came at once.
+            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => Ok(()),
+            Err(broadcast::error::RecvError::Closed) => {
+                Err(Error::SubscriptionEnded("key rotations"))
+            }
+        }
     }
 }

@@ -14,12 +14,11 @@ use bytes::Bytes;
 use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::signing::SigningKey;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
-};
+use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
 
 mod flows;
+mod leases;
 
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{
@@ -33,8 +32,8 @@ use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partit
 use crate::scripts;
 use crate::{
     Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
-    GroupEndpoint, KeyPair, MessageFilter, NewMessage, Outcome, OutcomeRecord, PublishOutcome,
-    Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
+    GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, Outcome, OutcomeRecord,
+    PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
 mod bulk_cancel;
@@ -393,6 +392,7 @@ fn key_pair(values: Vec<Option<String>>, key: &str) -> Result<Option<KeyPair>> {
 
 impl Store for RedisStore {
     type Reader = RedisReader;
+    type KeyRotations = RedisKeyRotations;
 
     fn partitions(&self) -> u16 {
         self.cfg.partitions
@@ -497,6 +497,8 @@ impl Store for RedisStore {
         let values: Option<Vec<Option<String>>> = scripts::KEYS_ROTATE
             .key(&key)
             .arg(new_next.expose())
+            .arg(self.keys.key_rotations())
+            .arg(tenant.as_str())
             .invoke_async(&mut self.conn())
             .await?;
         match values {
@@ -1105,36 +1107,48 @@ impl Store for RedisStore {
         Ok((moved, u64::try_from(next).ok()))
     }
 
+    async fn acquire_lease(&self, consumer: &str, ttl: Duration) -> Result<()> {
+        self.acquire(consumer, ttl).await
+    }
+
+    async fn renew_lease(&self, consumer: &str, ttl: Duration) -> Result<bool> {
+        self.renew(consumer, ttl).await
+    }
+
+    async fn release_lease(&self, consumer: &str) -> Result<()> {
+        self.release(consumer).await
+    }
+
     async fn reclaim(
+        &self,
+        partition: Partition,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Claimed>> {
+        self.reclaim_dead(partition, consumer, count).await
+    }
+
+    async fn recover_own<F>(
         &self,
         partition: Partition,
         consumer: &str,
         min_idle: Duration,
         count: usize,
-    ) -> Result<Vec<Claimed>> {
-        let mut claimed = Vec::new();
-        let mut cursor = "0-0".to_owned();
-        // XAUTOCLAIM scans at most COUNT×10 PEL entries per call; follow the
-        // cursor until the PEL was scanned once or enough was claimed.
-        loop {
-            let reply: StreamAutoClaimReply = self
-                .conn()
-                .xautoclaim_options(
-                    self.keys.ready(partition),
-                    GROUP,
-                    consumer,
-                    Self::millis(min_idle),
-                    &cursor,
-                    StreamAutoClaimOptions::default().count(count - claimed.len()),
-                )
-                .await?;
-            claimed.extend(reply.claimed);
-            cursor = reply.next_stream_id;
-            if cursor == "0-0" || claimed.len() >= count {
-                break;
-            }
-        }
-        self.claimed_from(claimed).await
+        held: &F,
+    ) -> Result<Vec<Claimed>>
+    where
+        F: Fn(&str) -> bool + Sync,
+    {
+        self.recover(partition, consumer, min_idle, count, held)
+            .await
+    }
+
+    async fn watch_key_rotations(&self) -> Result<RedisKeyRotations> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.keys.key_rotations()).await?;
+        Ok(RedisKeyRotations {
+            messages: Box::pin(pubsub.into_on_message()),
+        })
     }
 
     async fn record(
@@ -1160,7 +1174,8 @@ impl Store for RedisStore {
         invocation
             .key(self.keys.flow(partition, slot))
             .key(self.keys.flow_waiting(partition, slot))
-            .key(self.keys.flow_wake(partition));
+            .key(self.keys.flow_wake(partition))
+            .key(self.keys.lease(partition, consumer));
         for new in &record.new_messages {
             debug_assert_eq!(
                 new.id.partition(),
@@ -1239,14 +1254,16 @@ impl Store for RedisStore {
     async fn record_delivered(
         &self,
         partition: Partition,
+        consumer: &str,
         batch: &[DeliveredEntry],
-    ) -> Result<usize> {
+    ) -> Result<Option<usize>> {
         if batch.is_empty() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         let mut invocation = scripts::DELIVERED.prepare_invoke();
         invocation
             .key(self.keys.ready(partition))
+            .key(self.keys.lease(partition, consumer))
             .arg(GROUP)
             .arg(self.events_retention());
         for d in batch {
@@ -1260,8 +1277,8 @@ impl Store for RedisStore {
                 .arg(d.message_id.as_str())
                 .arg(d.detail.to_json());
         }
-        let n: usize = invocation.invoke_async(&mut self.conn()).await?;
-        Ok(n)
+        let n: i64 = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(usize::try_from(n).ok())
     }
 }
 
@@ -1447,5 +1464,27 @@ impl Reader for RedisReader {
             .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
             .unwrap_or_default();
         self.store.claimed_from(entries).await
+    }
+}
+
+/// Key rotations announced on the store's channel, on a connection of its
+/// own (a subscribed connection can run no other command).
+pub struct RedisKeyRotations {
+    messages: std::pin::Pin<Box<redis::aio::PubSubStream>>,
+}
+
+impl std::fmt::Debug for RedisKeyRotations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisKeyRotations").finish_non_exhaustive()
+    }
+}
+
+impl KeyRotations for RedisKeyRotations {
+    async fn changed(&mut self) -> Result<()> {
+        use futures_util::StreamExt as _;
+        match self.messages.next().await {
+            Some(_) => Ok(()),
+            None => Err(Error::SubscriptionEnded("key rotations")),
+        }
     }
 }

@@ -82,8 +82,11 @@ pub(crate) async fn delivered_batch_acknowledges_each_pending_entry_once(backend
         })
         .collect();
     assert_eq!(
-        store.record_delivered(Partition(0), &batch).await.unwrap(),
-        3
+        store
+            .record_delivered(Partition(0), "x", &batch)
+            .await
+            .unwrap(),
+        Some(3)
     );
     for msg in &messages {
         assert!(
@@ -93,10 +96,19 @@ pub(crate) async fn delivered_batch_acknowledges_each_pending_entry_once(backend
         );
     }
     assert_eq!(
-        store.record_delivered(Partition(0), &batch).await.unwrap(),
-        0
+        store
+            .record_delivered(Partition(0), "x", &batch)
+            .await
+            .unwrap(),
+        Some(0)
     );
-    assert_eq!(store.record_delivered(Partition(0), &[]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .record_delivered(Partition(0), "x", &[])
+            .await
+            .unwrap(),
+        Some(0)
+    );
 }
 
 pub(crate) async fn delayed_message_is_ready_only_once_promoted(backend: &impl Backend) {

@@ -66,10 +66,10 @@ pub(crate) async fn the_event_log_records_every_transition<B: Backend>(backend: 
         queue: None,
     }];
     assert_eq!(
-        within(store.record_delivered(delivered.id.partition(), &batch))
+        within(store.record_delivered(delivered.id.partition(), "c1", &batch))
             .await
             .unwrap(),
-        1
+        Some(1)
     );
 
     let claimed = read_one(&store, 1, "c1", &retried.id).await;

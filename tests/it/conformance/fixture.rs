@@ -111,12 +111,20 @@ pub(crate) async fn publish<S: Store>(store: &S, msg: &NewMessage) {
 }
 
 /// Whatever `consumer` gets from `partition` in one read of up to `count`.
+/// A lease longer than any case runs; cases about expiry take their own.
+pub(crate) const LONG_LEASE: Duration = Duration::from_secs(3600);
+
+/// Reads up to `count` ready entries of `partition` as `consumer`, which
+/// takes a long lease first (as a deliverer does before it reads).
 pub(crate) async fn read<S: Store>(
     store: &S,
     partition: u16,
     consumer: &str,
     count: usize,
 ) -> Vec<Claimed> {
+    within(store.acquire_lease(consumer, LONG_LEASE))
+        .await
+        .unwrap();
     let mut reader = within(store.reader(Partition(partition), consumer))
         .await
         .unwrap();

@@ -1,42 +1,59 @@
-//! Who may act on a ready entry: reclaim after a consumer went quiet, the
-//! ownership check on outcomes, cancellation under a reader's feet, and
-//! discarding entries whose message is gone.
+//! Who may act on a ready entry: leases decide when a deliverer's entries
+//! are taken over (never while it lives, at once when it gives the lease
+//! up), fencing refuses the outcomes of a deliverer whose lease is gone, a
+//! live deliverer finds again what it lost track of, cancellation happens
+//! under a reader's feet, and entries whose message is gone are discarded.
 
 use std::time::Duration;
 
 use ferry_core::ids::Partition;
-use ferry_store::{DeliveredEntry, Outcome, Recorded, Store};
+use ferry_store::{DeliveredEntry, Error, Outcome, Reader, Recorded, Store};
 
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{
-    dead_letter, delayed, ids, message, now_ms, outcome, publish, read, read_one, record_done,
-    response, tenant,
+    LONG_LEASE, dead_letter, delayed, ids, message, now_ms, outcome, publish, read, read_one,
+    record_done, response, tenant, within,
 };
 
-const MIN_IDLE: Duration = Duration::from_millis(50);
-/// Comfortably past `MIN_IDLE`, so idle time measured by Redis counts it too.
-const PAST_MIN_IDLE: Duration = Duration::from_millis(120);
+/// A lease short enough to outlive in a test.
+const SHORT_LEASE: Duration = Duration::from_millis(300);
+/// Comfortably past `SHORT_LEASE`, as Redis measures expiry too.
+const PAST_SHORT_LEASE: Duration = Duration::from_millis(450);
 
-pub(crate) async fn reclaimed_entry_belongs_to_its_new_consumer(backend: &impl Backend) {
-    let store = backend.open(Settings::default()).await;
-    let acme = tenant("acme");
-    let msg = message(&acme, 0, "slow consumer");
-    publish(&store, &msg).await;
-    let by_x = read_one(&store, 0, "x", &msg.id).await;
-    assert!(
-        store
-            .reclaim(Partition(0), "y", MIN_IDLE, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "not idle long enough yet"
-    );
-
-    tokio::time::sleep(PAST_MIN_IDLE).await;
-    let by_y = store
-        .reclaim(Partition(0), "y", MIN_IDLE, 10)
+/// Reads as `consumer` under a short lease, then lets the lease expire.
+async fn read_then_die<S: Store>(
+    store: &S,
+    consumer: &str,
+    count: usize,
+) -> Vec<ferry_store::Claimed> {
+    within(store.acquire_lease(consumer, SHORT_LEASE))
         .await
         .unwrap();
+    let mut reader = within(store.reader(Partition(0), consumer)).await.unwrap();
+    let claimed = within(reader.read(count, Duration::from_millis(50)))
+        .await
+        .unwrap();
+    tokio::time::sleep(PAST_SHORT_LEASE).await;
+    claimed
+}
+
+async fn reclaim<S: Store>(store: &S, consumer: &str, count: usize) -> Vec<ferry_store::Claimed> {
+    within(store.acquire_lease(consumer, LONG_LEASE))
+        .await
+        .unwrap();
+    within(store.reclaim(Partition(0), consumer, count))
+        .await
+        .unwrap()
+}
+
+pub(crate) async fn a_dead_deliverers_entries_are_taken_over<B: Backend>(backend: &B) {
+    let store = backend.open(Settings::default()).await;
+    let acme = tenant("acme");
+    let msg = message(&acme, 0, "its deliverer died");
+    publish(&store, &msg).await;
+    let by_x = read_then_die(&store, "x", 10).await.remove(0);
+
+    let by_y = reclaim(&store, "y", 10).await;
     assert_eq!(ids(&by_y), [&msg.id]);
     assert_eq!(by_y[0].entry, by_x.entry, "the same entry changes hands");
     assert_eq!(by_y[0].message.as_ref().map(|m| &m.body), Some(&msg.body));
@@ -52,49 +69,45 @@ pub(crate) async fn reclaimed_entry_belongs_to_its_new_consumer(backend: &impl B
     );
     record_done(&store, "y", &outcome(&by_y[0], &acme, Outcome::Delivered)).await;
     assert!(store.message(&acme, &msg.id).await.unwrap().is_none());
-    assert_eq!(
-        store.record(Partition(0), "x", &late).await.unwrap(),
-        Recorded::Gone
+    assert!(
+        reclaim(&store, "z", 10).await.is_empty(),
+        "a live holder's entries are never taken"
     );
 }
 
-pub(crate) async fn reclaim_takes_at_most_count_oldest_first(backend: &impl Backend) {
+pub(crate) async fn a_live_deliverer_keeps_its_entries_however_long<B: Backend>(backend: &B) {
     let store = backend.open(Settings::default()).await;
     let acme = tenant("acme");
-    let messages: Vec<_> = ["a", "b", "c"].map(|body| message(&acme, 0, body)).into();
-    for msg in &messages {
-        publish(&store, msg).await;
-    }
-    assert_eq!(read(&store, 0, "x", 10).await.len(), 3);
-    tokio::time::sleep(PAST_MIN_IDLE).await;
-
-    let first_two = store.reclaim(Partition(0), "y", MIN_IDLE, 2).await.unwrap();
-    assert_eq!(ids(&first_two), [&messages[0].id, &messages[1].id]);
-    let rest = store
-        .reclaim(Partition(0), "z", MIN_IDLE, 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        ids(&rest),
-        [&messages[2].id],
-        "claiming restarts the idle time"
-    );
-}
-
-pub(crate) async fn batched_success_is_final_whoever_holds_the_entry(backend: &impl Backend) {
-    // A delivery that succeeded cannot be undone, so the batch records it
-    // even after the entry was reclaimed; the new holder then finds it gone.
-    let store = backend.open(Settings::default()).await;
-    let acme = tenant("acme");
-    let msg = message(&acme, 0, "delivered late");
+    let msg = message(&acme, 0, "slow attempt");
     publish(&store, &msg).await;
-    let by_x = read_one(&store, 0, "x", &msg.id).await;
-    let by_y = store
-        .reclaim(Partition(0), "y", Duration::ZERO, 10)
+    within(store.acquire_lease("x", SHORT_LEASE)).await.unwrap();
+    let mut reader = within(store.reader(Partition(0), "x")).await.unwrap();
+    let by_x = within(reader.read(1, Duration::from_millis(50)))
         .await
-        .unwrap();
-    assert_eq!(ids(&by_y), [&msg.id]);
+        .unwrap()
+        .remove(0);
 
+    // Four lease lifetimes, renewed in time, with another deliverer looking.
+    for _ in 0..8 {
+        tokio::time::sleep(SHORT_LEASE / 2).await;
+        assert!(store.renew_lease("x", SHORT_LEASE).await.unwrap());
+        assert!(reclaim(&store, "y", 10).await.is_empty());
+    }
+    record_done(&store, "x", &outcome(&by_x, &acme, Outcome::Delivered)).await;
+    assert!(store.message(&acme, &msg.id).await.unwrap().is_none());
+}
+
+pub(crate) async fn an_expired_lease_is_never_renewed_and_records_nothing<B: Backend>(backend: &B) {
+    let store = backend.open(Settings::default()).await;
+    let acme = tenant("acme");
+    let msg = message(&acme, 0, "fenced");
+    publish(&store, &msg).await;
+    let by_x = read_then_die(&store, "x", 10).await.remove(0);
+
+    assert!(
+        !store.renew_lease("x", SHORT_LEASE).await.unwrap(),
+        "a lost lease stays lost"
+    );
     let batch = [DeliveredEntry {
         entry: by_x.entry.clone(),
         message_id: msg.id.clone(),
@@ -103,18 +116,99 @@ pub(crate) async fn batched_success_is_final_whoever_holds_the_entry(backend: &i
         queue: None,
     }];
     assert_eq!(
-        store.record_delivered(Partition(0), &batch).await.unwrap(),
-        1
+        store
+            .record_delivered(Partition(0), "x", &batch)
+            .await
+            .unwrap(),
+        None,
+        "even a success is not recorded without a lease"
     );
-    assert!(store.message(&acme, &msg.id).await.unwrap().is_none());
-    let by_y = outcome(&by_y[0], &acme, Outcome::Delivered);
+    let retry = Outcome::Retry {
+        due_ms: now_ms(),
+        retried: 1,
+        response: response(500),
+    };
     assert_eq!(
-        store.record(Partition(0), "y", &by_y).await.unwrap(),
-        Recorded::Gone
+        store
+            .record(Partition(0), "x", &outcome(&by_x, &acme, retry))
+            .await
+            .unwrap(),
+        Recorded::NotOwner
+    );
+    assert!(matches!(
+        store.reclaim(Partition(0), "x", 10).await,
+        Err(Error::NoLease(_))
+    ));
+    assert!(store.message(&acme, &msg.id).await.unwrap().is_some());
+    let by_y = reclaim(&store, "y", 10).await;
+    assert_eq!(ids(&by_y), [&msg.id], "still pending, for a live deliverer");
+}
+
+pub(crate) async fn a_released_lease_frees_its_entries_at_once<B: Backend>(backend: &B) {
+    let store = backend.open(Settings::default()).await;
+    let acme = tenant("acme");
+    let msg = message(&acme, 0, "shut down");
+    publish(&store, &msg).await;
+    read_one(&store, 0, "x", &msg.id).await;
+    assert!(reclaim(&store, "y", 10).await.is_empty());
+
+    store.release_lease("x").await.unwrap();
+    assert_eq!(ids(&reclaim(&store, "y", 10).await), [&msg.id]);
+}
+
+pub(crate) async fn reclaim_takes_at_most_count_oldest_first<B: Backend>(backend: &B) {
+    let store = backend.open(Settings::default()).await;
+    let acme = tenant("acme");
+    let messages: Vec<_> = ["a", "b", "c"].map(|body| message(&acme, 0, body)).into();
+    for msg in &messages {
+        publish(&store, msg).await;
+    }
+    assert_eq!(read_then_die(&store, "x", 10).await.len(), 3);
+
+    let first_two = reclaim(&store, "y", 2).await;
+    assert_eq!(ids(&first_two), [&messages[0].id, &messages[1].id]);
+    let rest = reclaim(&store, "z", 10).await;
+    assert_eq!(
+        ids(&rest),
+        [&messages[2].id],
+        "the live claimer keeps what it took"
     );
 }
 
-pub(crate) async fn cancel_forgets_pending_messages_only(backend: &impl Backend) {
+pub(crate) async fn lost_entries_of_a_live_deliverer_are_found_again<B: Backend>(backend: &B) {
+    let store = backend.open(Settings::default()).await;
+    let acme = tenant("acme");
+    let kept = message(&acme, 0, "being attempted");
+    let lost = message(&acme, 0, "lost track of");
+    publish(&store, &kept).await;
+    publish(&store, &lost).await;
+    let claimed = read(&store, 0, "x", 10).await;
+    assert_eq!(ids(&claimed), [&kept.id, &lost.id]);
+    let held_entry = claimed[0].entry.clone();
+    let held = |entry: &str| entry == held_entry;
+    let min_idle = Duration::from_millis(100);
+
+    let too_early = within(store.recover_own(Partition(0), "x", min_idle, 10, &held))
+        .await
+        .unwrap();
+    assert!(too_early.is_empty(), "not pending for min_idle yet");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let found = within(store.recover_own(Partition(0), "x", min_idle, 10, &held))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), [&lost.id], "only what no job holds");
+    assert_eq!(found[0].entry, claimed[1].entry);
+    let again = within(store.recover_own(Partition(0), "x", min_idle, 10, &held))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "finding it again restarts its idle time");
+    assert!(
+        reclaim(&store, "y", 10).await.is_empty(),
+        "another deliverer never takes them"
+    );
+}
+
+pub(crate) async fn cancel_forgets_pending_messages_only<B: Backend>(backend: &B) {
     let store = backend
         .open(Settings {
             partitions: 2,
@@ -160,7 +254,7 @@ pub(crate) async fn cancel_forgets_pending_messages_only(backend: &impl Backend)
     );
 }
 
-pub(crate) async fn outcome_of_a_cancelled_message_is_gone(backend: &impl Backend) {
+pub(crate) async fn outcome_of_a_cancelled_message_is_gone<B: Backend>(backend: &B) {
     let store = backend.open(Settings::default()).await;
     let acme = tenant("acme");
     let msg = message(&acme, 0, "cancelled in flight");
@@ -193,33 +287,26 @@ pub(crate) async fn outcome_of_a_cancelled_message_is_gone(backend: &impl Backen
     );
 }
 
-pub(crate) async fn discarded_entry_is_no_longer_pending(backend: &impl Backend) {
+pub(crate) async fn discarded_entry_is_no_longer_pending<B: Backend>(backend: &B) {
     let store = backend.open(Settings::default()).await;
     let acme = tenant("acme");
     let msg = message(&acme, 0, "orphan");
     publish(&store, &msg).await;
     assert!(store.cancel(&acme, &msg.id, now_ms()).await.unwrap());
-    let orphan = read_one(&store, 0, "x", &msg.id).await;
-    let reclaimed = store
-        .reclaim(Partition(0), "y", Duration::ZERO, 10)
-        .await
-        .unwrap();
+    read_one(&store, 0, "x", &msg.id).await;
+    store.release_lease("x").await.unwrap();
+    let reclaimed = reclaim(&store, "y", 10).await;
     assert_eq!(ids(&reclaimed), [&msg.id], "pending until discarded");
 
     store
-        .discard(Partition(0), &orphan.entry, None, now_ms())
+        .discard(Partition(0), &reclaimed[0].entry, None, now_ms())
         .await
         .unwrap();
-    assert!(
-        store
-            .reclaim(Partition(0), "z", Duration::ZERO, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    store.release_lease("y").await.unwrap();
+    assert!(reclaim(&store, "z", 10).await.is_empty());
     let record = outcome(&reclaimed[0], &acme, Outcome::Delivered);
     assert_eq!(
-        store.record(Partition(0), "y", &record).await.unwrap(),
+        store.record(Partition(0), "z", &record).await.unwrap(),
         Recorded::Gone
     );
     assert!(read(&store, 0, "x", 10).await.is_empty());

@@ -58,10 +58,10 @@ async fn deliver_batch<S: Store>(store: &S, tenant: &TenantId, claimed: &Claimed
     }];
     let partition = claimed.message_id.partition();
     assert_eq!(
-        within(store.record_delivered(partition, &batch))
+        within(store.record_delivered(partition, "c", &batch))
             .await
             .unwrap(),
-        1
+        Some(1)
     );
 }
 

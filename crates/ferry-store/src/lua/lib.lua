@@ -46,9 +46,11 @@ local function create_message(msg, ready, delayed, events, id, tenant, spec, bod
 end
 
 -- 1 when `consumer` still owns the pending entry, 0 when nobody does (already
--- acknowledged), -1 when another consumer reclaimed it: a paused deliverer
--- that wakes up after its entry was reclaimed must not record an outcome.
-local function ownership(ready, group, entry, consumer)
+-- acknowledged), -1 when its lease is gone or another consumer reclaimed it:
+-- a deliverer that was paused or cut off past its lease must not record an
+-- outcome (fencing; see the crate doc on leases).
+local function ownership(ready, lease, group, entry, consumer)
+  if redis.call('EXISTS', lease) == 0 then return -1 end
   local pending = redis.call('XPENDING', ready, group, entry, entry, 1)
   if #pending == 0 then return 0 end
   if pending[1][2] ~= consumer then return -1 end

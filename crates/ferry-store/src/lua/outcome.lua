@@ -11,14 +11,16 @@
 -- message was cancelled meanwhile.
 -- KEYS: 1 ready  2 delayed  3 msg  4 events  5 dlq  6 queue  7 waiting (of the
 --       queue the deliverer read from the spec)  8 flow  9 flow waiting
---       10 flow wake (of the slot's key), then one msg key per new message
+--       10 flow wake (of the slot's key)  11 lease (of the consumer), then one
+--       msg key per new message
 -- ARGV: 1 group  2 entry  3 id  4 consumer  5 kind  6 due_ms  7 retried
 --       8 status  9 response_headers  10 response_body  11 error  12 now_ms
 --       13 events_retention  14 dlq_retention_ms  15 detail  16 tenant
 --       17 flow slot member ('' for none),
 --       then per new message: id, spec, body, due_ms, event detail
--- Returns 1 recorded, 0 nothing to do (already acked or cancelled), -1 not the owner.
-local own = ownership(KEYS[1], ARGV[1], ARGV[2], ARGV[4])
+-- Returns 1 recorded, 0 nothing to do (already acked or cancelled), -1 not the
+-- owner (its lease is gone, or the entry was reclaimed).
+local own = ownership(KEYS[1], KEYS[11], ARGV[1], ARGV[2], ARGV[4])
 if own ~= 1 then return own end
 ack(KEYS[1], ARGV[1], ARGV[2])
 if ARGV[17] ~= '' then
@@ -29,13 +31,13 @@ if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 local queue_hand_over = {}
 local kind, id = ARGV[5], ARGV[3]
 local queue = redis.call('HGET', KEYS[3], 'q')
-local callbacks = #KEYS - 10
+local callbacks = #KEYS - 11
 if queue and (kind == 'delivered' or kind == 'dead') then
   if callbacks == 0 or redis.call('EXISTS', KEYS[6]) == 0 then
     queue_release(KEYS[6], KEYS[7], KEYS[1])
   else
     redis.call('HINCRBY', KEYS[6], 'active', callbacks - 1)
-    for k = 11, #KEYS do
+    for k = 12, #KEYS do
       queue_hand_over[#queue_hand_over + 1] = KEYS[k]
     end
   end
@@ -65,7 +67,7 @@ else
 end
 
 local a = 18
-for k = 11, #KEYS do
+for k = 12, #KEYS do
   create_message(KEYS[k], KEYS[1], KEYS[2], KEYS[4], ARGV[a], ARGV[16], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[12], ARGV[13], ARGV[a + 4])
   a = a + 5

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 mod bulk_cancel;
 mod flows;
+mod leases;
 mod queues;
 
 use super::MemoryConfig;
@@ -144,6 +145,8 @@ pub(super) struct State {
     queues: HashMap<queues::QueueKey, queues::QueueState>,
     /// Every flow-control key by tenant and name.
     flows: HashMap<flows::FlowKeyName, flows::FlowState>,
+    /// The deliverers' leases.
+    leases: leases::Leases,
 }
 
 impl State {
@@ -157,6 +160,7 @@ impl State {
             schedules: HashMap::new(),
             queues: HashMap::new(),
             flows: HashMap::new(),
+            leases: leases::Leases::default(),
         }
     }
 
@@ -628,22 +632,6 @@ impl State {
         (moved, part.delayed.next_due())
     }
 
-    pub(super) fn reclaim(
-        &mut self,
-        partition: Partition,
-        consumer: &str,
-        min_idle: std::time::Duration,
-        count: usize,
-        now: Instant,
-        now_ms: u64,
-    ) -> Vec<Claimed> {
-        let taken = self
-            .partition(partition)
-            .ready
-            .reclaim(consumer, min_idle, count, now);
-        self.claimed(taken, now_ms)
-    }
-
     /// Records one attempt's outcome: the ownership check, the
     /// acknowledgement, the outcome itself and the callbacks it triggers.
     pub(super) fn record(
@@ -651,12 +639,9 @@ impl State {
         partition: Partition,
         consumer: &str,
         record: &OutcomeRecord,
+        now: Instant,
     ) -> Recorded {
-        match self
-            .partition(partition)
-            .ready
-            .ack_as(&record.entry, consumer)
-        {
+        match self.ack_owned(partition, &record.entry, consumer, now) {
             Ack::Done => {}
             Ack::NotPending => return Recorded::Gone,
             Ack::HeldByOther => return Recorded::NotOwner,
@@ -742,8 +727,13 @@ impl State {
     pub(super) fn record_delivered(
         &mut self,
         partition: Partition,
+        consumer: &str,
         batch: &[DeliveredEntry],
-    ) -> usize {
+        now: Instant,
+    ) -> Option<usize> {
+        if !self.leases.alive(consumer, now) {
+            return None;
+        }
         let retention = self.log_retention();
         let wall_ms = ferry_core::clock::unix_ms(std::time::SystemTime::now());
         let mut n_recorded = 0;
@@ -767,7 +757,7 @@ impl State {
             }
             n_recorded += 1;
         }
-        n_recorded
+        Some(n_recorded)
     }
 
     /// Keeps a failed attempt's response and retry count, and logs it.

@@ -54,6 +54,13 @@ struct Pending {
     since: Instant,
 }
 
+/// What a selection of pending entries gets to see of each.
+#[derive(Debug, Clone, Copy)]
+struct PendingView<'a> {
+    pos: EntryPos,
+    consumer: &'a str,
+}
+
 /// What acknowledging an entry on behalf of a consumer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ack {
@@ -136,18 +143,57 @@ impl ReadyStream {
         taken
     }
 
-    /// Gives `consumer` up to `count` pending entries that have been idle for
-    /// at least `min_idle`, whoever held them (`XAUTOCLAIM`).
-    pub(super) fn reclaim(
+    /// Gives `consumer` up to `count` pending entries of other consumers that
+    /// `dead` says have lost their lease (the reclaim script's `XCLAIM`).
+    pub(super) fn take_over(
+        &mut self,
+        consumer: &str,
+        count: usize,
+        dead: impl Fn(&str) -> bool,
+        now: Instant,
+    ) -> Vec<(EntryPos, ReadyEntry)> {
+        self.hand_over(consumer, count, now, |p| {
+            p.consumer != consumer && dead(p.consumer)
+        })
+    }
+
+    /// Hands `consumer` again up to `count` of its own entries idle for at
+    /// least `min_idle` whose rendered id `held` does not know.
+    pub(super) fn recover(
         &mut self,
         consumer: &str,
         min_idle: Duration,
         count: usize,
+        held: impl Fn(&str) -> bool,
         now: Instant,
+    ) -> Vec<(EntryPos, ReadyEntry)> {
+        let mut lost = Vec::new();
+        for (pos, pending) in &self.pending {
+            let idle = now.saturating_duration_since(pending.since) >= min_idle;
+            if lost.len() < count && pending.consumer == consumer && idle && !held(&pos.render()) {
+                lost.push(*pos);
+            }
+        }
+        self.hand_over(consumer, count, now, |p| lost.contains(&p.pos))
+    }
+
+    /// Gives `consumer` the first `count` pending entries that `take`
+    /// selects, restarting their idle time.
+    fn hand_over(
+        &mut self,
+        consumer: &str,
+        count: usize,
+        now: Instant,
+        take: impl Fn(PendingView<'_>) -> bool,
     ) -> Vec<(EntryPos, ReadyEntry)> {
         self.pending
             .iter_mut()
-            .filter(|(_, p)| now.saturating_duration_since(p.since) >= min_idle)
+            .filter(|(pos, p)| {
+                take(PendingView {
+                    pos: **pos,
+                    consumer: &p.consumer,
+                })
+            })
             .take(count)
             .map(|(pos, pending)| {
                 pending.consumer = consumer.to_owned();

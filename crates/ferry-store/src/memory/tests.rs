@@ -78,7 +78,11 @@ fn failed() -> LastResponse {
     }
 }
 
+/// A lease longer than any test runs.
+const LONG_LEASE: Duration = Duration::from_secs(3600);
+
 async fn read_one(store: &MemoryStore) -> Claimed {
+    store.acquire_lease("c1", LONG_LEASE).await.unwrap();
     let mut reader = store.reader(Partition(0), "c1").await.unwrap();
     let mut claimed = reader.read(1, Duration::ZERO).await.unwrap();
     assert_eq!(claimed.len(), 1, "one ready entry expected");
@@ -226,36 +230,40 @@ async fn read_returns_as_soon_as_a_message_is_published() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn reclaim_takes_only_entries_idle_for_min_idle() {
+async fn entries_are_taken_over_only_once_their_holders_lease_expired() {
     let store = MemoryStore::new(config());
     store.publish(&message(wall_ms()), None).await.unwrap();
-    let claimed = read_one(&store).await;
-    let min_idle = Duration::from_secs(60);
+    let ttl = Duration::from_secs(10);
+    store.acquire_lease("c1", ttl).await.unwrap();
+    let mut reader = store.reader(Partition(0), "c1").await.unwrap();
+    let claimed = reader.read(1, Duration::ZERO).await.unwrap().remove(0);
+    store.acquire_lease("c2", LONG_LEASE).await.unwrap();
 
-    tokio::time::advance(min_idle - Duration::from_millis(1)).await;
+    // Renewed in time, however long the attempt has been idle.
+    tokio::time::advance(ttl - Duration::from_millis(1)).await;
+    assert!(store.renew_lease("c1", ttl).await.unwrap());
+    tokio::time::advance(ttl - Duration::from_millis(1)).await;
     assert!(
         store
-            .reclaim(Partition(0), "c2", min_idle, 10)
+            .reclaim(Partition(0), "c2", 10)
             .await
             .unwrap()
-            .is_empty()
+            .is_empty(),
+        "a live holder keeps its entries"
     );
 
     tokio::time::advance(Duration::from_millis(1)).await;
-    let reclaimed = store
-        .reclaim(Partition(0), "c2", min_idle, 10)
-        .await
-        .unwrap();
-    let entries: Vec<&str> = reclaimed.iter().map(|c| c.entry.as_str()).collect();
+    let taken = store.reclaim(Partition(0), "c2", 10).await.unwrap();
+    let entries: Vec<&str> = taken.iter().map(|c| c.entry.as_str()).collect();
     assert_eq!(entries, [claimed.entry.as_str()]);
-    // Claiming restarts the idle time.
     assert!(
-        store
-            .reclaim(Partition(0), "c3", min_idle, 10)
-            .await
-            .unwrap()
-            .is_empty()
+        !store.renew_lease("c1", ttl).await.unwrap(),
+        "an expired lease is never renewed"
     );
+    assert!(matches!(
+        store.reclaim(Partition(0), "c1", 10).await,
+        Err(crate::Error::NoLease(_))
+    ));
 }
 
 #[tokio::test]

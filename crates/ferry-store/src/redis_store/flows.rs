@@ -96,6 +96,7 @@ impl RedisStore {
             .key(self.keys.flow(partition, &slot))
             .key(self.keys.flow_waiting(partition, &slot))
             .key(self.keys.flow_wake(partition))
+            .key(self.keys.lease(partition, consumer))
             .arg(GROUP)
             .arg(entry)
             .arg(message.id.as_str())

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use ferry_core::flow::FlowControl;
 use ferry_core::ids::{MessageId, Partition, TenantId};
+use tokio::time::Instant;
 
 use super::{Creation, Record, State};
 use crate::events::{EventDetail, EventState};
@@ -239,9 +240,10 @@ impl State {
         consumer: &str,
         entry: &str,
         id: &MessageId,
+        now: Instant,
         now_ms: u64,
     ) -> Recorded {
-        match self.partition(partition).ready.ack_as(entry, consumer) {
+        match self.ack_owned(partition, entry, consumer, now) {
             super::Ack::Done => {}
             super::Ack::NotPending => return Recorded::Gone,
             super::Ack::HeldByOther => return Recorded::NotOwner,
