@@ -13,7 +13,7 @@ use ferry_tests::ferry::{TOKEN, TestFerry, TestOptions};
 use ferry_tests::sink::{Recorded, Reply, TestSink};
 use serde_json::{Value, json};
 
-use crate::crash::{Deliverer, write_config};
+use crate::deliverers::{Deliverer, write_config};
 
 /// How long the sink waits before answering each request.
 pub(crate) const REPLY_DELAY: Duration = Duration::from_millis(150);

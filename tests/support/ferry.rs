@@ -55,14 +55,12 @@ pub fn test_deliver_config() -> DeliverConfig {
         allow_networks: vec!["127.0.0.1/32".parse().expect("valid CIDR")],
         default_timeout: Duration::from_secs(2),
         max_timeout: Duration::from_secs(3),
-        reclaim_min_idle: Duration::from_secs(9),
+        lease_ttl: Duration::from_secs(5),
         reclaim_interval: Duration::from_millis(500),
         promote_interval: Duration::from_millis(50),
         schedule_interval: Duration::from_millis(100),
         read_block: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(3),
-        defer_delay: Duration::from_millis(200),
-        key_cache_ttl: Duration::from_millis(200),
         ..DeliverConfig::default()
     }
 }

@@ -73,7 +73,7 @@ impl Default for Limits {
             default_retries: 3,
             max_retries: 20,
             max_delay: Duration::from_secs(365 * 24 * 3600),
-            max_timeout: Duration::from_secs(120),
+            max_timeout: Duration::from_secs(2 * 3600),
             max_forward_headers: 64,
             max_dedup_id_len: 256,
         }

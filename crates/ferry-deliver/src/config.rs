@@ -4,16 +4,18 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-/// Extra time, beyond the longest attempt, before an idle pending entry may
-/// be reclaimed: signing, recording the outcome and clock jitter.
-pub const RECLAIM_MARGIN: Duration = Duration::from_secs(5);
+/// The shortest lease a deliverer may hold: its heartbeat runs three times
+/// per lease, and each renewal is a Redis round trip that must fit.
+pub const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct DeliverConfig {
-    /// Attempts in flight at once in this process, all partitions together.
+    /// Entries this process holds at once, all partitions together: attempts
+    /// running plus entries waiting in a host's lane. Reading pauses at the
+    /// bound, so memory stays flat whatever the backlog.
     pub max_in_flight: usize,
-    /// Attempts in flight at once to one destination host; more are deferred
-    /// so one slow host cannot take every slot.
+    /// Attempts running at once to one destination (scheme, host and port);
+    /// more wait in the destination's lane.
     pub max_in_flight_per_host: usize,
     /// Most entries read from a partition in one `XREADGROUP`.
     pub batch_size: usize,
@@ -24,10 +26,18 @@ pub struct DeliverConfig {
     /// Upper bound of any attempt's timeout (`Upstash-Timeout` included).
     pub max_timeout: Duration,
     pub connect_timeout: Duration,
-    /// Pending entries idle this long belong to a crashed deliverer and are
-    /// taken over; must exceed `max_timeout` plus [`RECLAIM_MARGIN`].
-    pub reclaim_min_idle: Duration,
+    /// How long this deliverer's lease lives without a heartbeat. After it
+    /// expires (a crash, a pause, Redis out of reach that long) other
+    /// deliverers take over its entries; the heartbeat renews it every third
+    /// of this.
+    pub lease_ttl: Duration,
+    /// How often each deliverer looks for entries of deliverers whose lease
+    /// expired, and for entries it lost track of itself.
     pub reclaim_interval: Duration,
+    /// How long an entry may expect to wait in its destination's lane for a
+    /// free slot. An entry that would wait longer (the destination is at its
+    /// limit and slow) goes back to Redis, due when a slot should be free.
+    pub lane_max_wait: Duration,
     /// Longest pause between checks for due delayed messages.
     pub promote_interval: Duration,
     /// How often each partition's due schedules are checked.
@@ -36,59 +46,55 @@ pub struct DeliverConfig {
     pub response_excerpt: usize,
     /// A `Retry-After` longer than this is ignored (normal backoff applies).
     pub retry_after_cap: Duration,
-    /// Delay before a deferred message (saturated host) is tried again.
-    pub defer_delay: Duration,
     /// Seconds the signature's `iat` is back-dated, for receivers whose
     /// clock runs slightly behind ours.
     pub signature_backdate: Duration,
-    /// How long shutdown waits for attempts in flight.
+    /// How long shutdown waits for attempts in flight; then the lease is
+    /// given up and other deliverers take over what is left.
     pub shutdown_grace: Duration,
     /// Networks deliveries may reach although they are private, loopback or
     /// link-local (empty: only public addresses).
     pub allow_networks: Vec<IpNet>,
-    /// How long a tenant's signing keys are cached before re-reading them.
-    pub key_cache_ttl: Duration,
 }
 
 impl Default for DeliverConfig {
     fn default() -> Self {
         Self {
-            max_in_flight: 512,
-            max_in_flight_per_host: 64,
+            max_in_flight: 1024,
+            max_in_flight_per_host: 256,
             batch_size: 128,
             read_block: Duration::from_secs(1),
-            default_timeout: Duration::from_secs(30),
-            max_timeout: Duration::from_secs(120),
+            default_timeout: Duration::from_secs(15 * 60),
+            max_timeout: Duration::from_secs(2 * 3600),
             connect_timeout: Duration::from_secs(5),
-            reclaim_min_idle: Duration::from_secs(180),
-            reclaim_interval: Duration::from_secs(15),
+            lease_ttl: Duration::from_secs(10),
+            reclaim_interval: Duration::from_secs(3),
+            lane_max_wait: Duration::from_secs(1),
             promote_interval: Duration::from_millis(200),
             schedule_interval: Duration::from_secs(1),
             response_excerpt: 16 * 1024,
             retry_after_cap: Duration::from_secs(86_400),
-            defer_delay: Duration::from_secs(1),
             signature_backdate: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             allow_networks: Vec::new(),
-            key_cache_ttl: Duration::from_secs(5),
         }
+    }
+}
+
+impl DeliverConfig {
+    /// How often the lease is renewed: three chances per lifetime.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.lease_ttl / 3
     }
 }
 
 /// A setting that cannot work, found before anything starts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "reclaim_min_idle ({min_idle:?}) must exceed max_timeout ({max_timeout:?}) plus {margin:?}: \
-         otherwise a slow but live attempt is reclaimed and delivered twice"
-    )]
-    ReclaimTooEager {
-        min_idle: Duration,
-        max_timeout: Duration,
-        margin: Duration,
-    },
     #[error("default_timeout ({default:?}) exceeds max_timeout ({max:?})")]
     DefaultTimeoutTooLong { default: Duration, max: Duration },
+    #[error("lease_ttl ({ttl:?}) must be at least {min:?}")]
+    LeaseTooShort { ttl: Duration, min: Duration },
     #[error("{0} must be at least 1")]
     Zero(&'static str),
 }
@@ -110,11 +116,10 @@ impl DeliverConfig {
                 max: self.max_timeout,
             });
         }
-        if self.reclaim_min_idle <= self.max_timeout + RECLAIM_MARGIN {
-            return Err(ConfigError::ReclaimTooEager {
-                min_idle: self.reclaim_min_idle,
-                max_timeout: self.max_timeout,
-                margin: RECLAIM_MARGIN,
+        if self.lease_ttl < MIN_LEASE_TTL {
+            return Err(ConfigError::LeaseTooShort {
+                ttl: self.lease_ttl,
+                min: MIN_LEASE_TTL,
             });
         }
         Ok(())
@@ -131,21 +136,24 @@ mod tests {
     }
 
     #[test]
-    fn reclaim_must_outlast_the_longest_attempt() {
+    fn attempts_may_outlast_the_lease_many_times() {
+        // Attempts and leases are independent: a two-hour attempt under a
+        // ten-second lease is the shipped configuration.
+        let cfg = DeliverConfig::default();
+        assert!(cfg.max_timeout > cfg.lease_ttl * 100);
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn a_lease_too_short_to_renew_is_rejected() {
         let cfg = DeliverConfig {
-            max_timeout: Duration::from_secs(60),
-            reclaim_min_idle: Duration::from_secs(64),
+            lease_ttl: Duration::from_millis(500),
             ..DeliverConfig::default()
         };
         assert!(matches!(
             cfg.validate(),
-            Err(ConfigError::ReclaimTooEager { .. })
+            Err(ConfigError::LeaseTooShort { .. })
         ));
-        let cfg = DeliverConfig {
-            reclaim_min_idle: Duration::from_secs(66),
-            ..cfg
-        };
-        cfg.validate().unwrap();
     }
 
     #[test]

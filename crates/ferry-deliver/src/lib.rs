@@ -2,25 +2,32 @@
 //! and record its outcome: delivered, retry later, or dead-letter.
 //!
 //! **Invariant:** an entry is acknowledged only in the same atomic store
-//! call that records its outcome. A crash anywhere before that leaves the
-//! entry pending, and another deliverer reclaims it after
-//! `reclaim_min_idle`; that is how at-least-once delivery is kept, not an
-//! emergency path.
+//! call that records its outcome, and only while this deliverer's lease
+//! lives. A crash anywhere before that leaves the entry pending; once the
+//! lease expires, another deliverer takes it over. That is how
+//! at-least-once delivery is kept, not an emergency path.
 //!
-//! Per partition, [`run`] starts four loops:
-//! - the reader takes permits from a global semaphore *before* reading, and
-//!   reads only as many entries as it holds permits, so in-flight work is
-//!   bounded; each entry becomes a task on a `TaskTracker`;
-//! - the promoter moves due delayed messages (delays, retry backoff) to the
-//!   ready stream, sleeping until the next one is due;
-//! - the scheduler fires due schedule ticks, each creating its message in
-//!   the same store step that moves the schedule to its next tick, so two
-//!   deliverers never fire one tick twice;
-//! - the reclaimer takes over entries other deliverers left pending.
+//! The pieces:
+//! - [`lease`](crate::lease): the name this deliverer reads under and the
+//!   heartbeat that keeps its lease alive. Attempts may run for hours
+//!   (`max_timeout`, 2 h by default) because liveness is the lease's job, not
+//!   the entries' idle time; a deliverer that dies or stops is taken over
+//!   about a lease lifetime later.
+//! - per partition, four loops ([`worker`](crate::worker)): the reader takes
+//!   budget permits *before* reading, so this process never holds more than
+//!   `max_in_flight` entries; the promoter moves due delayed messages to the
+//!   ready stream; the scheduler fires due schedule ticks; the reclaimer
+//!   takes over entries of deliverers whose lease expired.
+//! - [`lanes`](crate::lanes): per destination, at most
+//!   `max_in_flight_per_host` attempts run; the rest wait in memory, unless
+//!   the destination is slow enough that waiting would tie up the budget,
+//!   in which case they go back to Redis for about the time a slot needs.
+//! - successful deliveries are acknowledged in batches by a per-partition
+//!   recorder; every other outcome is one store call.
 //!
-//! Successful deliveries are acknowledged in batches by a per-partition
-//! recorder; every other outcome is one store call. On shutdown the loops
-//! stop reading, and attempts in flight get `shutdown_grace` to finish.
+//! On shutdown the loops stop reading, entries waiting in lanes are left,
+//! attempts in flight get `shutdown_grace` to finish, and then the lease is
+//! given up so other deliverers take over whatever is left at once.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -35,13 +42,14 @@ mod attempt;
 mod callbacks;
 pub mod client;
 mod config;
-mod hosts;
+mod lanes;
+mod lease;
 mod metrics;
 mod recorder;
 mod signing_keys;
 mod worker;
 
-pub use config::{ConfigError, DeliverConfig, RECLAIM_MARGIN};
+pub use config::{ConfigError, DeliverConfig, MIN_LEASE_TTL};
 pub use metrics::Metrics;
 
 /// Why the deliverer could not start.
@@ -51,6 +59,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    #[error("cannot take a lease: {0}")]
+    Lease(#[source] ferry_store::Error),
 }
 
 /// State shared by every loop and attempt of one deliverer.
@@ -59,18 +69,17 @@ pub(crate) struct Shared<S> {
     pub(crate) cfg: DeliverConfig,
     pub(crate) client: reqwest::Client,
     pub(crate) policy: Arc<AddressPolicy>,
-    pub(crate) hosts: hosts::HostLimits,
+    pub(crate) lanes: lanes::Lanes<worker::Attempt<S>>,
     pub(crate) keys: signing_keys::KeyCache,
     pub(crate) metrics: Metrics,
-    /// Unique per process; names this deliverer in the consumer group, and
-    /// the ownership checks that fence off paused deliverers rely on it.
-    pub(crate) consumer: String,
+    pub(crate) lease: lease::Lease,
     pub(crate) tracker: TaskTracker,
+    /// The budget: one permit per entry this process holds.
     pub(crate) permits: Arc<Semaphore>,
 }
 
 /// Runs the deliverer until `shutdown` fires, then drains attempts in flight
-/// for at most `cfg.shutdown_grace`.
+/// for at most `cfg.shutdown_grace` and gives its lease up.
 pub async fn run<S: Store>(
     store: S,
     cfg: DeliverConfig,
@@ -89,11 +98,14 @@ pub async fn run<S: Store>(
         },
         policy.clone(),
     )?;
+    let lease = lease::Lease::acquire(&store, cfg.lease_ttl, cfg.heartbeat_interval())
+        .await
+        .map_err(Error::Lease)?;
     let shared = Arc::new(Shared {
-        hosts: hosts::HostLimits::new(cfg.max_in_flight_per_host),
-        keys: signing_keys::KeyCache::new(cfg.key_cache_ttl),
+        lanes: lanes::Lanes::new(cfg.max_in_flight_per_host, cfg.lane_max_wait),
+        keys: signing_keys::KeyCache::default(),
         metrics,
-        consumer: consumer_name(),
+        lease,
         tracker: TaskTracker::new(),
         permits: Arc::new(Semaphore::new(cfg.max_in_flight)),
         store,
@@ -101,18 +113,36 @@ pub async fn run<S: Store>(
         client,
         policy,
     });
-    tracing::info!(consumer = %shared.consumer, partitions = shared.store.partitions(), "deliverer started");
-    worker::run_partitions(shared, shutdown).await;
+    tracing::info!(consumer = %shared.lease.current().name, partitions = shared.store.partitions(), "deliverer started");
+    // The heartbeat and the key cache outlive the loops: attempts finishing
+    // during the shutdown grace still need a live lease and their keys.
+    let background = CancellationToken::new();
+    let heartbeat = tokio::spawn({
+        let shared = shared.clone();
+        let background = background.clone();
+        async move {
+            shared
+                .lease
+                .keep_alive(&shared.store, &shared.metrics, &background)
+                .await;
+        }
+    });
+    let rotations = tokio::spawn({
+        let shared = shared.clone();
+        let background = background.clone();
+        async move {
+            shared
+                .keys
+                .follow_rotations(&shared.store, &background)
+                .await;
+        }
+    });
+    worker::run_partitions(shared.clone(), shutdown).await;
+    background.cancel();
+    let _ = tokio::join!(heartbeat, rotations);
+    shared.lease.release(&shared.store).await;
+    tracing::info!("deliverer stopped");
     Ok(())
-}
-
-/// `<host>-<pid>-<random>`: readable in `XINFO CONSUMERS`, unique across
-/// restarts so a new process never inherits a dead one's pending entries
-/// except through reclaim.
-fn consumer_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "ferry".to_owned());
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}-{}-{}", std::process::id(), &random[..8])
 }
 
 /// Now, in the Unix milliseconds the store shares with other processes.

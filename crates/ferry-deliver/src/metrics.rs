@@ -19,6 +19,8 @@ pub struct Metrics {
     pub(crate) in_flight: Gauge,
     pub(crate) reclaimed: Counter,
     pub(crate) promoted: Counter,
+    pub(crate) lane_waiting: Gauge,
+    pub(crate) leases_lost: Counter,
 }
 
 impl Metrics {
@@ -29,10 +31,12 @@ impl Metrics {
             in_flight: Gauge::default(),
             reclaimed: Counter::default(),
             promoted: Counter::default(),
+            lane_waiting: Gauge::default(),
+            leases_lost: Counter::default(),
         };
         registry.register(
             "ferry_delivery_attempts",
-            "Delivery attempts by outcome (delivered, retry, dead, deferred, gone)",
+            "Delivery attempts by outcome (delivered, retry, dead, deferred, gone, flow_waiting), and entries handed back to Redis by a full, slow destination lane (handed_back)",
             metrics.attempts.clone(),
         );
         registry.register(
@@ -47,13 +51,23 @@ impl Metrics {
         );
         registry.register(
             "ferry_delivery_reclaimed",
-            "Entries taken over from deliverers that stopped without finishing them",
+            "Entries taken over from deliverers whose lease expired, or found again after this one lost track of them",
             metrics.reclaimed.clone(),
         );
         registry.register(
             "ferry_delivery_promoted",
             "Delayed messages moved to the ready stream when due",
             metrics.promoted.clone(),
+        );
+        registry.register(
+            "ferry_delivery_lane_waiting",
+            "Entries waiting in memory for a free slot of their destination's lane",
+            metrics.lane_waiting.clone(),
+        );
+        registry.register(
+            "ferry_delivery_leases_lost",
+            "Times this deliverer's lease expired before it was renewed (paused, or cut off from Redis), so it continued under a new name",
+            metrics.leases_lost.clone(),
         );
         metrics
     }

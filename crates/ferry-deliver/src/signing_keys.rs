@@ -1,51 +1,121 @@
-//! A short-lived cache of tenants' signing keys, so signing an attempt costs
-//! no Redis round trip. After a rotation, deliveries switch to the new
-//! current key within the cache's lifetime; receivers accept both keys, so
-//! the delay never produces a signature they reject.
+//! The tenants' signing keys, cached so that signing an attempt costs no
+//! Redis round trip, and dropped the moment any tenant's keys rotate.
+//!
+//! A rotation is announced by the store ([`Store::watch_key_rotations`]);
+//! [`KeyCache::follow_rotations`] listens and bumps an epoch on each one.
+//! Keys cached under an older epoch are read again, so the delivery after a
+//! rotation is signed with the new current key from every deliverer: a
+//! receiver configured with only the new pair accepts it. While the
+//! subscription is down, rotations could be missed, so the cache is not
+//! used at all and every attempt reads its tenant's keys.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use ferry_core::ids::TenantId;
-use ferry_store::{KeyPair, Store};
+use ferry_store::{KeyPair, KeyRotations, Store};
+use tokio_util::sync::CancellationToken;
 
 /// How often a tenant without keys is reported, however many of its
 /// messages are deferred meanwhile.
 const MISSING_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest pause before subscribing again after the subscription broke.
+const MAX_RESUBSCRIBE_BACKOFF: Duration = Duration::from_secs(5);
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct KeyCache {
-    ttl: Duration,
-    entries: RwLock<HashMap<TenantId, (KeyPair, Instant)>>,
+    /// Bumped on every rotation and every (re)subscription.
+    epoch: AtomicU64,
+    /// Whether rotations are being heard; the cache is used only then.
+    listening: AtomicBool,
+    entries: RwLock<HashMap<TenantId, (KeyPair, u64)>>,
     /// When each tenant was last reported as having no keys.
     missing_reported: Mutex<HashMap<TenantId, Instant>>,
 }
 
 impl KeyCache {
-    pub(crate) fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: RwLock::new(HashMap::new()),
-            missing_reported: Mutex::new(HashMap::new()),
-        }
-    }
-
     /// The tenant's keys, or `None` when the tenant has none stored.
     pub(crate) async fn get<S: Store>(
         &self,
         store: &S,
         tenant: &TenantId,
     ) -> ferry_store::Result<Option<KeyPair>> {
-        if let Some(keys) = self.fresh(tenant) {
+        // The epoch is taken before the read: a rotation during the read
+        // leaves the entry already stale.
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if let Some(keys) = self.fresh(tenant, epoch) {
             return Ok(Some(keys));
         }
         let keys = store.signing_keys(tenant).await?;
         if let Some(keys) = &keys {
             let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-            entries.insert(tenant.clone(), (keys.clone(), Instant::now()));
+            entries.insert(tenant.clone(), (keys.clone(), epoch));
         }
         Ok(keys)
+    }
+
+    fn fresh(&self, tenant: &TenantId, epoch: u64) -> Option<KeyPair> {
+        if !self.listening.load(Ordering::Acquire) {
+            return None;
+        }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let (keys, cached_at) = entries.get(tenant)?;
+        (*cached_at == epoch).then(|| keys.clone())
+    }
+
+    fn invalidate(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Listens for rotations until `shutdown`, subscribing again whenever the
+    /// subscription breaks.
+    pub(crate) async fn follow_rotations<S: Store>(&self, store: &S, shutdown: &CancellationToken) {
+        let mut backoff = Duration::ZERO;
+        loop {
+            match store.watch_key_rotations().await {
+                Ok(mut rotations) => {
+                    backoff = Duration::ZERO;
+                    // Whatever happened before the subscription is unknown.
+                    self.invalidate();
+                    self.listening.store(true, Ordering::Release);
+                    let ended = tokio::select! {
+                        () = shutdown.cancelled() => None,
+                        ended = self.apply_rotations(&mut rotations) => Some(ended),
+                    };
+                    self.listening.store(false, Ordering::Release);
+                    match ended {
+                        None => return,
+                        Some(e) => {
+                            tracing::warn!(error = %e, "key rotation subscription broke; reading signing keys for every attempt until it is back");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot subscribe to key rotations; reading signing keys for every attempt meanwhile");
+                    backoff =
+                        (backoff * 2).clamp(Duration::from_millis(100), MAX_RESUBSCRIBE_BACKOFF);
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+        }
+    }
+
+    /// Invalidates the cache on each rotation; returns why listening ended.
+    async fn apply_rotations(&self, rotations: &mut impl KeyRotations) -> ferry_store::Error {
+        loop {
+            match rotations.changed().await {
+                Ok(()) => {
+                    tracing::debug!("signing keys rotated; cached keys dropped");
+                    self.invalidate();
+                }
+                Err(e) => return e,
+            }
+        }
     }
 
     /// True the first time a tenant is found without keys, then at most once
@@ -64,12 +134,6 @@ impl KeyCache {
             }
         }
     }
-
-    fn fresh(&self, tenant: &TenantId) -> Option<KeyPair> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let (keys, at) = entries.get(tenant)?;
-        (at.elapsed() < self.ttl).then(|| keys.clone())
-    }
 }
 
 #[cfg(test)]
@@ -78,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_tenant_without_keys_is_reported_once_per_interval() {
-        let cache = KeyCache::new(Duration::from_secs(1));
+        let cache = KeyCache::default();
         let a = TenantId::new("a").unwrap();
         let b = TenantId::new("b").unwrap();
         assert!(cache.should_report_missing(&a));

@@ -12,7 +12,7 @@
 //! addresses, digests and keys still as text) and converted once into
 //! [`Config`], whose fields have their final types. A value that cannot be
 //! converted is an error naming its key, and rules that span several keys
-//! (a reclaim idle time that outlasts the longest attempt, tokens that map to
+//! (a default attempt timeout within the maximum, tokens that map to
 //! exactly one tenant) are errors too: a process never starts with settings
 //! that cannot work.
 //!

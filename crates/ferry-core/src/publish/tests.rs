@@ -146,7 +146,7 @@ fn bad_values_name_the_header() {
         (vec![(HEADER_DELAY, "400d")], "maximum"),
         (vec![(HEADER_NOT_BEFORE, "soon")], "Upstash-Not-Before"),
         (vec![(HEADER_TIMEOUT, "0s")], "greater than zero"),
-        (vec![(HEADER_TIMEOUT, "1h")], "Upstash-Timeout"),
+        (vec![(HEADER_TIMEOUT, "2h1s")], "maximum of 7200s"),
         (vec![(HEADER_RETRY_DELAY, "foo(1)")], "Upstash-Retry-Delay"),
         (vec![(HEADER_CALLBACK, "ftp://x")], "Upstash-Callback"),
         (vec![(HEADER_DEDUP_ID, "")], "Deduplication-Id"),

@@ -1,7 +1,7 @@
 //! From the configuration as written to the typed [`Config`]: every
 //! conversion, and every rule that spans several keys.
 //!
-//! Each error names its key (`deliver.reclaim_min_idle`,
+//! Each error names its key (`deliver.lease_ttl`,
 //! `tenants[1].tokens[0]`) and the rejected value unless that value may be a
 //! secret, because the operator reading it may not know which layer (file or
 //! environment) set it. The first problem found stops loading.
@@ -207,13 +207,13 @@ fn deliver(raw: RawDeliver) -> Result<DeliverConfig> {
         default_timeout: section.nonzero_duration("default_timeout", &raw.default_timeout)?,
         max_timeout: section.nonzero_duration("max_timeout", &raw.max_timeout)?,
         connect_timeout: section.nonzero_duration("connect_timeout", &raw.connect_timeout)?,
-        reclaim_min_idle: section.duration("reclaim_min_idle", &raw.reclaim_min_idle)?,
+        lease_ttl: section.nonzero_duration("lease_ttl", &raw.lease_ttl)?,
         reclaim_interval: section.nonzero_duration("reclaim_interval", &raw.reclaim_interval)?,
+        lane_max_wait: section.nonzero_duration("lane_max_wait", &raw.lane_max_wait)?,
         promote_interval: section.nonzero_duration("promote_interval", &raw.promote_interval)?,
         schedule_interval: section.nonzero_duration("schedule_interval", &raw.schedule_interval)?,
         response_excerpt: raw.response_excerpt,
         retry_after_cap: section.duration("retry_after_cap", &raw.retry_after_cap)?,
-        defer_delay: section.nonzero_duration("defer_delay", &raw.defer_delay)?,
         signature_backdate: section.duration("signature_backdate", &raw.signature_backdate)?,
         shutdown_grace: section.duration("shutdown_grace", &raw.shutdown_grace)?,
         allow_networks: raw
@@ -222,7 +222,6 @@ fn deliver(raw: RawDeliver) -> Result<DeliverConfig> {
             .enumerate()
             .map(|(idx, text)| network(&format!("deliver.allow_networks[{idx}]"), &text.0))
             .collect::<Result<_>>()?,
-        key_cache_ttl: section.duration("key_cache_ttl", &raw.key_cache_ttl)?,
     };
     // The deliverer's own rules name the field; the section completes the key.
     deliver.validate().context("deliver")?;

@@ -74,17 +74,16 @@ pub(super) struct RawDeliver {
     pub(super) default_timeout: Text,
     pub(super) max_timeout: Text,
     pub(super) connect_timeout: Text,
-    pub(super) reclaim_min_idle: Text,
+    pub(super) lease_ttl: Text,
     pub(super) reclaim_interval: Text,
+    pub(super) lane_max_wait: Text,
     pub(super) promote_interval: Text,
     pub(super) schedule_interval: Text,
     pub(super) response_excerpt: usize,
     pub(super) retry_after_cap: Text,
-    pub(super) defer_delay: Text,
     pub(super) signature_backdate: Text,
     pub(super) shutdown_grace: Text,
     pub(super) allow_networks: Vec<Text>,
-    pub(super) key_cache_ttl: Text,
 }
 
 #[derive(Deserialize)]

@@ -297,22 +297,19 @@ fn durations_accept_units_and_bare_seconds() {
     assert_eq!(config.deliver.promote_interval, Duration::from_millis(500));
     assert_eq!(config.redis.command_timeout, Duration::from_secs(2));
     let config = loaded(
-        &format!("[deliver]\nreclaim_min_idle = \"1d2h\"\n{ONE_TENANT}"),
+        &format!("[deliver]\nmax_timeout = \"1d2h\"\n{ONE_TENANT}"),
         &[],
     );
-    assert_eq!(
-        config.deliver.reclaim_min_idle,
-        Duration::from_secs(26 * 3600)
-    );
+    assert_eq!(config.deliver.max_timeout, Duration::from_secs(26 * 3600));
 }
 
 #[test]
 fn bad_durations_name_the_key_and_the_value() {
     let cases: [(&str, &str, &str); 4] = [
         (
-            "FERRY_DELIVER__RECLAIM_MIN_IDLE",
+            "FERRY_DELIVER__LEASE_TTL",
             "5x",
-            "deliver.reclaim_min_idle: invalid duration \"5x\"",
+            "deliver.lease_ttl: invalid duration \"5x\"",
         ),
         (
             "FERRY_GATEWAY__DEDUP_WINDOW",
@@ -435,15 +432,12 @@ fn unknown_keys_in_the_file_are_errors() {
 fn deliver_rules_are_enforced() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (
-            &[
-                ("FERRY_DELIVER__MAX_TIMEOUT", "60s"),
-                ("FERRY_DELIVER__RECLAIM_MIN_IDLE", "65s"),
-            ],
-            "deliver: reclaim_min_idle (65s) must exceed max_timeout (60s) plus 5s",
+            &[("FERRY_DELIVER__LEASE_TTL", "500ms")],
+            "deliver: lease_ttl (500ms) must be at least 1s",
         ),
         (
-            &[("FERRY_DELIVER__DEFAULT_TIMEOUT", "121s")],
-            "deliver: default_timeout (121s) exceeds max_timeout (120s)",
+            &[("FERRY_DELIVER__DEFAULT_TIMEOUT", "3h")],
+            "deliver: default_timeout (10800s) exceeds max_timeout (7200s)",
         ),
         (
             &[("FERRY_DELIVER__MAX_IN_FLIGHT", "0")],
@@ -457,11 +451,12 @@ fn deliver_rules_are_enforced() {
     for (env, expected) in cases {
         check_error(ONE_TENANT, env, &[expected]);
     }
+    // A lease far shorter than the longest attempt is the intended shape.
     loaded(
         ONE_TENANT,
         &[
-            ("FERRY_DELIVER__MAX_TIMEOUT", "60s"),
-            ("FERRY_DELIVER__RECLAIM_MIN_IDLE", "66s"),
+            ("FERRY_DELIVER__MAX_TIMEOUT", "2h"),
+            ("FERRY_DELIVER__LEASE_TTL", "1s"),
         ],
     );
 }
