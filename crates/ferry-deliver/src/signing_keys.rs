@@ -138,7 +138,82 @@ impl KeyCache {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use ferry_core::signing::SigningKey;
+    use ferry_store::{MemoryConfig, MemoryStore};
+
     use super::*;
+
+    fn store() -> MemoryStore {
+        MemoryStore::new(MemoryConfig {
+            partitions: 1,
+            max_backlog_per_partition: 0,
+            dedup_window: Duration::from_secs(60),
+            dlq_retention: Duration::from_secs(60),
+            events_max_len: 0,
+            events_max_age: Duration::ZERO,
+        })
+    }
+
+    async fn store_with_keys(tenant: &TenantId) -> (MemoryStore, KeyPair) {
+        let store = store();
+        let initial = KeyPair {
+            current: SigningKey::generate(),
+            next: SigningKey::generate(),
+        };
+        store.ensure_signing_keys(tenant, &initial).await.unwrap();
+        (store, initial)
+    }
+
+    async fn current_key(cache: &KeyCache, store: &MemoryStore, tenant: &TenantId) -> SigningKey {
+        cache.get(store, tenant).await.unwrap().unwrap().current
+    }
+
+    #[tokio::test]
+    async fn the_get_after_a_rotation_has_the_new_keys() {
+        let tenant = TenantId::new("acme").unwrap();
+        let (store, initial) = store_with_keys(&tenant).await;
+        let cache = Arc::new(KeyCache::default());
+        let shutdown = CancellationToken::new();
+        let follower = tokio::spawn({
+            let (cache, store, shutdown) = (cache.clone(), store.clone(), shutdown.clone());
+            async move { cache.follow_rotations(&store, &shutdown).await }
+        });
+        while !cache.listening.load(Ordering::Acquire) {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(current_key(&cache, &store, &tenant).await, initial.current);
+
+        let epoch = cache.epoch.load(Ordering::Acquire);
+        store
+            .rotate_signing_keys(&tenant, &SigningKey::generate())
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while cache.epoch.load(Ordering::Acquire) == epoch {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the rotation is heard");
+        assert_eq!(current_key(&cache, &store, &tenant).await, initial.next);
+        shutdown.cancel();
+        follower.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn keys_are_read_every_time_while_rotations_are_not_heard() {
+        let tenant = TenantId::new("acme").unwrap();
+        let (store, initial) = store_with_keys(&tenant).await;
+        let cache = KeyCache::default();
+        assert_eq!(current_key(&cache, &store, &tenant).await, initial.current);
+        store
+            .rotate_signing_keys(&tenant, &SigningKey::generate())
+            .await
+            .unwrap();
+        assert_eq!(current_key(&cache, &store, &tenant).await, initial.next);
+    }
 
     #[test]
     fn a_tenant_without_keys_is_reported_once_per_interval() {
