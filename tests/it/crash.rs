@@ -255,3 +255,37 @@ async fn sigterm_lets_an_attempt_in_flight_finish_and_record() {
     );
     assert_eq!(sink.n_requests(), 1);
 }
+
+#[tokio::test]
+async fn a_deliverer_cut_off_from_redis_past_its_lease_carries_on_under_a_new_name() {
+    let lease_ttl = Duration::from_secs(2);
+    let mut ferry = TestFerry::start_with(TestOptions {
+        aof: true,
+        deliver: ferry_deliver::DeliverConfig {
+            lease_ttl,
+            default_timeout: Duration::from_secs(20),
+            max_timeout: Duration::from_secs(20),
+            ..ferry_tests::ferry::test_deliver_config()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let sink = TestSink::start().await;
+    sink.respond_next(1, Reply::delay(Duration::from_secs(5), Reply::status(200)));
+    let id = publish_one(&ferry, &sink.url("/cut-off"), &PublishOptions::default()).await;
+    sink.wait_for_requests(1, Duration::from_secs(10)).await;
+
+    // Redis is gone for longer than the lease; it comes back from its AOF
+    // with the lease already expired.
+    ferry.redis.kill().await;
+    tokio::time::sleep(lease_ttl + Duration::from_secs(1)).await;
+    ferry.redis.restart().await;
+
+    // The first attempt's success cannot be recorded under the dead name,
+    // so the entry is taken over and delivered again, then recorded.
+    wait_recorded(&ferry, &id, TAKEOVER_LIMIT).await;
+    assert_eq!(sink.n_requests_to("/cut-off"), 2);
+    let next = publish_one(&ferry, &sink.url("/afterwards"), &PublishOptions::default()).await;
+    wait_recorded(&ferry, &next, Duration::from_secs(10)).await;
+    assert_eq!(sink.n_requests_to("/afterwards"), 1);
+}
