@@ -93,6 +93,7 @@ use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::message::MessageSpec;
 use ferry_core::signing::SigningKey;
 
+mod backlog;
 pub mod baseline;
 mod dlq;
 pub mod events;
@@ -108,13 +109,14 @@ mod redis_store;
 mod schedules;
 mod scripts;
 
+pub use backlog::{Backlog, PartitionBacklog, TenantBacklog};
 pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
 pub use flows::{FlowChange, FlowKey, FlowSlot, flow_partition};
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
 pub use memory::{MemoryConfig, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
-pub use pending::MessageFilter;
+pub use pending::{MessageFilter, PendingMessage, Place};
 pub use queues::{Queue, QueueSettings, queue_partition};
 pub use redis_store::{RedisConfig, RedisReader, RedisStore};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
@@ -322,6 +324,19 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: Option<usize>,
         now_ms: u64,
     ) -> impl Future<Output = Result<usize>> + Send;
+
+    /// Up to `limit` pending messages of `tenant` that `filter` matches, in
+    /// the order [`Store::cancel_matching`] walks them; nothing changes.
+    fn pending_messages(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PendingMessage>>> + Send;
+
+    /// How much work waits: every partition's shared places, and what each
+    /// of `tenants` keeps in each partition (see [`Backlog`]).
+    fn backlog(&self, tenants: &[TenantId]) -> impl Future<Output = Result<Backlog>> + Send;
 
     /// The tenant's keys, storing `initial` first if it has none.
     fn ensure_signing_keys(
