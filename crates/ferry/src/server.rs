@@ -107,7 +107,7 @@ pub async fn run_with_store<S: Store>(
 }
 
 /// The console's routes when it is enabled, else none.
-fn console_routes<S: Store>(
+pub fn console_routes<S: Store>(
     settings: &ConsoleSettings,
     state: &AppState<S>,
     samples: ferry_console::Samples,
