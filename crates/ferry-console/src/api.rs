@@ -119,3 +119,16 @@ pub(crate) fn query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
     }
     serializer.finish()
 }
+
+/// The query of the next page of a list: the page's own filters and the
+/// API's cursor, if there is a next page.
+pub(crate) fn next_page(filters: &str, cursor: Option<String>) -> Option<String> {
+    cursor.map(|c| {
+        let cursor = query([("cursor", c.as_str())]);
+        if filters.is_empty() {
+            cursor
+        } else {
+            format!("{filters}&{cursor}")
+        }
+    })
+}

@@ -1,9 +1,15 @@
 //! The HTTP API: QStash v2 routes over the [`ferry_store::Store`].
 //!
-//! **Invariant:** this is the only crate that maps errors to HTTP statuses
-//! (see `error.rs`). A publish is answered with 2xx only after the store
-//! confirmed the write; bad input is a 4xx naming the problem, and nothing
-//! is stored for it. The gateway never calls destinations.
+//! **Invariant:** this is the only crate that maps API errors to HTTP
+//! statuses (see `error.rs`; the console relays them and answers only its
+//! own session and CSRF checks). A publish is answered with 2xx only after
+//! the store confirmed the write; bad input is a 4xx naming the problem,
+//! and nothing is stored for it. The gateway never calls destinations.
+//!
+//! [`serve_with`] serves extra routes (the console) beside the API; every
+//! request is timed by route pattern and status. A request carrying an
+//! [`Authenticated`] extension acts as that tenant without a token: only
+//! code in this process (the console) can set one.
 //!
 //! Routes that take a destination (`/v2/publish/...`, `/v2/enqueue/...`)
 //! read it from the raw request target: a router path parameter would

@@ -78,7 +78,11 @@
 //! delayed set, the waiting lists of the tenant's queues and flow-control
 //! keys, and the ready stream a
 //! page at a time and cancels each match with the cancel script (see the
-//! `pending` module).
+//! `pending` module). The console's bounded list of pending messages is the
+//! same walk, collecting matches instead of cancelling them.
+//!
+//! The backlog sample (`Store::backlog`) is length reads only (`XLEN`,
+//! `XPENDING`, `ZCARD`, `LLEN`); see the `backlog` module.
 //!
 //! A message is placed in a partition when it is published and its id names
 //! that partition ([`ferry_core::ids::MessageId::partition`]); callbacks and

@@ -6,21 +6,12 @@ use ferry_store::{
     Backlog, MessageFilter, PartitionBacklog, Place, QueueSettings, Store, TenantBacklog,
 };
 
-use crate::conformance::backend::{Backend, Settings};
+use crate::conformance::backend::Backend;
+use crate::conformance::bulk_cancel::{HOUR_MS, settings};
 use crate::conformance::fixture::{
     dead_letter, delayed, message, now_ms, publish, read, response, tenant, within,
 };
 use crate::conformance::queues::enqueue;
-
-/// Far enough ahead that nothing is promoted while a case runs.
-const HOUR_MS: u64 = 3_600_000;
-
-fn settings() -> Settings {
-    Settings {
-        partitions: 2,
-        ..Settings::default()
-    }
-}
 
 async fn pause_queue<S: Store>(store: &S, tenant: &TenantId, name: &str) {
     let paused = QueueSettings {

@@ -128,14 +128,7 @@ pub(crate) async fn list<S: Store>(
     );
     let page: DlqList = console.inner.api.get(&operator.tenant, &uri).await?;
     let filter_query = api::query(q.filters.own_pairs());
-    let next = page.cursor.map(|c| {
-        let cursor = api::query([("cursor", c.as_str())]);
-        if filter_query.is_empty() {
-            cursor
-        } else {
-            format!("{filter_query}&{cursor}")
-        }
-    });
+    let next = api::next_page(&filter_query, page.cursor);
     let rows = page
         .messages
         .iter()

@@ -109,15 +109,7 @@ pub(crate) async fn page<S: Store>(
         api::query(q.filters.pairs().into_iter().chain(extra))
     );
     let page: LogList = console.inner.api.get(&operator.tenant, &uri).await?;
-    let own = q.filters.own_query();
-    let next = page.cursor.map(|c| {
-        let cursor = api::query([("cursor", c.as_str())]);
-        if own.is_empty() {
-            cursor
-        } else {
-            format!("{own}&{cursor}")
-        }
-    });
+    let next = api::next_page(&q.filters.own_query(), page.cursor);
     Ok(page::render(&LogsPage {
         chrome: Chrome::new(&operator, ACTIVE).with_notice(q.notice),
         filters: q.filters,
