@@ -7,6 +7,7 @@ mod bench;
 mod cancel;
 mod cli;
 mod conformance;
+mod console;
 mod crash;
 mod deliverers;
 mod delivery;

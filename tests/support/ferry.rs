@@ -33,6 +33,8 @@ pub struct TestOptions {
     /// Run the deliverer in-process (tests that spawn deliverer processes say no).
     pub run_deliverer: bool,
     pub aof: bool,
+    /// Serve the console beside the API, with the backlog sampled every second.
+    pub console: bool,
 }
 
 impl Default for TestOptions {
@@ -44,6 +46,7 @@ impl Default for TestOptions {
             max_backlog_per_partition: 0,
             run_deliverer: true,
             aof: false,
+            console: false,
         }
     }
 }
@@ -106,6 +109,9 @@ impl TestFerry {
         let mut registry = Registry::default();
         let gateway_metrics = ferry_gateway::Metrics::register(&mut registry);
         let deliver_metrics = ferry_deliver::Metrics::register(&mut registry);
+        let sampler = options
+            .console
+            .then(|| crate::console::sampler(&store, &mut registry));
         let state = AppState {
             store: store.clone(),
             cfg: Arc::new(options.gateway.clone()),
@@ -117,14 +123,23 @@ impl TestFerry {
             .await
             .expect("bind gateway");
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let mut tasks = vec![tokio::spawn({
+        let mut tasks = Vec::new();
+        let console = match sampler {
+            Some(sampler) => {
+                let samples = sampler.samples();
+                tasks.push(tokio::spawn(sampler.run(shutdown.clone())));
+                crate::console::routes(&state, samples)
+            }
+            None => axum::Router::new(),
+        };
+        tasks.push(tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                ferry_gateway::serve(listener, state, shutdown)
+                ferry_gateway::serve_with(listener, state, console, shutdown)
                     .await
                     .expect("gateway runs");
             }
-        })];
+        }));
         if options.run_deliverer {
             let store = store.clone();
             let cfg = options.deliver.clone();

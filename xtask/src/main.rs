@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 
 const USAGE: &str = "usage: cargo xtask <test|ci|sdks>
   test  install the official QStash SDKs (pinned) if missing, then run every
-        test (needs redis-server, node and python3 on PATH)
+        test (needs redis-server, node, python3, chromium and chromedriver
+        on PATH)
   ci    cargo fmt --check, clippy and docs with -D warnings, then test
   sdks  only install the official QStash SDKs used by the compatibility tests";
 
@@ -74,6 +75,10 @@ fn test() -> anyhow::Result<()> {
     require(
         "redis-server",
         "install it (Debian: apt-get install redis-server)",
+    )?;
+    require(
+        "chromedriver",
+        "the console's browser tests need it (Debian: apt-get install chromium chromium-driver)",
     )?;
     install_sdks()?;
     if has_nextest() {

@@ -1,9 +1,15 @@
 //! The HTTP API: QStash v2 routes over the [`ferry_store::Store`].
 //!
-//! **Invariant:** this is the only crate that maps errors to HTTP statuses
-//! (see `error.rs`). A publish is answered with 2xx only after the store
-//! confirmed the write; bad input is a 4xx naming the problem, and nothing
-//! is stored for it. The gateway never calls destinations.
+//! **Invariant:** this is the only crate that maps API errors to HTTP
+//! statuses (see `error.rs`; the console relays them and answers only its
+//! own session and CSRF checks). A publish is answered with 2xx only after
+//! the store confirmed the write; bad input is a 4xx naming the problem,
+//! and nothing is stored for it. The gateway never calls destinations.
+//!
+//! [`serve_with`] serves extra routes (the console) beside the API; every
+//! request is timed by route pattern and status. A request carrying an
+//! [`Authenticated`] extension acts as that tenant without a token: only
+//! code in this process (the console) can set one.
 //!
 //! Routes that take a destination (`/v2/publish/...`, `/v2/enqueue/...`)
 //! read it from the raw request target: a router path parameter would
@@ -46,7 +52,7 @@ mod queues;
 mod schedules;
 mod topics;
 
-pub use auth::{TokenEntry, Tokens};
+pub use auth::{Authenticated, TokenEntry, Tokens};
 pub use error::ApiError;
 pub use metrics::Metrics;
 
@@ -199,6 +205,29 @@ async fn limit_headers(
     next.run(request).await
 }
 
+/// Times a request into the request metrics, labelled by the route
+/// pattern it matched (`unmatched` for none).
+async fn track_request(
+    State(metrics): State<Metrics>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics.observe_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 async fn not_found(request: Request<axum::body::Body>) -> Response {
     ApiError::not_found(format!(
         "no route for {} {}",
@@ -240,8 +269,23 @@ pub async fn serve<S: Store>(
     state: AppState<S>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// Serves the API with `extra` routes beside it (the console), as
+/// [`serve`] does. Every request, the extra ones included, is counted in
+/// the request metrics under its route pattern.
+pub async fn serve_with<S: Store>(
+    listener: TcpListener,
+    state: AppState<S>,
+    extra: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let cfg = state.cfg.clone();
+    let metrics = state.metrics.clone();
     let app = router(state)
+        .merge(extra)
+        .layer(axum::middleware::from_fn_with_state(metrics, track_request))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             cfg.request_timeout,

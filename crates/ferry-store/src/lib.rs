@@ -80,7 +80,11 @@
 //! delayed set, the waiting lists of the tenant's queues and flow-control
 //! keys, and the ready stream a
 //! page at a time and cancels each match with the cancel script (see the
-//! `pending` module).
+//! `pending` module). The console's bounded list of pending messages is the
+//! same walk, collecting matches instead of cancelling them.
+//!
+//! The backlog sample (`Store::backlog`) is length reads only (`XLEN`,
+//! `XPENDING`, `ZCARD`, `LLEN`); see the `backlog` module.
 //!
 //! A message is placed in a partition when it is published and its id names
 //! that partition ([`ferry_core::ids::MessageId::partition`]); callbacks and
@@ -95,6 +99,7 @@ use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::message::MessageSpec;
 use ferry_core::signing::SigningKey;
 
+mod backlog;
 pub mod baseline;
 mod dlq;
 pub mod events;
@@ -111,13 +116,14 @@ mod redis_store;
 mod schedules;
 mod scripts;
 
+pub use backlog::{Backlog, PartitionBacklog, TenantBacklog};
 pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
 pub use flows::{FlowChange, FlowKey, FlowSlot, flow_partition};
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
 pub use memory::{MemoryConfig, MemoryKeyRotations, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
-pub use pending::MessageFilter;
+pub use pending::{MessageFilter, PendingMessage, Place};
 pub use queues::{Queue, QueueSettings, queue_partition};
 pub use redis_store::{RedisConfig, RedisKeyRotations, RedisReader, RedisStore};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
@@ -341,6 +347,19 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: Option<usize>,
         now_ms: u64,
     ) -> impl Future<Output = Result<usize>> + Send;
+
+    /// Up to `limit` pending messages of `tenant` that `filter` matches, in
+    /// the order [`Store::cancel_matching`] walks them; nothing changes.
+    fn pending_messages(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PendingMessage>>> + Send;
+
+    /// How much work waits: every partition's shared places, and what each
+    /// of `tenants` keeps in each partition (see [`Backlog`]).
+    fn backlog(&self, tenants: &[TenantId]) -> impl Future<Output = Result<Backlog>> + Send;
 
     /// The tenant's keys, storing `initial` first if it has none.
     fn ensure_signing_keys(

@@ -37,9 +37,10 @@ use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::{
-    Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
-    GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, OutcomeRecord, PublishOutcome,
-    Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
+    Backlog, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
+    GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, OutcomeRecord,
+    PendingMessage, PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store,
+    StoredMessage, UrlGroup,
 };
 
 mod dedup;
@@ -136,6 +137,21 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<usize> {
         Ok(self.state().cancel_matching(tenant, filter, limit, now_ms))
+    }
+
+    async fn pending_messages(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<PendingMessage>> {
+        Ok(self
+            .state()
+            .pending_messages(tenant, filter, limit, wall_ms()))
+    }
+
+    async fn backlog(&self, tenants: &[TenantId]) -> Result<Backlog> {
+        Ok(self.state().backlog(tenants))
     }
 
     async fn ensure_signing_keys(&self, tenant: &TenantId, initial: &KeyPair) -> Result<KeyPair> {

@@ -1,5 +1,7 @@
 //! Bulk cancel: the filter of `DELETE /v2/messages`, and the places where a
 //! tenant's pending messages wait, which both backends walk in one order.
+//! The console's list of pending messages is the same walk, stopped after a
+//! bounded number of matches and cancelling nothing.
 //!
 //! The store keeps no per-tenant index of pending messages: one would cost
 //! an extra write in every publish and every outcome, the hot path, for the
@@ -20,6 +22,7 @@
 //! ready stream is read up to the entry that was last when its walk began,
 //! so messages published during a cancel do not make it endless.
 
+use ferry_core::ids::MessageId;
 use ferry_core::message::MessageSpec;
 
 use crate::paging::matches_any;
@@ -74,7 +77,7 @@ impl MessageFilter {
 
 /// A place in one partition where a pending message can wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Place {
+pub enum Place {
     /// The delayed set: delays and retry backoff.
     Delayed,
     /// The waiting list of the tenant's queue with this name.
@@ -96,6 +99,27 @@ pub(crate) fn places(mut queues: Vec<String>, mut flows: Vec<String>) -> Vec<Pla
         .chain(flows.into_iter().map(Place::FlowWaiting))
         .chain(std::iter::once(Place::Ready))
         .collect()
+}
+
+/// A pending message as the walk found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingMessage {
+    pub id: MessageId,
+    pub spec: MessageSpec,
+    /// Attempts retried so far.
+    pub retried: u32,
+    /// Where it waits. A message moves on while it is being looked at, so
+    /// this is where it was when the walk passed.
+    pub place: Place,
+}
+
+/// What a walk does with each pending message it matches.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Cancels it (bulk cancel).
+    Cancel,
+    /// Collects it (the console's list).
+    Collect(Vec<PendingMessage>),
 }
 
 /// How many more messages a bulk cancel may take; `None` is no limit.

@@ -31,12 +31,17 @@ use crate::record::{RawHash, decode};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
 use crate::{
-    Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
+    Backlog, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
     GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, Outcome, OutcomeRecord,
+    PendingMessage,
     PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
+mod backlog;
 mod bulk_cancel;
+mod timed;
+
+use timed::{RedisMetrics, TimedConnection};
 
 /// How a `RedisStore` is set up; every value comes from configuration.
 #[derive(Clone)]
@@ -80,6 +85,7 @@ pub struct RedisStore {
     conn: ConnectionManager,
     keys: Keys,
     cfg: RedisConfig,
+    metrics: RedisMetrics,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -106,6 +112,7 @@ impl RedisStore {
             conn,
             keys: Keys::new(&cfg.prefix),
             cfg,
+            metrics: RedisMetrics::default(),
         };
         store.check_eviction_policy().await?;
         store.create_groups().await?;
@@ -149,8 +156,16 @@ impl RedisStore {
         Ok(())
     }
 
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// Adds the Redis command latency histograms to `registry`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
+    }
+
+    fn conn(&self) -> TimedConnection {
+        TimedConnection {
+            inner: self.conn.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     async fn load_messages(&self, ids: &[MessageId]) -> Result<Vec<Option<StoredMessage>>> {
@@ -461,6 +476,19 @@ impl Store for RedisStore {
         _now_ms: u64,
     ) -> Result<usize> {
         bulk_cancel::cancel_matching(self, tenant, filter, limit).await
+    }
+
+    async fn pending_messages(
+        &self,
+        tenant: &TenantId,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<PendingMessage>> {
+        bulk_cancel::pending_messages(self, tenant, filter, limit).await
+    }
+
+    async fn backlog(&self, tenants: &[TenantId]) -> Result<Backlog> {
+        backlog::sample(self, tenants).await
     }
 
     async fn ensure_signing_keys(&self, tenant: &TenantId, initial: &KeyPair) -> Result<KeyPair> {

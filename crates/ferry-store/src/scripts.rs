@@ -1,19 +1,49 @@
 //! The Lua scripts, each prefixed by the shared helpers in `lua/lib.lua`.
 //! `redis::Script` sends EVALSHA and loads the script on NOSCRIPT, so a Redis
 //! restart or `SCRIPT FLUSH` is handled transparently.
+//!
+//! Each script records its name under its hash when first used, so the
+//! command-latency metrics can say which script an `EVALSHA` ran.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, PoisonError, RwLock};
 
 use redis::Script;
+
+/// Script names by hash, filled as scripts are first used.
+static NAMES: LazyLock<RwLock<HashMap<String, &'static str>>> = LazyLock::new(RwLock::default);
+
+/// Builds a script and records its name.
+fn named(name: &'static str, source: &str) -> Script {
+    let script = Script::new(source);
+    NAMES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(script.get_hash().to_owned(), name);
+    script
+}
+
+/// The name of the script with this hash (lower case, as its file is
+/// named), if this process has used it.
+pub(crate) fn name_of(hash: &str) -> Option<&'static str> {
+    NAMES
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(hash)
+        .copied()
+}
 
 macro_rules! script {
     ($name:ident, $file:literal) => {
         pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("lua/lib.lua"),
-                "\n",
-                include_str!(concat!("lua/", $file))
-            ))
+            named(
+                $file.trim_end_matches(".lua"),
+                concat!(
+                    include_str!("lua/lib.lua"),
+                    "\n",
+                    include_str!(concat!("lua/", $file))
+                ),
+            )
         });
     };
 }

@@ -54,6 +54,7 @@ pub struct Config {
     pub deliver: DeliverConfig,
     pub retention: RetentionSettings,
     pub log: LogSettings,
+    pub console: ConsoleSettings,
     /// Never empty, and every tenant has at least one token.
     pub tenants: Vec<TenantSettings>,
 }
@@ -102,6 +103,19 @@ pub struct RetentionSettings {
     pub events_max_len: u64,
     /// Age after which events are deleted; zero keeps them whatever their age.
     pub events_max_age: Duration,
+}
+
+/// The operators' web console at `/console` on the gateway's address.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    pub enabled: bool,
+    /// How long a console login lasts.
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` on every response (it is anyway on
+    /// requests that arrive with `X-Forwarded-Proto: https`).
+    pub secure_cookie: bool,
+    /// Signs session cookies; `None`: a random one per process.
+    pub session_secret: Option<ferry_console::SessionSecret>,
 }
 
 /// What the processes log and in which format.
@@ -164,7 +178,8 @@ pub mod dev_credentials {
 
 /// The configuration of `ferry dev`: the defaults with the gateway on
 /// `127.0.0.1:<port>`, one tenant with the public development credentials,
-/// and loopback destinations allowed (they are refused everywhere else).
+/// loopback destinations allowed (they are refused everywhere else) and the
+/// console on.
 /// `FERRY_*` variables among `env` still apply on top.
 pub fn dev(port: u16, redis_url: Option<&str>, env: &[(String, String)]) -> anyhow::Result<Config> {
     let redis = redis_url
@@ -177,6 +192,9 @@ listen = "127.0.0.1:{port}"
 
 [deliver]
 allow_networks = ["127.0.0.0/8", "::1/128"]
+
+[console]
+enabled = true
 
 [[tenants]]
 name = "default"

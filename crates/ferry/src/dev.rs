@@ -10,6 +10,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use ferry_store::{KeyPair, MemoryConfig, MemoryStore, RedisStore, Store};
+use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config};
@@ -45,12 +46,14 @@ pub async fn run(args: &DevArgs, config: Config) -> anyhow::Result<()> {
                 .await
                 .context("connecting to the redis given with --redis")?;
             announce(&store, &config, "redis").await?;
-            server::run_with_store(store, &config, roles, shutdown).await
+            let mut registry = Registry::default();
+            store.register_metrics(&mut registry);
+            server::run_with_store(store, registry, &config, roles, shutdown).await
         }
         None => {
             let store = MemoryStore::new(memory_config(&config));
             announce(&store, &config, "memory: messages are gone when it stops").await?;
-            server::run_with_store(store, &config, roles, shutdown).await
+            server::run_with_store(store, Registry::default(), &config, roles, shutdown).await
         }
     }
 }
@@ -78,9 +81,15 @@ async fn announce<S: Store>(store: &S, config: &Config, storage: &str) -> anyhow
     };
     let keys = store.ensure_signing_keys(&tenant.name, &initial).await?;
     let url = format!("http://{}", config.gateway.listen);
+    let console = if config.console.enabled {
+        format!("  Console: {url}/console (log in with the QSTASH_TOKEN below)\n\n")
+    } else {
+        String::new()
+    };
     let banner = format!(
         "Ferry dev relay on {url} (storage: {storage})\n\
          \n\
+         {console}\
          \x20 QSTASH_URL={url}\n\
          \x20 QSTASH_TOKEN={token}\n\
          \x20 QSTASH_CURRENT_SIGNING_KEY={current}\n\

@@ -1,8 +1,10 @@
 //! `ferry serve`, `ferry gateway` and `ferry deliver`: connect the store,
 //! make sure every tenant has signing keys, then run the chosen roles until
-//! SIGTERM/SIGINT.
+//! SIGTERM/SIGINT. A gateway also samples the backlog for `/metrics` (and
+//! the console's charts) and, when configured, serves the console.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use ferry_core::signing::SigningKey;
@@ -13,7 +15,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, TenantSettings};
+use crate::config::{Config, ConsoleSettings, TenantSettings};
+
+/// How often a gateway samples the backlog.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 /// Which parts of Ferry this process runs.
 #[derive(Debug, Clone, Copy)]
@@ -28,23 +33,30 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
         .context("connecting to redis (check redis.url and that Redis is running)")?;
     let shutdown = CancellationToken::new();
     crate::signal::cancel_on_signal(shutdown.clone());
-    run_with_store(store, &config, roles, shutdown).await
+    let mut registry = Registry::default();
+    store.register_metrics(&mut registry);
+    run_with_store(store, registry, &config, roles, shutdown).await
 }
 
-/// Runs the roles on any store; `ferry dev` uses it with its own store.
+/// Runs the roles on any store, adding their metrics to `registry` (which
+/// may hold the store's); `ferry dev` uses it with its own store.
 pub async fn run_with_store<S: Store>(
     store: S,
+    mut registry: Registry,
     config: &Config,
     roles: Roles,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     ensure_signing_keys(&store, &config.tenants).await?;
-    let mut registry = Registry::default();
     let gateway_metrics = ferry_gateway::Metrics::register(&mut registry);
     let deliver_metrics = ferry_deliver::Metrics::register(&mut registry);
+    let sampler = roles.gateway.then(|| {
+        let tenants = config.tenants.iter().map(|t| t.name.clone()).collect();
+        ferry_console::Sampler::new(store.clone(), tenants, SAMPLE_EVERY, &mut registry)
+    });
     let registry = Arc::new(registry);
     let mut tasks = JoinSet::new();
-    if roles.gateway {
+    if let Some(sampler) = sampler {
         let listen = config.gateway.listen;
         let listener = TcpListener::bind(listen)
             .await
@@ -56,9 +68,15 @@ pub async fn run_with_store<S: Store>(
             metrics: gateway_metrics,
             registry: registry.clone(),
         };
+        let console = console_routes(&config.console, &state, sampler.samples());
+        let sampling = shutdown.clone();
+        tasks.spawn(async move {
+            sampler.run(sampling).await;
+            Ok(())
+        });
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            ferry_gateway::serve(listener, state, shutdown)
+            ferry_gateway::serve_with(listener, state, console, shutdown)
                 .await
                 .context("gateway failed")
         });
@@ -86,6 +104,33 @@ pub async fn run_with_store<S: Store>(
         }
     }
     result
+}
+
+/// The console's routes when it is enabled, else none.
+pub fn console_routes<S: Store>(
+    settings: &ConsoleSettings,
+    state: &AppState<S>,
+    samples: ferry_console::Samples,
+) -> axum::Router {
+    if !settings.enabled {
+        return axum::Router::new();
+    }
+    let cfg = ferry_console::ConsoleConfig {
+        session_ttl: settings.session_ttl,
+        force_secure_cookie: settings.secure_cookie,
+        session_secret: settings
+            .session_secret
+            .clone()
+            .unwrap_or_else(ferry_console::SessionSecret::random),
+    };
+    let console = ferry_console::Console::new(
+        state.store.clone(),
+        ferry_gateway::router(state.clone()),
+        state.tokens.clone(),
+        cfg,
+        samples,
+    );
+    ferry_console::router(console)
 }
 
 async fn ensure_signing_keys<S: Store>(

@@ -16,9 +16,10 @@ use crate::conformance::fixture::{
 use crate::conformance::queues::enqueue;
 
 /// Far enough ahead that nothing is promoted while a case runs.
-const HOUR_MS: u64 = 3_600_000;
+pub(crate) const HOUR_MS: u64 = 3_600_000;
 
-fn settings() -> Settings {
+/// Two partitions, so walks cross from one to the next.
+pub(crate) fn settings() -> Settings {
     Settings {
         partitions: 2,
         ..Settings::default()

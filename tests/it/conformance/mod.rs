@@ -6,6 +6,7 @@
 
 mod admission;
 mod backend;
+mod backlog;
 mod bulk_cancel;
 mod dead_letters;
 mod delivery;
@@ -44,6 +45,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    backlog::backlog_counts_shared_places_and_each_tenants_own,
+    backlog::pending_list_shows_matches_and_changes_nothing,
     delivery::published_message_is_read_then_delivered,
     delivery::delivered_batch_acknowledges_each_pending_entry_once,
     delivery::delayed_message_is_ready_only_once_promoted,

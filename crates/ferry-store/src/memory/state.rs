@@ -15,6 +15,7 @@ use ferry_core::signing::SigningKey;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+mod backlog;
 mod bulk_cancel;
 mod flows;
 mod leases;

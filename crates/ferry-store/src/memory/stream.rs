@@ -263,6 +263,11 @@ impl DlqStream {
         self.entries.remove(&pos);
     }
 
+    /// Entries held (`XLEN`).
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Up to `count` entries from `start` on, in `order`.
     pub(super) fn range(
         &self,

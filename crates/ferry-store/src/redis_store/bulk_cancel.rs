@@ -1,7 +1,8 @@
 //! Bulk cancel on Redis: the places of each partition (see `pending`) are
 //! read a page at a time, the messages they name are read in one pipeline
 //! per page, and each match is cancelled by the cancel script, which checks
-//! the tenant and the state again atomically.
+//! the tenant and the state again atomically. Listing pending messages is
+//! the same walk collecting the matches instead.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ use redis::AsyncCommands;
 use redis::streams::StreamRangeReply;
 
 use super::{RedisStore, message_id_field};
-use crate::pending::{Budget, PAGE, Place, places};
+use crate::pending::{Action, Budget, PAGE, PendingMessage, Place, places};
 use crate::{Error, FlowSlot, MessageFilter, Result};
 
 pub(super) async fn cancel_matching(
@@ -20,25 +21,53 @@ pub(super) async fn cancel_matching(
     filter: &MessageFilter,
     limit: Option<usize>,
 ) -> Result<usize> {
+    let walk = walk(store, tenant, filter, Budget::new(limit), Action::Cancel).await?;
+    Ok(walk.matched)
+}
+
+pub(super) async fn pending_messages(
+    store: &RedisStore,
+    tenant: &TenantId,
+    filter: &MessageFilter,
+    limit: usize,
+) -> Result<Vec<PendingMessage>> {
+    let action = Action::Collect(Vec::new());
+    let walk = walk(store, tenant, filter, Budget::new(Some(limit)), action).await?;
+    match walk.action {
+        Action::Collect(found) => Ok(found),
+        Action::Cancel => Ok(Vec::new()),
+    }
+}
+
+/// Visits the tenant's places partition by partition until the budget is
+/// spent, acting on each match.
+async fn walk<'a>(
+    store: &'a RedisStore,
+    tenant: &'a TenantId,
+    filter: &'a MessageFilter,
+    budget: Budget,
+    action: Action,
+) -> Result<Walk<'a>> {
     let mut queues = by_partition(store, &store.keys.queue_index(tenant)).await?;
     let mut flows = by_partition(store, &store.keys.flow_index(tenant)).await?;
     let mut walk = Walk {
         store,
         tenant,
         filter,
-        budget: Budget::new(limit),
-        cancelled: 0,
+        budget,
+        action,
+        matched: 0,
     };
     for p in 0..store.cfg.partitions {
         let held = |index: &mut HashMap<u16, Vec<String>>| index.remove(&p).unwrap_or_default();
         for place in places(held(&mut queues), held(&mut flows)) {
             if walk.budget.exhausted() {
-                return Ok(walk.cancelled);
+                return Ok(walk);
             }
             walk.visit(Partition(p), &place).await?;
         }
     }
-    Ok(walk.cancelled)
+    Ok(walk)
 }
 
 /// The names of a tenant index (name = partition), grouped by partition.
@@ -51,27 +80,29 @@ async fn by_partition(store: &RedisStore, index: &str) -> Result<HashMap<u16, Ve
     Ok(grouped)
 }
 
-/// One bulk cancel under way.
+/// One walk under way.
 struct Walk<'a> {
     store: &'a RedisStore,
     tenant: &'a TenantId,
     filter: &'a MessageFilter,
     budget: Budget,
-    cancelled: usize,
+    action: Action,
+    /// Messages cancelled or collected so far.
+    matched: usize,
 }
 
 impl Walk<'_> {
     async fn visit(&mut self, p: Partition, place: &Place) -> Result<()> {
         let keys = &self.store.keys;
         match place {
-            Place::Delayed => self.by_rank("ZRANGE", &keys.delayed(p)).await,
+            Place::Delayed => self.by_rank("ZRANGE", &keys.delayed(p), place).await,
             Place::Waiting(queue) => {
                 let key = keys.queue_waiting(p, self.tenant, queue);
-                self.by_rank("LRANGE", &key).await
+                self.by_rank("LRANGE", &key, place).await
             }
             Place::FlowWaiting(key) => {
                 let key = keys.flow_waiting(p, &FlowSlot::of(self.tenant, key));
-                self.by_rank("LRANGE", &key).await
+                self.by_rank("LRANGE", &key, place).await
             }
             Place::Ready => self.ready(&keys.ready(p)).await,
         }
@@ -79,7 +110,7 @@ impl Walk<'_> {
 
     /// A sorted set or list read by rank (`ZRANGE`/`LRANGE key start stop`)
     /// whose members leave it when cancelled.
-    async fn by_rank(&mut self, command: &str, key: &str) -> Result<()> {
+    async fn by_rank(&mut self, command: &str, key: &str, place: &Place) -> Result<()> {
         let mut start = 0;
         loop {
             let members: Vec<String> = redis::cmd(command)
@@ -97,7 +128,7 @@ impl Walk<'_> {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let taken = self.page(&ids).await?;
+            let taken = self.page(&ids, place).await?;
             if ids.len() < PAGE || self.budget.exhausted() {
                 return Ok(());
             }
@@ -125,7 +156,7 @@ impl Walk<'_> {
                 .iter()
                 .filter_map(|e| message_id_field(&e.map))
                 .collect();
-            self.page(&ids).await?;
+            self.page(&ids, &Place::Ready).await?;
             match reply.ids.last() {
                 Some(entry) if reply.ids.len() == PAGE && !self.budget.exhausted() => {
                     from = format!("({}", entry.id);
@@ -135,9 +166,10 @@ impl Walk<'_> {
         }
     }
 
-    /// Cancels the messages of `ids` that are this tenant's, pending and
-    /// matched, within the budget; returns how many.
-    async fn page(&mut self, ids: &[MessageId]) -> Result<usize> {
+    /// Acts on the messages of `ids` that are this tenant's, pending and
+    /// matched, within the budget; returns how many of them left `place`
+    /// (were cancelled).
+    async fn page(&mut self, ids: &[MessageId], place: &Place) -> Result<usize> {
         if ids.is_empty() {
             return Ok(0);
         }
@@ -149,7 +181,8 @@ impl Walk<'_> {
                 .arg("state")
                 .arg("q")
                 .arg("spec")
-                .arg("fc");
+                .arg("fc")
+                .arg("retried");
         }
         type Fields = (
             Option<String>,
@@ -157,10 +190,11 @@ impl Walk<'_> {
             Option<String>,
             Option<Vec<u8>>,
             Option<String>,
+            Option<u32>,
         );
         let rows: Vec<Fields> = pipe.query_async(&mut self.store.conn()).await?;
         let mut taken = 0;
-        for (id, (tenant, state, queue, spec, flow)) in ids.iter().zip(rows) {
+        for (id, (tenant, state, queue, spec, flow, retried)) in ids.iter().zip(rows) {
             if self.budget.exhausted() {
                 break;
             }
@@ -176,17 +210,28 @@ impl Walk<'_> {
             if !self.filter.matches(&spec) {
                 continue;
             }
-            let queue = queue.unwrap_or_default();
-            let flow = FlowSlot::from_entry(flow.unwrap_or_default());
-            if self
-                .store
-                .cancel_placed(self.tenant, id, &queue, &flow)
-                .await?
-            {
-                taken += 1;
-                self.cancelled += 1;
-                self.budget.spend();
+            match &mut self.action {
+                Action::Cancel => {
+                    let queue = queue.unwrap_or_default();
+                    let flow = FlowSlot::from_entry(flow.unwrap_or_default());
+                    if !self
+                        .store
+                        .cancel_placed(self.tenant, id, &queue, &flow)
+                        .await?
+                    {
+                        continue;
+                    }
+                    taken += 1;
+                }
+                Action::Collect(found) => found.push(PendingMessage {
+                    id: id.clone(),
+                    spec,
+                    retried: retried.unwrap_or(0),
+                    place: place.clone(),
+                }),
             }
+            self.matched += 1;
+            self.budget.spend();
         }
         Ok(taken)
     }

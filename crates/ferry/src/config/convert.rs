@@ -23,12 +23,13 @@ use tracing_subscriber::EnvFilter;
 use url::Url;
 
 use crate::config::raw::{
-    RawConfig, RawDeliver, RawGateway, RawKeyPair, RawLimits, RawLog, RawRedis, RawRetention,
-    RawTenant, Text,
+    RawConfig, RawConsole, RawDeliver, RawGateway, RawKeyPair, RawLimits, RawLog, RawRedis,
+    RawRetention, RawTenant, Text,
 };
 use crate::config::token::{self, DIGEST_HEX_LEN};
 use crate::config::{
-    Config, GatewaySettings, LogSettings, RedisSettings, RetentionSettings, TenantSettings,
+    Config, ConsoleSettings, GatewaySettings, LogSettings, RedisSettings, RetentionSettings,
+    TenantSettings,
 };
 
 /// URL schemes the Redis client understands.
@@ -52,6 +53,7 @@ pub(super) fn config(raw: RawConfig) -> Result<Config> {
         deliver,
         retention: retention(raw.retention)?,
         log: log(raw.log)?,
+        console: console(raw.console)?,
         tenants: tenants(raw.tenants)?,
     })
 }
@@ -247,6 +249,25 @@ fn retention(raw: RawRetention) -> Result<RetentionSettings> {
         events_max_len: raw.events_max_len,
         // Zero is meaningful here: no age bound.
         events_max_age: section.duration("events_max_age", &raw.events_max_age)?,
+    })
+}
+
+fn console(raw: RawConsole) -> Result<ConsoleSettings> {
+    let section = Section("console");
+    let secret = raw.session_secret.0;
+    let session_secret = if secret.is_empty() {
+        None
+    } else {
+        Some(
+            ferry_console::SessionSecret::from_text(&secret)
+                .with_context(|| section.key("session_secret"))?,
+        )
+    };
+    Ok(ConsoleSettings {
+        enabled: raw.enabled,
+        session_ttl: section.nonzero_duration("session_ttl", &raw.session_ttl)?,
+        secure_cookie: raw.secure_cookie,
+        session_secret,
     })
 }
 

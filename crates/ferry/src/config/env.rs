@@ -28,8 +28,15 @@ const PREFIX: &str = "FERRY_";
 const SEPARATOR: &str = "__";
 
 /// The top-level keys of the configuration, in the file's order.
-pub(super) const SECTIONS: [&str; 6] =
-    ["redis", "gateway", "deliver", "retention", "log", "tenants"];
+pub(super) const SECTIONS: [&str; 7] = [
+    "redis",
+    "gateway",
+    "deliver",
+    "retention",
+    "log",
+    "console",
+    "tenants",
+];
 
 /// A figment provider holding the configuration found in environment pairs.
 pub(super) struct EnvLayer {

@@ -22,7 +22,17 @@ pub(super) struct RawConfig {
     pub(super) deliver: RawDeliver,
     pub(super) retention: RawRetention,
     pub(super) log: RawLog,
+    pub(super) console: RawConsole,
     pub(super) tenants: Vec<RawTenant>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConsole {
+    pub(super) enabled: bool,
+    pub(super) session_ttl: Text,
+    pub(super) secure_cookie: bool,
+    pub(super) session_secret: Text,
 }
 
 #[derive(Deserialize)]

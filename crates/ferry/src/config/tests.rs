@@ -8,7 +8,9 @@ use figment::Figment;
 use figment::providers::{Format as _, Toml};
 use figment::value::{Dict, Value};
 
-use crate::config::{Config, DEFAULTS, LogFormat, env, generate_token, load, load_layers, token};
+use crate::config::{
+    Config, DEFAULTS, LogFormat, dev, env, generate_token, load, load_layers, token,
+};
 
 const TOKEN: &str = "ferry_unit-test-token";
 
@@ -769,4 +771,29 @@ fn the_kubernetes_config_map_holds_a_loadable_file() {
         SocketAddr::from(([0, 0, 0, 0], 8080))
     );
     assert_eq!(config.log.format, LogFormat::Json);
+}
+
+#[test]
+fn the_console_is_off_by_default_and_its_secret_must_be_long() {
+    let config = loaded(ONE_TENANT, &[]);
+    assert!(!config.console.enabled);
+    assert!(config.console.session_secret.is_none());
+    let secret = "a-console-secret-of-at-least-32-chars";
+    let config = loaded(
+        ONE_TENANT,
+        &[
+            ("FERRY_CONSOLE__ENABLED", "true"),
+            ("FERRY_CONSOLE__SESSION_SECRET", secret),
+        ],
+    );
+    assert!(config.console.enabled);
+    assert!(config.console.session_secret.is_some());
+    assert!(
+        !format!("{config:?}").contains(secret),
+        "the secret never prints"
+    );
+    let message = error_message(ONE_TENANT, &[("FERRY_CONSOLE__SESSION_SECRET", "short")]);
+    assert!(message.contains("console.session_secret"), "{message}");
+    let dev = dev(8080, None, &[]).expect("dev config");
+    assert!(dev.console.enabled, "ferry dev serves the console");
 }
