@@ -8,17 +8,17 @@
 //! at-least-once delivery is kept, not an emergency path.
 //!
 //! The pieces:
-//! - [`lease`](crate::lease): the name this deliverer reads under and the
+//! - `lease`: the name this deliverer reads under and the
 //!   heartbeat that keeps its lease alive. Attempts may run for hours
 //!   (`max_timeout`, 2 h by default) because liveness is the lease's job, not
 //!   the entries' idle time; a deliverer that dies or stops is taken over
 //!   about a lease lifetime later.
-//! - per partition, four loops ([`worker`](crate::worker)): the reader takes
+//! - per partition, four loops (`worker`): the reader takes
 //!   budget permits *before* reading, so this process never holds more than
 //!   `max_in_flight` entries; the promoter moves due delayed messages to the
 //!   ready stream; the scheduler fires due schedule ticks; the reclaimer
 //!   takes over entries of deliverers whose lease expired.
-//! - [`lanes`](crate::lanes): per destination, at most
+//! - `lanes`: per destination, at most
 //!   `max_in_flight_per_host` attempts run; the rest wait in memory, unless
 //!   the destination is slow enough that waiting would tie up the budget,
 //!   in which case they go back to Redis for about the time a slot needs.

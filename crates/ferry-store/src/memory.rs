@@ -38,9 +38,8 @@ use crate::paging::{Order, Source, Start};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::{
     Backlog, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
-    GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, OutcomeRecord,
-    PendingMessage, PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store,
-    StoredMessage, UrlGroup,
+    GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, OutcomeRecord, PendingMessage,
+    PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
 };
 
 mod dedup;

@@ -33,8 +33,8 @@ use crate::scripts;
 use crate::{
     Backlog, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
     GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, Outcome, OutcomeRecord,
-    PendingMessage,
-    PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store, StoredMessage, UrlGroup,
+    PendingMessage, PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store,
+    StoredMessage, UrlGroup,
 };
 
 mod backlog;
