@@ -1,8 +1,9 @@
 //! `ferry bench` end to end: the real binary starts its own Ferry on a
 //! private Redis, and its report must be right about what happened: nothing
-//! lost on a healthy run, losses found (and a failing exit status) when
-//! Redis forgets its backlog mid-run. Figures are only checked for
-//! consistency; timing is never asserted.
+//! lost on a healthy run, every destination host served when there are
+//! several, losses found (and a failing exit status) when Redis forgets its
+//! backlog mid-run. Figures are only checked for consistency; timing is
+//! never asserted.
 
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -97,6 +98,57 @@ async fn a_healthy_run_delivers_every_accepted_message_and_exits_zero() {
         run.stderr
     );
     assert!(run.report["baseline"].is_null());
+    assert_memory_measured(&run.report["ferry"]);
+}
+
+/// Checks that the spawned ferry's resident memory was sampled: the first
+/// sample, the one as publishing ended, and a peak no smaller than either.
+fn assert_memory_measured(run: &Value) {
+    let rss = |name: &str| {
+        run["rss_mib"][name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no rss_mib.{name} in {run:#}"))
+    };
+    let (first, last, max) = (rss("first"), rss("last"), rss("max"));
+    assert!(first > 0.0 && last > 0.0, "{run:#}");
+    assert!(max >= first && max >= last, "{run:#}");
+}
+
+#[tokio::test]
+async fn messages_take_turns_among_the_hosts_and_each_host_receives_its_share() {
+    let redis = TestRedis::start().await;
+    let run = finish(
+        bench(&redis, &["--duration", "2s", "--hosts", "3"]),
+        String::new(),
+    )
+    .await;
+
+    assert!(run.status.success(), "exit {}\n{}", run.status, run.stderr);
+    let ferry = &run.report["ferry"];
+    assert_clean(ferry, &run.stderr);
+    assert_eq!(run.report["settings"]["hosts"], 3);
+    let per_host: Vec<u64> = ferry["deliveries"]["delivered_per_host"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no delivered_per_host in {ferry:#}"))
+        .iter()
+        .map(|n| n.as_u64().expect("a count"))
+        .collect();
+    assert_eq!(per_host.len(), 3, "{ferry:#}");
+    assert_eq!(
+        per_host.iter().sum::<u64>(),
+        count(ferry, "/published_ok"),
+        "{ferry:#}"
+    );
+    // Messages go to the hosts in turn, so the shares differ by one, plus
+    // one per failed publish; no signature failed (`assert_clean`), so each
+    // arrived at the host it was addressed to.
+    let least = per_host.iter().min().copied().unwrap_or_default();
+    let most = per_host.iter().max().copied().unwrap_or_default();
+    assert!(least > 0, "a host received nothing: {per_host:?}");
+    assert!(
+        most - least <= 1 + count(ferry, "/published_failed"),
+        "uneven shares: {per_host:?}"
+    );
 }
 
 #[tokio::test]
@@ -165,6 +217,11 @@ async fn the_baseline_runs_first_and_ferry_is_stated_as_a_fraction_of_it() {
     assert!(
         run.report["baseline"]["cpu_s"].is_number(),
         "{:#}",
+        run.report
+    );
+    assert!(
+        run.report["baseline"]["rss_mib"].is_null(),
+        "the baseline runs inside the benchmark: no memory of its own: {:#}",
         run.report
     );
     let mut conn = redis.conn().await;

@@ -9,7 +9,11 @@
 //! sets after a bounded drain, what was lost or duplicated. With
 //! `--baseline` it first measures the same pipeline on raw Redis streams
 //! with no Ferry logic, and states Ferry's figures as a fraction of that
-//! ceiling.
+//! ceiling. With `--hosts N` the sink poses as N destination hosts
+//! (127.0.0.1 to 127.0.0.N) and messages take turns among them, so Ferry's
+//! per-host scheduling is measured with more than the one host of the usual
+//! workload. The resident memory of the Ferry processes is sampled as the
+//! run goes, to show whether it stays flat under sustained load.
 //!
 //! Exit status: 0 when nothing was lost; 1 when a message was lost, a
 //! delivery was forged or unexpected, nothing was accepted, or the run could
@@ -21,6 +25,7 @@ mod cpu;
 mod http;
 mod load;
 mod report;
+mod rss;
 mod sink;
 mod spawn;
 mod stats;
@@ -43,6 +48,7 @@ use self::baseline::BaselineRelay;
 use self::cpu::{CpuMeter, CpuSource};
 use self::load::{Clock, Counters, LoadSpec, Schedule, Sequencer, Target};
 use self::report::{Observed, Report, RunReport, Settings};
+use self::rss::{RssMeter, RssSamples};
 use self::sink::Sink;
 use self::spawn::{Roles, SpawnedFerry};
 use crate::cli::EXIT_BAD_CONFIG;
@@ -63,8 +69,9 @@ const EXIT_INTERRUPTED: u8 = 130;
     ferry bench --spawn --redis redis://127.0.0.1:6379 --baseline\n  \
     ferry bench --url http://127.0.0.1:8080 --token $TOKEN --rate 5000 --duration 30s\n\n\
     Against a running Ferry, the sink listens on 127.0.0.1 of this machine: run the \
-    benchmark on the deliverer's host and allow 127.0.0.1/32 in deliver.allow_networks \
-    (`ferry dev` allows it).")]
+    benchmark on the deliverer's host and allow 127.0.0.1/32 in deliver.allow_networks; \
+    with --hosts above 1 the sink also listens on 127.0.0.2 and up, so allow 127.0.0.0/8 \
+    (`ferry dev` allows it, and so does the ferry started by --spawn).")]
 pub struct BenchArgs {
     /// Start a private Ferry (`ferry serve`, a child of this program) on the
     /// Redis given with --redis, instead of using the one at --url; it is
@@ -101,6 +108,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_outstanding: usize,
 
+    /// Destination hosts, 1 to 254: the sink listens on 127.0.0.1 to
+    /// 127.0.0.N (one port) and message number `seq` goes to
+    /// 127.0.0.<1 + seq % N>, so Ferry's per-host delivery lanes are
+    /// measured with several hosts. The baseline has no per-destination
+    /// logic and delivers everything to 127.0.0.1
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u8).range(1..=254))]
+    hosts: u8,
+
     /// How long to publish, e.g. 10s or 1m
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     duration: Duration,
@@ -116,8 +132,8 @@ pub struct BenchArgs {
     #[arg(long)]
     baseline: bool,
 
-    /// Also count the CPU time of this running Ferry process (repeat for
-    /// several)
+    /// Also count the CPU time and resident memory of this running Ferry
+    /// process (repeat for several)
     #[arg(long = "pid", value_name = "PID")]
     pids: Vec<u32>,
 
@@ -163,6 +179,8 @@ struct Plan {
     drain: Duration,
     /// The Redis of the baseline, when one runs.
     baseline: Option<String>,
+    /// Destination hosts Ferry delivers to.
+    hosts: u8,
     pids: Vec<u32>,
     sink_delay: Duration,
     json: bool,
@@ -222,6 +240,7 @@ impl Plan {
             },
             drain: args.drain,
             baseline,
+            hosts: args.hosts,
             pids: args.pids,
             sink_delay: Duration::from_millis(args.sink_delay),
             json: ops.json,
@@ -247,6 +266,7 @@ impl Plan {
             rate,
             max_outstanding,
             body_size: self.load.body_size,
+            hosts: self.hosts,
             duration_s: self.load.duration.as_secs_f64(),
             drain_limit_s: self.drain.as_secs_f64(),
         }
@@ -330,11 +350,17 @@ async fn execute(plan: &Plan) -> anyhow::Result<Report> {
 
 async fn measure_baseline(plan: &Plan, redis: &str) -> anyhow::Result<RunReport> {
     let run = Run::new();
-    let sink = Sink::start(run.clock, run.seqs.clone(), None, plan.sink_delay).await?;
-    let relay = BaselineRelay::start(redis, &namespace(), sink.url()).await?;
-    let meter = CpuMeter::new(relay.cpu_source());
+    // The baseline has no per-destination logic: one host is all it uses.
+    let sink = Sink::start(run.clock, run.seqs.clone(), None, plan.sink_delay, 1).await?;
+    let relay = BaselineRelay::start(redis, &namespace(), sink.first_url()).await?;
+    let meters = Meters {
+        cpu: CpuMeter::new(relay.cpu_source()),
+        // Its memory is this program's, which the sink and the load
+        // generator share: there is no figure of its own to read.
+        rss: RssMeter::new(Vec::new()),
+    };
     let report = run
-        .measure(plan, "baseline", &relay.target(), &sink, &meter, true)
+        .measure(plan, "baseline", &relay.target(), &sink, &meters, true)
         .await;
     relay.stop().await?;
     report
@@ -356,21 +382,33 @@ async fn measure_ferry(plan: &Plan) -> anyhow::Result<RunReport> {
     };
     let receiver = Receiver::new(keys.current, keys.next)
         .context("the relay's signing keys cannot verify signatures")?;
-    let sink = Sink::start(run.clock, run.seqs.clone(), Some(receiver), plan.sink_delay).await?;
-    let target = Target {
-        url: publish_url(&base_url, sink.url())?,
-        token: Some(token),
-    };
+    let sink = Sink::start(
+        run.clock,
+        run.seqs.clone(),
+        Some(receiver),
+        plan.sink_delay,
+        plan.hosts,
+    )
+    .await?;
+    let publish_urls = sink
+        .urls()
+        .iter()
+        .map(|sink_url| publish_url(&base_url, sink_url))
+        .collect::<anyhow::Result<_>>()?;
+    let target = Target::spread(publish_urls, Some(token))?;
     let mut pids = plan.pids.clone();
     pids.extend(spawned.as_ref().and_then(SpawnedFerry::pid));
-    let meter = CpuMeter::new(CpuSource::Processes(pids));
+    let meters = Meters {
+        cpu: CpuMeter::new(CpuSource::Processes(pids.clone())),
+        rss: RssMeter::new(pids),
+    };
     let report = run
         .measure(
             plan,
             "ferry",
             &target,
             &sink,
-            &meter,
+            &meters,
             plan.checks_deliveries(),
         )
         .await;
@@ -400,6 +438,12 @@ fn namespace() -> String {
     format!("ferry-bench-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// What is read of the measured relay's processes (or threads).
+struct Meters {
+    cpu: CpuMeter,
+    rss: RssMeter,
+}
+
 /// The clock and sequence numbers one measured relay shares with its sink.
 struct Run {
     clock: Clock,
@@ -421,34 +465,26 @@ impl Run {
         label: &str,
         target: &Target,
         sink: &Sink,
-        meter: &CpuMeter,
+        meters: &Meters,
         check_deliveries: bool,
     ) -> anyhow::Result<RunReport> {
         let counters = Arc::new(Counters::default());
-        let cpu_start = meter.ticks();
-        let started_us = self.clock.now_us();
-        let mut ticks =
-            tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
-        let show = || progress(label, self.clock.now_us() - started_us, &counters, sink);
-        let published = with_progress(
-            load::run(
+        let cpu_start = meters.cpu.ticks();
+        let mut watch = Watch::new(label, self.clock, &counters, sink, &meters.rss);
+        let published = watch
+            .during(load::run(
                 &plan.load,
                 target,
                 self.clock,
                 self.seqs.clone(),
                 counters.clone(),
-            ),
-            &mut ticks,
-            show,
-        )
-        .await?;
+            ))
+            .await?;
+        watch.end_of_publishing();
         let observed = if check_deliveries {
-            let drain = with_progress(
-                sink.drain(&published.accepted, plan.drain),
-                &mut ticks,
-                show,
-            )
-            .await;
+            let drain = watch
+                .during(sink.drain(&published.accepted, plan.drain))
+                .await;
             Some(Observed {
                 arrivals: sink.take_arrivals(),
                 drain,
@@ -457,36 +493,90 @@ impl Run {
         } else {
             None
         };
-        let cpu_s = meter.seconds_between(cpu_start, meter.ticks());
-        Ok(RunReport::new(published, observed, cpu_s))
+        let cpu_s = meters.cpu.seconds_between(cpu_start, meters.cpu.ticks());
+        Ok(RunReport::new(
+            published,
+            observed,
+            cpu_s,
+            watch.rss.summary(),
+        ))
     }
 }
 
-/// Awaits `work`, calling `show` at every tick meanwhile.
-async fn with_progress<T>(
-    work: impl Future<Output = T>,
-    ticks: &mut tokio::time::Interval,
-    show: impl Fn(),
-) -> T {
-    let mut work = std::pin::pin!(work);
-    loop {
-        tokio::select! {
-            output = &mut work => return output,
-            _ = ticks.tick() => show(),
+/// What happens beside the load and the drain, once per tick: the progress
+/// line, and a sample of the relay's memory.
+struct Watch<'a> {
+    label: &'a str,
+    clock: Clock,
+    started_us: u64,
+    ticks: tokio::time::Interval,
+    counters: &'a Counters,
+    sink: &'a Sink,
+    rss_meter: &'a RssMeter,
+    rss: RssSamples,
+}
+
+impl<'a> Watch<'a> {
+    fn new(
+        label: &'a str,
+        clock: Clock,
+        counters: &'a Counters,
+        sink: &'a Sink,
+        rss_meter: &'a RssMeter,
+    ) -> Self {
+        Self {
+            label,
+            clock,
+            started_us: clock.now_us(),
+            ticks: tokio::time::interval_at(
+                tokio::time::Instant::now() + PROGRESS_EVERY,
+                PROGRESS_EVERY,
+            ),
+            counters,
+            sink,
+            rss_meter,
+            rss: RssSamples::default(),
         }
     }
-}
 
-/// The progress line on stderr: what was sent, accepted and delivered so
-/// far, and how many accepted messages are still on their way.
-fn progress(label: &str, elapsed_us: u64, counters: &Counters, sink: &Sink) {
-    let accepted = counters.accepted.load(Ordering::Relaxed);
-    let delivered = sink.n_unique();
-    eprintln!(
-        "[{label} {:>4.0}s] sent {}  accepted {accepted}  failed {}  delivered {delivered}  in flight {}",
-        elapsed_us as f64 / 1e6,
-        counters.sent.load(Ordering::Relaxed),
-        counters.failed.load(Ordering::Relaxed),
-        accepted.saturating_sub(delivered),
-    );
+    /// Awaits `work`, ticking meanwhile.
+    async fn during<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                output = &mut work => return output,
+                _ = self.ticks.tick() => self.tick(),
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let rss_bytes = self.rss_meter.bytes();
+        self.rss.record(rss_bytes);
+        self.print_progress(rss_bytes);
+    }
+
+    /// Takes the memory sample of the moment the last publish was answered.
+    fn end_of_publishing(&mut self) {
+        self.rss.record_end_of_publishing(self.rss_meter.bytes());
+    }
+
+    /// The progress line on stderr: what was sent, accepted and delivered
+    /// so far, how many accepted messages are still on their way, and the
+    /// relay's memory when it is measured.
+    fn print_progress(&self, rss_bytes: Option<u64>) {
+        let accepted = self.counters.accepted.load(Ordering::Relaxed);
+        let delivered = self.sink.n_unique();
+        let rss = rss_bytes
+            .map(|bytes| format!("  rss {:.0} MiB", rss::mib(bytes)))
+            .unwrap_or_default();
+        eprintln!(
+            "[{} {:>4.0}s] sent {}  accepted {accepted}  failed {}  delivered {delivered}  in flight {}{rss}",
+            self.label,
+            (self.clock.now_us() - self.started_us) as f64 / 1e6,
+            self.counters.sent.load(Ordering::Relaxed),
+            self.counters.failed.load(Ordering::Relaxed),
+            accepted.saturating_sub(delivered),
+        );
+    }
 }

@@ -123,10 +123,7 @@ impl BaselineRelay {
 
     /// Where the load generator publishes.
     pub(super) fn target(&self) -> Target {
-        Target {
-            url: self.publish_url.clone(),
-            token: None,
-        }
+        Target::single(self.publish_url.clone(), None)
     }
 
     /// The relay's threads, for its CPU time.

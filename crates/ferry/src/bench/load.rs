@@ -22,6 +22,9 @@ use url::Url;
 
 use super::body;
 
+#[cfg(test)]
+mod tests;
+
 /// The longest a publish may take before it counts as failed.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,11 +85,37 @@ pub(super) struct LoadSpec {
     pub(super) duration: Duration,
 }
 
-/// Where publishes go: a URL and, for Ferry, the API token.
+/// Where publishes go: one publish URL per destination host and, for
+/// Ferry, the API token.
 #[derive(Debug, Clone)]
 pub(super) struct Target {
-    pub(super) url: Url,
-    pub(super) token: Option<String>,
+    /// Never empty.
+    urls: Vec<Url>,
+    token: Option<String>,
+}
+
+impl Target {
+    /// Publishes to `url` alone.
+    pub(super) fn single(url: Url, token: Option<String>) -> Self {
+        Self {
+            urls: vec![url],
+            token,
+        }
+    }
+
+    /// Spreads publishes over `urls`, one per destination host, in turn.
+    pub(super) fn spread(urls: Vec<Url>, token: Option<String>) -> anyhow::Result<Self> {
+        anyhow::ensure!(!urls.is_empty(), "no destination to publish to");
+        Ok(Self { urls, token })
+    }
+
+    /// Where message `seq` is published: host `1 + seq % N` of the `N`,
+    /// so every host gets an even share in any stretch of the run.
+    pub(super) fn url_for(&self, seq: u64) -> &Url {
+        let n_hosts = self.urls.len() as u64;
+        // The remainder is below the length of `urls`, which is a `usize`.
+        &self.urls[(seq % n_hosts) as usize]
+    }
 }
 
 /// Live counts for the progress line.
@@ -125,7 +154,7 @@ pub(super) async fn run(
 ) -> anyhow::Result<Published> {
     let publisher = Arc::new(Publisher {
         client: client(target, spec.schedule)?,
-        url: target.url.clone(),
+        target: target.clone(),
         body_size: spec.body_size,
         clock,
         seqs,
@@ -200,7 +229,7 @@ fn client(target: &Target, schedule: Schedule) -> anyhow::Result<reqwest::Client
 /// State shared by every publish of a run.
 struct Publisher {
     client: reqwest::Client,
-    url: Url,
+    target: Target,
     body_size: usize,
     clock: Clock,
     seqs: Sequencer,
@@ -224,10 +253,10 @@ impl Publisher {
     /// time in open loop, the moment of sending in closed loop.
     async fn publish_one(&self, due_us: u64) {
         let seq = self.seqs.next();
-        let request =
-            self.client
-                .post(self.url.clone())
-                .body(body::encode(seq, due_us, self.body_size));
+        let request = self
+            .client
+            .post(self.target.url_for(seq).clone())
+            .body(body::encode(seq, due_us, self.body_size));
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         let outcome = send(request).await;
         let latency_us = self.clock.now_us().saturating_sub(due_us);

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::load::Published;
+use super::rss::RssMib;
 use super::sink::{Arrivals, Drain};
 use super::stats::{self, Percentiles};
 
@@ -38,6 +39,8 @@ pub(super) struct Settings {
     pub(super) rate: Option<f64>,
     pub(super) max_outstanding: Option<usize>,
     pub(super) body_size: usize,
+    /// Destination hosts Ferry delivered to (the baseline uses the first).
+    pub(super) hosts: u8,
     pub(super) duration_s: f64,
     pub(super) drain_limit_s: f64,
 }
@@ -61,6 +64,9 @@ pub(super) struct RunReport {
     /// CPU seconds per 1000 messages (delivered, or published when
     /// deliveries are not checked).
     pub(super) cpu_s_per_1k: Option<f64>,
+    /// Resident memory of the relay's processes; `None` when it runs inside
+    /// the benchmark (the baseline) or cannot be read.
+    pub(super) rss_mib: Option<RssMib>,
 }
 
 /// What reached the sink, counted per message.
@@ -77,6 +83,9 @@ pub(super) struct DeliveryReport {
     pub(super) unexpected: u64,
     pub(super) recovered: u64,
     pub(super) signature_failures: u64,
+    /// `delivered_per_host[k - 1]`: messages whose first arrival was at
+    /// host `127.0.0.k`.
+    pub(super) delivered_per_host: Vec<u64>,
     /// Whether every accepted message arrived within the drain limit.
     pub(super) drain_complete: bool,
     pub(super) drain_s: f64,
@@ -103,6 +112,7 @@ impl RunReport {
         mut published: Published,
         observed: Option<Observed>,
         cpu_s: Option<f64>,
+        rss_mib: Option<RssMib>,
     ) -> Self {
         let publish_us = published.finished_us.saturating_sub(published.started_us);
         let n_ok = published.accepted.len() as u64;
@@ -122,6 +132,7 @@ impl RunReport {
             deliveries,
             cpu_s,
             cpu_s_per_1k,
+            rss_mib,
         }
     }
 
@@ -175,6 +186,7 @@ impl DeliveryReport {
             unexpected: observed.arrivals.n_unexpected,
             recovered: accounting.recovered,
             signature_failures: observed.signature_failures,
+            delivered_per_host: observed.arrivals.per_host,
             drain_complete: observed.drain.complete,
             drain_s: observed.drain.elapsed.as_secs_f64(),
         }
@@ -228,10 +240,15 @@ impl Report {
             ),
             (None, None) => s.mode.to_owned(),
         };
+        let hosts = match (s.hosts, &self.baseline) {
+            (1, _) => "1 destination host".to_owned(),
+            (n, None) => format!("{n} destination hosts"),
+            (n, Some(_)) => format!("{n} destination hosts (the baseline uses the first)"),
+        };
         // Writing into a `String` cannot fail.
         let _ = writeln!(
             text,
-            "ferry bench: {}; {load}; {}-byte bodies; {:.0}s of load, drain up to {:.0}s\n",
+            "ferry bench: {}; {load}; {}-byte bodies; {hosts}; {:.0}s of load, drain up to {:.0}s\n",
             s.relay, s.body_size, s.duration_s, s.drain_limit_s
         );
         text.push_str(&self.table());
@@ -382,6 +399,9 @@ const ROWS: &[Row] = &[
         ratio: Some(|r| r.cpu_per_message),
         ..row("cpu per 1k msgs (s)", |r| show(r.cpu_s_per_1k, fixed(3)))
     },
+    row("rss first (MiB)", |r| rss(r, |m| m.first)),
+    row("rss last (MiB)", |r| rss(r, |m| m.last)),
+    row("rss max (MiB)", |r| rss(r, |m| m.max)),
 ];
 
 /// A delivery figure, or `-` when deliveries were not checked.
@@ -389,6 +409,11 @@ fn delivery(run: &RunReport, value: fn(&DeliveryReport) -> String) -> String {
     run.deliveries
         .as_ref()
         .map_or_else(|| "-".to_owned(), value)
+}
+
+/// A memory figure, or `-` when memory was not measured.
+fn rss(run: &RunReport, value: fn(&RssMib) -> f64) -> String {
+    show(run.rss_mib.as_ref().map(value), fixed(1))
 }
 
 fn show(value: Option<f64>, format: impl Fn(f64) -> String) -> String {

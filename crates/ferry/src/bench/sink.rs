@@ -1,8 +1,15 @@
 //! The loopback destination of every benchmark message. It checks each
 //! delivery's `Upstash-Signature` with the tenant's keys (as a real handler
-//! would), records which sequence number arrived and when, and answers
-//! `200`, optionally after a delay that lets tests build a backlog.
+//! would), records which sequence number arrived, when and at which host,
+//! and answers `200`, optionally after a delay that lets tests build a
+//! backlog.
+//!
+//! It can pose as several destination hosts, so a relay that schedules per
+//! host is measured with more than one: host `k` is `127.0.0.k`, every one
+//! on the same port. Linux routes all of 127.0.0.0/8 to the loopback
+//! interface, so no alias has to be configured.
 
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -30,7 +37,7 @@ const PATH: &str = "/ingest";
 const DRAIN_POLL: Duration = Duration::from_millis(50);
 
 /// Arrivals so far, by sequence number.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Arrivals {
     /// `counts[seq]`: how many times `seq` arrived.
     pub(super) counts: Vec<u32>,
@@ -41,11 +48,24 @@ pub(super) struct Arrivals {
     pub(super) n_unexpected: u64,
     /// When the latest first arrival came, on the run's clock.
     pub(super) last_first_arrival_us: Option<u64>,
+    /// `per_host[k - 1]`: first arrivals at host `127.0.0.k`.
+    pub(super) per_host: Vec<u64>,
+}
+
+impl Arrivals {
+    fn new(n_hosts: usize) -> Self {
+        Self {
+            counts: Vec::new(),
+            e2e_us: Vec::new(),
+            n_unexpected: 0,
+            last_first_arrival_us: None,
+            per_host: vec![0; n_hosts],
+        }
+    }
 }
 
 /// The sink server; dropping it stops it.
 pub(super) struct Sink {
-    url: String,
     state: Arc<State>,
     _shutdown: DropGuard,
 }
@@ -53,8 +73,9 @@ pub(super) struct Sink {
 struct State {
     /// `None` for the baseline, whose deliveries are not signed.
     receiver: Option<Receiver>,
-    /// The URL deliveries are signed for.
-    url: String,
+    /// `urls[k - 1]`: the URL of host `127.0.0.k`, which its deliveries
+    /// are signed for.
+    urls: Vec<String>,
     delay: Duration,
     clock: Clock,
     seqs: Sequencer,
@@ -72,45 +93,56 @@ pub(super) struct Drain {
 }
 
 impl Sink {
-    /// Starts the sink on `127.0.0.1` at a port the OS picks.
+    /// Starts the sink on hosts `127.0.0.1` to `127.0.0.<n_hosts>`, at a
+    /// port the OS picks.
     pub(super) async fn start(
         clock: Clock,
         seqs: Sequencer,
         receiver: Option<Receiver>,
         delay: Duration,
+        n_hosts: u8,
     ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the sink to 127.0.0.1")?;
-        let addr = listener
-            .local_addr()
-            .context("reading the sink's address")?;
-        let url = format!("http://{addr}{PATH}");
+        let listeners = bind_hosts(n_hosts, 0).await?;
+        let urls = listeners
+            .iter()
+            .map(|listener| {
+                let addr = listener
+                    .local_addr()
+                    .context("reading the sink's address")?;
+                Ok(format!("http://{addr}{PATH}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
         let state = Arc::new(State {
             receiver,
-            url: url.clone(),
+            urls,
             delay,
             clock,
             seqs,
-            arrivals: Mutex::default(),
+            arrivals: Mutex::new(Arrivals::new(listeners.len())),
             n_unique: AtomicU64::new(0),
             n_signature_failures: AtomicU64::new(0),
         });
         let shutdown = CancellationToken::new();
-        let handler_state = state.clone();
-        tokio::spawn(http::serve(listener, shutdown.clone(), move |request| {
-            handle(handler_state.clone(), request)
-        }));
+        for (host, listener) in listeners.into_iter().enumerate() {
+            let handler_state = state.clone();
+            tokio::spawn(http::serve(listener, shutdown.clone(), move |request| {
+                handle(handler_state.clone(), host, request)
+            }));
+        }
         Ok(Self {
-            url,
             state,
             _shutdown: shutdown.drop_guard(),
         })
     }
 
-    /// The destination URL to publish to.
-    pub(super) fn url(&self) -> &str {
-        &self.url
+    /// The destination URL of each host, `127.0.0.1` first.
+    pub(super) fn urls(&self) -> &[String] {
+        &self.state.urls
+    }
+
+    /// The URL of `127.0.0.1`, the host every sink has.
+    pub(super) fn first_url(&self) -> &str {
+        &self.state.urls[0]
     }
 
     /// Sequence numbers that arrived at least once.
@@ -145,7 +177,8 @@ impl Sink {
 
     /// Everything recorded so far, leaving the sink empty.
     pub(super) fn take_arrivals(&self) -> Arrivals {
-        std::mem::take(&mut *self.lock())
+        let empty = Arrivals::new(self.state.urls.len());
+        std::mem::replace(&mut *self.lock(), empty)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Arrivals> {
@@ -158,6 +191,34 @@ impl Sink {
     }
 }
 
+/// One listener per host, all on `port` (the OS picks it when 0, on
+/// `127.0.0.1`, and the other hosts take the same).
+async fn bind_hosts(n_hosts: u8, port: u16) -> anyhow::Result<Vec<TcpListener>> {
+    let first = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .with_context(|| format!("binding the sink to 127.0.0.1:{port}"))?;
+    let port = first
+        .local_addr()
+        .context("reading the sink's address")?
+        .port();
+    let mut listeners = vec![first];
+    for ip in host_ips(n_hosts).skip(1) {
+        let listener = TcpListener::bind((ip, port)).await.with_context(|| {
+            format!(
+                "binding the sink to {ip}:{port} (every sink host needs the port \
+                 127.0.0.1 got; run again for another)"
+            )
+        })?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// `127.0.0.1` to `127.0.0.<n_hosts>`.
+fn host_ips(n_hosts: u8) -> impl Iterator<Item = Ipv4Addr> {
+    (1..=n_hosts).map(|k| Ipv4Addr::new(127, 0, 0, k))
+}
+
 fn arrival_count(counts: &[u32], seq: u64) -> u32 {
     usize::try_from(seq)
         .ok()
@@ -165,8 +226,10 @@ fn arrival_count(counts: &[u32], seq: u64) -> u32 {
         .unwrap_or(0)
 }
 
+/// A delivery to host `127.0.0.<host + 1>`.
 async fn handle(
     state: Arc<State>,
+    host: usize,
     request: Request<Incoming>,
 ) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
     let signature = request.headers().get(SIGNATURE_HEADER).cloned();
@@ -181,12 +244,16 @@ async fn handle(
         let verified = signature
             .as_ref()
             .and_then(|value| value.to_str().ok())
-            .is_some_and(|signature| receiver.verify(signature, &body, Some(&state.url)).is_ok());
+            .is_some_and(|signature| {
+                receiver
+                    .verify(signature, &body, Some(&state.urls[host]))
+                    .is_ok()
+            });
         if !verified {
             state.n_signature_failures.fetch_add(1, Ordering::Relaxed);
         }
     }
-    state.record(&body, arrival_us);
+    state.record(host, &body, arrival_us);
     if !state.delay.is_zero() {
         tokio::time::sleep(state.delay).await;
     }
@@ -196,7 +263,7 @@ async fn handle(
 }
 
 impl State {
-    fn record(&self, body: &[u8], arrival_us: u64) {
+    fn record(&self, host: usize, body: &[u8], arrival_us: u64) {
         // Only issued sequence numbers index the table, so a stray body
         // cannot make it grow beyond what the generator sent.
         let decoded = body::decode(body)
@@ -216,6 +283,7 @@ impl State {
             // Arrival times are read before the lock, so they can come in
             // slightly out of order.
             arrivals.last_first_arrival_us = arrivals.last_first_arrival_us.max(Some(arrival_us));
+            arrivals.per_host[host] += 1;
             self.n_unique.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -104,7 +104,22 @@ fn defaults_are_a_ten_second_closed_loop_of_64_with_256_byte_bodies() {
     assert!(plan.baseline.is_none());
     assert!(!plan.json);
     assert!(plan.checks_deliveries());
+    assert_eq!(plan.hosts, 1);
     assert!(matches!(plan.relay, Relay::Running { ref token, .. } if token == "t"));
+}
+
+#[test]
+fn hosts_are_the_last_octet_of_a_loopback_address_so_1_to_254() {
+    let hosts = |n: &str| plan(&["--token", "t", "bench", "--hosts", n]).map(|plan| plan.hosts);
+    assert_eq!(hosts("8"), Ok(8));
+    assert_eq!(hosts("254"), Ok(254));
+    for refused in ["0", "255", "1000"] {
+        let parsed = Cli::try_parse_from(["ferry", "--token", "t", "bench", "--hosts", refused]);
+        let error = parsed
+            .err()
+            .unwrap_or_else(|| panic!("--hosts {refused} was accepted"));
+        assert!(error.to_string().contains("--hosts"), "{error}");
+    }
 }
 
 #[test]

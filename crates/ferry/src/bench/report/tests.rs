@@ -23,6 +23,7 @@ fn observed(counts: Vec<u32>, signature_failures: u64) -> Observed {
             counts,
             n_unexpected: 0,
             last_first_arrival_us: Some(4_000_000),
+            per_host: vec![n_first],
         },
         drain: Drain {
             complete: true,
@@ -40,6 +41,7 @@ fn settings() -> Settings {
         rate: None,
         max_outstanding: None,
         body_size: 64,
+        hosts: 1,
         duration_s: 2.0,
         drain_limit_s: 30.0,
     }
@@ -56,6 +58,7 @@ fn a_clean_run_has_no_problems_and_its_figures_add_up() {
         published(vec![0, 1, 2, 3], 1),
         Some(observed(vec![1, 1, 2, 1], 0)),
         Some(0.8),
+        None,
     );
     assert_eq!(run.published_ok, 4);
     assert_eq!(run.published_failed, 1);
@@ -77,22 +80,28 @@ fn losses_forgeries_and_an_empty_run_are_problems() {
             published(vec![0, 1, 2], 0),
             Some(observed(vec![1, 0, 0], 0)),
             None,
+            None,
         ),
         &["ferry: 2 accepted messages were never delivered (lost) within the 0.2s drain"],
     );
     check_problems(
-        RunReport::new(published(vec![0], 0), Some(observed(vec![1], 1)), None),
+        RunReport::new(
+            published(vec![0], 0),
+            Some(observed(vec![1], 1)),
+            None,
+            None,
+        ),
         &["ferry: 1 deliveries failed signature verification"],
     );
     check_problems(
-        RunReport::new(published(vec![], 3), Some(observed(vec![], 0)), None),
+        RunReport::new(published(vec![], 3), Some(observed(vec![], 0)), None, None),
         &["ferry: no publish was accepted (503 Service Unavailable: busy)"],
     );
 }
 
 #[test]
 fn publishing_only_checks_no_deliveries() {
-    let run = RunReport::new(published(vec![0, 1], 0), None, Some(0.1));
+    let run = RunReport::new(published(vec![0, 1], 0), None, Some(0.1), None);
     assert!(run.deliveries.is_none());
     assert_eq!(run.cpu_s_per_1k, Some(50.0));
     let report = Report::new(settings(), run, None);
@@ -106,11 +115,17 @@ fn the_table_compares_ferry_with_the_baseline() {
         published(vec![0, 1], 0),
         Some(observed(vec![1, 1], 0)),
         Some(0.4),
+        Some(RssMib {
+            first: 40.0,
+            last: 52.0,
+            max: 61.5,
+        }),
     );
     let baseline = RunReport::new(
         published(vec![0, 1, 2, 3], 0),
         Some(observed(vec![1, 1, 1, 1], 0)),
         Some(0.4),
+        None,
     );
     let report = Report::new(settings(), ferry, Some(baseline));
     let ratios = report.ferry_vs_baseline.clone().unwrap();
@@ -136,8 +151,11 @@ fn the_table_compares_ferry_with_the_baseline() {
     assert_eq!(line("publish rate")[3..], ["1", "2", "0.50"]);
     assert_eq!(line("lost")[1..], ["0", "0"]);
     assert_eq!(line("cpu per 1k msgs")[5..], ["200.000", "100.000", "2.00"]);
+    assert_eq!(line("rss first (MiB)")[3..], ["40.0", "-"]);
+    assert_eq!(line("rss last (MiB)")[3..], ["52.0", "-"]);
+    assert_eq!(line("rss max (MiB)")[3..], ["61.5", "-"]);
     assert!(
-        table.contains("closed loop, 8 concurrent publishers"),
+        table.contains("closed loop, 8 concurrent publishers; 64-byte bodies; 1 destination host;"),
         "{table}"
     );
     assert!(
@@ -147,12 +165,47 @@ fn the_table_compares_ferry_with_the_baseline() {
 }
 
 #[test]
+fn the_settings_line_counts_the_destination_hosts() {
+    let run = || RunReport::new(published(vec![0], 0), None, None, None);
+    let first_line = |hosts, baseline: Option<RunReport>| {
+        let settings = Settings {
+            hosts,
+            ..settings()
+        };
+        let table = Report::new(settings, run(), baseline).to_table();
+        table.lines().next().unwrap().to_owned()
+    };
+    assert!(first_line(1, Some(run())).contains("; 1 destination host;"));
+    assert!(first_line(3, None).contains("; 3 destination hosts;"));
+    assert!(
+        first_line(3, Some(run())).contains("; 3 destination hosts (the baseline uses the first);")
+    );
+}
+
+#[test]
 fn the_json_report_names_every_figure() {
-    let run = RunReport::new(published(vec![0], 0), Some(observed(vec![1], 0)), None);
+    let run = RunReport::new(
+        published(vec![0], 0),
+        Some(observed(vec![1], 0)),
+        None,
+        Some(RssMib {
+            first: 1.0,
+            last: 2.0,
+            max: 3.0,
+        }),
+    );
     let json = serde_json::to_value(Report::new(settings(), run, None)).unwrap();
     assert_eq!(json["ferry"]["deliveries"]["lost"], 0);
     assert_eq!(json["ferry"]["published_ok"], 1);
     assert_eq!(json["settings"]["mode"], "closed-loop");
     assert!(json["baseline"].is_null());
     assert!(json["ferry"]["cpu_s"].is_null());
+    assert_eq!(json["ferry"]["rss_mib"]["first"], 1.0);
+    assert_eq!(json["ferry"]["rss_mib"]["last"], 2.0);
+    assert_eq!(json["ferry"]["rss_mib"]["max"], 3.0);
+    assert_eq!(
+        json["ferry"]["deliveries"]["delivered_per_host"],
+        serde_json::json!([1])
+    );
+    assert_eq!(json["settings"]["hosts"], 1);
 }

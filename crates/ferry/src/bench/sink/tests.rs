@@ -4,23 +4,32 @@ use ferry_core::signing::{self, SigningKey};
 
 use super::*;
 
-/// A sink with `n_issued` sequence numbers already handed out.
-async fn sink(n_issued: u64, receiver: Option<Receiver>) -> Sink {
+/// A sink on `n_hosts` hosts with `n_issued` sequence numbers already
+/// handed out.
+async fn sink_on(n_hosts: u8, n_issued: u64, receiver: Option<Receiver>) -> Sink {
     let seqs = Sequencer::default();
     for _ in 0..n_issued {
         seqs.next();
     }
-    Sink::start(Clock::start(), seqs, receiver, Duration::ZERO)
+    Sink::start(Clock::start(), seqs, receiver, Duration::ZERO, n_hosts)
         .await
         .unwrap()
 }
 
+async fn sink(n_issued: u64, receiver: Option<Receiver>) -> Sink {
+    sink_on(1, n_issued, receiver).await
+}
+
 async fn deliver(sink: &Sink, body: bytes::Bytes, signature: Option<&str>) {
+    deliver_to(sink.first_url(), body, signature).await;
+}
+
+async fn deliver_to(url: &str, body: bytes::Bytes, signature: Option<&str>) {
     let mut request = reqwest::Client::builder()
         .no_proxy()
         .build()
         .unwrap()
-        .post(sink.url())
+        .post(url)
         .body(body);
     if let Some(signature) = signature {
         request = request.header(SIGNATURE_HEADER, signature);
@@ -59,20 +68,24 @@ async fn a_drain_ends_as_soon_as_every_accepted_message_arrived() {
     assert!(drain.elapsed < Duration::from_secs(30));
 }
 
+/// Signs a body for a URL with `key`, as the relay would now.
+fn signer(key: &SigningKey) -> impl Fn(&[u8], &str) -> String + '_ {
+    let now_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    move |body, url| signing::sign(key, url, &signing::body_hash(body), now_s, 5)
+}
+
 #[tokio::test]
 async fn deliveries_without_a_valid_signature_are_counted() {
     let current = SigningKey::generate();
     let receiver = Receiver::new(current.expose(), SigningKey::generate().expose()).unwrap();
     let sink = sink(3, Some(receiver)).await;
-    let now_s = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let sign =
-        |body: &[u8], url: &str| signing::sign(&current, url, &signing::body_hash(body), now_s, 5);
+    let sign = signer(&current);
 
     let good = body::encode(0, 0, 32);
-    deliver(&sink, good.clone(), Some(&sign(&good, sink.url()))).await;
+    deliver(&sink, good.clone(), Some(&sign(&good, sink.first_url()))).await;
     assert_eq!(sink.n_signature_failures(), 0);
 
     let unsigned = body::encode(1, 0, 32);
@@ -86,4 +99,66 @@ async fn deliveries_without_a_valid_signature_are_counted() {
         3,
         "failed deliveries still count as arrived"
     );
+}
+
+#[tokio::test]
+async fn each_host_listens_on_its_own_loopback_address_and_checks_its_own_url() {
+    let current = SigningKey::generate();
+    let receiver = Receiver::new(current.expose(), SigningKey::generate().expose()).unwrap();
+    let sink = sink_on(3, 4, Some(receiver)).await;
+    let port = sink
+        .first_url()
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(PATH);
+    assert_eq!(
+        sink.urls(),
+        [1, 2, 3].map(|k| format!("http://127.0.0.{k}:{port}{PATH}"))
+    );
+    let sign = signer(&current);
+
+    for (seq, host) in [(0, 0), (1, 1), (2, 1)] {
+        let body = body::encode(seq, 0, 32);
+        let url = &sink.urls()[host];
+        deliver_to(url, body.clone(), Some(&sign(&body, url))).await;
+    }
+    // Signed for host 1 but delivered to host 3: the URL claim is wrong
+    // there.
+    let misrouted = body::encode(3, 0, 32);
+    let signature = sign(&misrouted, &sink.urls()[0]);
+    deliver_to(&sink.urls()[2], misrouted, Some(&signature)).await;
+
+    assert_eq!(sink.n_signature_failures(), 1);
+    assert_eq!(sink.take_arrivals().per_host, [1, 2, 1]);
+    assert_eq!(
+        sink.take_arrivals().per_host,
+        [0, 0, 0],
+        "taking the arrivals leaves a count per host at zero"
+    );
+}
+
+#[tokio::test]
+async fn a_host_address_already_taken_is_a_clear_error() {
+    let taken = TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+
+    let error = bind_hosts(3, port).await.unwrap_err();
+    let message = format!("{error:#}");
+    assert!(
+        message.starts_with(&format!(
+            "binding the sink to 127.0.0.2:{port} (every sink host"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn hosts_are_consecutive_loopback_addresses() {
+    let first_three: Vec<Ipv4Addr> = host_ips(3).collect();
+    assert_eq!(
+        first_three,
+        [[127, 0, 0, 1], [127, 0, 0, 2], [127, 0, 0, 3]].map(Ipv4Addr::from)
+    );
+    assert_eq!(host_ips(254).last(), Some(Ipv4Addr::new(127, 0, 0, 254)));
 }
