@@ -311,15 +311,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Cancels the pending messages of `tenant` that `filter` matches, at
-    /// most `limit` of them (`None`: all); returns how many it cancelled.
-    /// Each one is cancelled as by [`Store::cancel`]; the walk over the
-    /// partitions is described in the `pending` module.
+    /// Cancels every pending message of `tenant` that `filter` matches;
+    /// returns how many it cancelled. Each one is cancelled as by
+    /// [`Store::cancel`]; the walk over the partitions is described in the
+    /// `pending` module.
     fn cancel_matching(
         &self,
         tenant: &TenantId,
         filter: &MessageFilter,
-        limit: Option<usize>,
         now_ms: u64,
     ) -> impl Future<Output = Result<usize>> + Send;
 

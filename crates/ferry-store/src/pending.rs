@@ -97,23 +97,3 @@ pub(crate) fn places(mut queues: Vec<String>, mut flows: Vec<String>) -> Vec<Pla
         .chain(std::iter::once(Place::Ready))
         .collect()
 }
-
-/// How many more messages a bulk cancel may take; `None` is no limit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Budget(Option<usize>);
-
-impl Budget {
-    pub(crate) fn new(limit: Option<usize>) -> Self {
-        Self(limit)
-    }
-
-    pub(crate) fn exhausted(self) -> bool {
-        self.0 == Some(0)
-    }
-
-    pub(crate) fn spend(&mut self) {
-        if let Some(left) = &mut self.0 {
-            *left = left.saturating_sub(1);
-        }
-    }
-}

@@ -457,10 +457,9 @@ impl Store for RedisStore {
         &self,
         tenant: &TenantId,
         filter: &MessageFilter,
-        limit: Option<usize>,
         _now_ms: u64,
     ) -> Result<usize> {
-        bulk_cancel::cancel_matching(self, tenant, filter, limit).await
+        bulk_cancel::cancel_matching(self, tenant, filter).await
     }
 
     async fn ensure_signing_keys(&self, tenant: &TenantId, initial: &KeyPair) -> Result<KeyPair> {

@@ -89,5 +89,5 @@ conformance!(
     flows::bulk_cancel_by_key_reaches_waiting_and_admitted_messages,
     bulk_cancel::bulk_cancel_reaches_every_place_a_message_waits,
     bulk_cancel::bulk_cancel_ands_filters_and_ors_their_values,
-    bulk_cancel::bulk_cancel_pages_through_long_places_up_to_the_limit,
+    bulk_cancel::bulk_cancel_pages_through_long_places_in_one_call,
 );

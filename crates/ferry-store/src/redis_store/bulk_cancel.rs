@@ -11,14 +11,13 @@ use redis::AsyncCommands;
 use redis::streams::StreamRangeReply;
 
 use super::{RedisStore, message_id_field};
-use crate::pending::{Budget, PAGE, Place, places};
+use crate::pending::{PAGE, Place, places};
 use crate::{Error, FlowSlot, MessageFilter, Result};
 
 pub(super) async fn cancel_matching(
     store: &RedisStore,
     tenant: &TenantId,
     filter: &MessageFilter,
-    limit: Option<usize>,
 ) -> Result<usize> {
     let mut queues = by_partition(store, &store.keys.queue_index(tenant)).await?;
     let mut flows = by_partition(store, &store.keys.flow_index(tenant)).await?;
@@ -26,15 +25,11 @@ pub(super) async fn cancel_matching(
         store,
         tenant,
         filter,
-        budget: Budget::new(limit),
         cancelled: 0,
     };
     for p in 0..store.cfg.partitions {
         let held = |index: &mut HashMap<u16, Vec<String>>| index.remove(&p).unwrap_or_default();
         for place in places(held(&mut queues), held(&mut flows)) {
-            if walk.budget.exhausted() {
-                return Ok(walk.cancelled);
-            }
             walk.visit(Partition(p), &place).await?;
         }
     }
@@ -56,7 +51,6 @@ struct Walk<'a> {
     store: &'a RedisStore,
     tenant: &'a TenantId,
     filter: &'a MessageFilter,
-    budget: Budget,
     cancelled: usize,
 }
 
@@ -98,7 +92,7 @@ impl Walk<'_> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let taken = self.page(&ids).await?;
-            if ids.len() < PAGE || self.budget.exhausted() {
+            if ids.len() < PAGE {
                 return Ok(());
             }
             // What was cancelled left the place: the next page starts earlier.
@@ -127,7 +121,7 @@ impl Walk<'_> {
                 .collect();
             self.page(&ids).await?;
             match reply.ids.last() {
-                Some(entry) if reply.ids.len() == PAGE && !self.budget.exhausted() => {
+                Some(entry) if reply.ids.len() == PAGE => {
                     from = format!("({}", entry.id);
                 }
                 _ => return Ok(()),
@@ -136,7 +130,7 @@ impl Walk<'_> {
     }
 
     /// Cancels the messages of `ids` that are this tenant's, pending and
-    /// matched, within the budget; returns how many.
+    /// matched; returns how many.
     async fn page(&mut self, ids: &[MessageId]) -> Result<usize> {
         if ids.is_empty() {
             return Ok(0);
@@ -161,9 +155,6 @@ impl Walk<'_> {
         let rows: Vec<Fields> = pipe.query_async(&mut self.store.conn()).await?;
         let mut taken = 0;
         for (id, (tenant, state, queue, spec, flow)) in ids.iter().zip(rows) {
-            if self.budget.exhausted() {
-                break;
-            }
             let pending =
                 tenant.as_deref() == Some(self.tenant.as_str()) && state.as_deref() != Some("dead");
             let Some(spec) = spec.filter(|_| pending) else {
@@ -185,7 +176,6 @@ impl Walk<'_> {
             {
                 taken += 1;
                 self.cancelled += 1;
-                self.budget.spend();
             }
         }
         Ok(taken)

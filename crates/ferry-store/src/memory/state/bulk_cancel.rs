@@ -5,17 +5,15 @@ use ferry_core::ids::{MessageId, Partition, TenantId};
 
 use super::State;
 use crate::MessageFilter;
-use crate::pending::{Budget, Place, places};
+use crate::pending::{Place, places};
 
 impl State {
     pub(in crate::memory) fn cancel_matching(
         &mut self,
         tenant: &TenantId,
         filter: &MessageFilter,
-        limit: Option<usize>,
         now_ms: u64,
     ) -> usize {
-        let mut budget = Budget::new(limit);
         let mut cancelled = 0;
         for p in (0..self.cfg.partitions).map(Partition) {
             let queues = self
@@ -27,15 +25,11 @@ impl State {
             let flows = self.flow_keys_in(tenant, p);
             for place in places(queues, flows) {
                 for id in self.place_ids(p, tenant, &place) {
-                    if budget.exhausted() {
-                        return cancelled;
-                    }
                     let matched = self.live(&id, now_ms).is_some_and(|r| {
                         &r.tenant == tenant && r.dead.is_none() && filter.matches(&r.spec)
                     });
                     if matched && self.cancel(tenant, &id, now_ms) {
                         cancelled += 1;
-                        budget.spend();
                     }
                 }
             }
