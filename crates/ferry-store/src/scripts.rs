@@ -43,3 +43,4 @@ script!(FLOW_WAIT, "flow_wait.lua");
 script!(FLOW_DISCARD, "flow_discard.lua");
 script!(FLOW_WAKE, "flow_wake.lua");
 script!(FLOW_CHANGE, "flow_change.lua");
+script!(HOME, "home.lua");

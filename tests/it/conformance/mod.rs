@@ -14,6 +14,7 @@ mod fixture;
 mod flows;
 mod groups;
 mod ownership;
+mod queue_flows;
 mod queues;
 mod schedules;
 mod signing_keys;
@@ -90,4 +91,7 @@ conformance!(
     bulk_cancel::bulk_cancel_reaches_every_place_a_message_waits,
     bulk_cancel::bulk_cancel_ands_filters_and_ors_their_values,
     bulk_cancel::bulk_cancel_pages_through_long_places_in_one_call,
+    queue_flows::a_tenants_queues_and_flow_keys_share_its_home,
+    queue_flows::a_queue_message_with_a_flow_key_waits_for_its_turn_then_for_room,
+    queue_flows::a_tick_of_a_queue_with_a_flow_key_takes_both,
 );

@@ -9,7 +9,7 @@ use ferry_store::{QueueSettings, ScheduleDef, Store, schedule_partition};
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{URL, read, tenant, within};
 
-fn def(tenant: &TenantId, id: &str, created_at: u64) -> ScheduleDef {
+pub(crate) fn def(tenant: &TenantId, id: &str, created_at: u64) -> ScheduleDef {
     ScheduleDef {
         id: id.into(),
         tenant: tenant.clone(),
@@ -191,7 +191,7 @@ pub(crate) async fn a_tick_fires_once_and_creates_its_message<B: Backend>(backen
 
 /// Fires the one tick of `def` due at `tick` in partition `home`; returns
 /// the id of the message it created.
-async fn fire_tick<S: Store>(
+pub(crate) async fn fire_tick<S: Store>(
     store: &S,
     def: &ScheduleDef,
     home: Partition,
