@@ -564,15 +564,15 @@ await check("messages.cancel with an id array cancels those messages", async () 
   await rejectsWith(() => client.messages.get(a.messageId), 404, "not found");
 });
 
-await check("messages.cancel({ filter, count }) cancels matching messages, count at a time", async () => {
+await check("messages.cancel({ filter, count }) cancels every matching message in one call", async () => {
   const label = `js-cancel-${RUN}`;
   for (const path of ["/filtered/a", "/filtered/b", "/filtered/c"]) {
     await publishDelayed({ url: sink(path), body: "x", label });
   }
   const kept = await publishDelayed({ url: sink("/filtered/kept"), body: "x", label: "js-kept" });
   const filter = { label: [label, "js-no-such-label"] };
-  assert.deepEqual(await client.messages.cancel({ filter, count: 2 }), { cancelled: 2 });
-  assert.deepEqual(await client.messages.cancel({ filter, count: 2 }), { cancelled: 1 });
+  // The SDK documents `count` as legacy and ignored by the server.
+  assert.deepEqual(await client.messages.cancel({ filter, count: 2 }), { cancelled: 3 });
   assert.deepEqual(await client.messages.cancel({ filter }), { cancelled: 0 });
   assert.equal((await client.messages.get(kept.messageId)).messageId, kept.messageId);
   await client.messages.cancel(kept.messageId);
@@ -583,8 +583,7 @@ await check("messages.cancel({ all: true }) cancels every message of the tenant"
   const { messageId } = await otherClient.publish({ url: sink("/other/all"), body: "x", delay: "1h" });
   assertMessageId(messageId);
   await otherClient.publish({ url: sink("/other/all"), body: "y", delay: "1h" });
-  assert.deepEqual(await otherClient.messages.cancel({ all: true, count: 1 }), { cancelled: 1 });
-  assert.deepEqual(await otherClient.messages.cancel({ all: true }), { cancelled: 1 });
+  assert.deepEqual(await otherClient.messages.cancel({ all: true, count: 1 }), { cancelled: 2 });
   assert.deepEqual(await otherClient.messages.cancel({ all: true }), { cancelled: 0 });
   await rejectsWith(() => otherClient.messages.get(messageId), 404, "not found");
 });
