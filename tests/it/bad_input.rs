@@ -350,27 +350,5 @@ async fn flow_control_headers_that_cannot_be_enforced_are_refused() {
         }
         assert_error(request.send().await.unwrap(), 400, needle).await;
     }
-    let limited = |path: &str| {
-        target
-            .ferry
-            .http()
-            .post(target.ferry.url(path))
-            .bearer_auth(TOKEN)
-            .header("Upstash-Flow-Control-Key", "k")
-            .header("Upstash-Flow-Control-Value", "parallelism=1")
-            .body("must not be stored")
-    };
-    let enqueued = limited(&format!("/v2/enqueue/jobs/{url}"))
-        .send()
-        .await
-        .unwrap();
-    assert_error(enqueued, 501, "flow control on enqueued messages").await;
-    let scheduled = limited(&format!("/v2/schedules/{url}"))
-        .header("Upstash-Cron", "* * * * *")
-        .header("Upstash-Queue-Name", "jobs")
-        .send()
-        .await
-        .unwrap();
-    assert_error(scheduled, 501, "flow control on enqueued messages").await;
     target.assert_untouched().await;
 }

@@ -108,9 +108,13 @@ impl TestFerry {
         let mut registry = Registry::default();
         let gateway_metrics = ferry_gateway::Metrics::register(&mut registry);
         let deliver_metrics = ferry_deliver::Metrics::register(&mut registry);
+        let gateway = GatewayConfig {
+            max_backlog: options.max_backlog_per_partition * u64::from(options.partitions),
+            ..options.gateway.clone()
+        };
         let state = AppState {
             store: store.clone(),
-            cfg: Arc::new(options.gateway.clone()),
+            cfg: Arc::new(gateway),
             tokens: Arc::new(test_tokens()),
             metrics: gateway_metrics,
             registry: Arc::new(registry),
