@@ -94,4 +94,5 @@ conformance!(
     queue_flows::a_tenants_queues_and_flow_keys_share_its_home,
     queue_flows::a_queue_message_with_a_flow_key_waits_for_its_turn_then_for_room,
     queue_flows::a_tick_of_a_queue_with_a_flow_key_takes_both,
+    events::a_time_cursor_pages_from_that_time,
 );
