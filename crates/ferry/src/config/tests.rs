@@ -775,3 +775,10 @@ fn the_kubernetes_config_map_holds_a_loadable_file() {
     );
     assert_eq!(config.log.format, LogFormat::Json);
 }
+
+#[test]
+fn callbacks_carry_responses_up_to_the_message_size_limit() {
+    let config = loaded(ONE_TENANT, &[("FERRY_GATEWAY__MAX_BODY_BYTES", "123456")]);
+    assert_eq!(config.gateway.max_body_bytes, 123_456);
+    assert_eq!(config.deliver.callback_response_max, 123_456);
+}
