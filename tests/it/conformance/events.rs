@@ -13,6 +13,14 @@ use crate::conformance::fixture::{
     URL, message, now_ms, outcome, publish, read_one, record_done, response, tenant, within,
 };
 
+/// Two partitions, so pages merge lines of both.
+fn two_partitions() -> Settings {
+    Settings {
+        partitions: 2,
+        ..Settings::default()
+    }
+}
+
 async fn all_events<S: Store>(
     store: &S,
     tenant_name: &str,
@@ -41,12 +49,7 @@ async fn all_events<S: Store>(
 }
 
 pub(crate) async fn the_event_log_records_every_transition<B: Backend>(backend: &B) {
-    let store = backend
-        .open(Settings {
-            partitions: 2,
-            ..Settings::default()
-        })
-        .await;
+    let store = backend.open(two_partitions()).await;
     let acme = tenant("acme");
     let delivered = message(&acme, 0, "one");
     let retried = message(&acme, 1, "two");
@@ -198,12 +201,7 @@ pub(crate) async fn log_lines_older_than_the_age_are_dropped<B: Backend>(backend
 /// A page asked for with a bare Unix-ms cursor (the JS SDK's example passes
 /// `Date.now()`) starts at that time, going back or forward from it.
 pub(crate) async fn a_time_cursor_pages_from_that_time<B: Backend>(backend: &B) {
-    let store = backend
-        .open(Settings {
-            partitions: 2,
-            ..Settings::default()
-        })
-        .await;
+    let store = backend.open(two_partitions()).await;
     let acme = tenant("acme");
     let before = message(&acme, 0, "before");
     publish(&store, &before).await;
