@@ -114,8 +114,8 @@ pub struct PublishOptions {
     /// A name that already carries the prefix is sent as it is.
     pub forward_headers: Vec<(String, String)>,
     /// Bounds the deliveries of every message published with the same key
-    /// (`Upstash-Flow-Control-Key` and `-Value`). The relay refuses it on
-    /// enqueue and on schedules.
+    /// (`Upstash-Flow-Control-Key` and `-Value`). An enqueued message waits
+    /// for its queue first, then for room under the key.
     pub flow_control: Option<FlowControl>,
 }
 
