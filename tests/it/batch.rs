@@ -112,14 +112,20 @@ async fn a_bad_item_stores_nothing_and_is_named() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("batch item 1"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("batch item 1"),
+        "{body}"
+    );
     let (status, body) = batch(
         &ferry,
         json!([queue_and_key, {"destination": "no-such-group", "body": "x"}]),
     )
     .await;
     assert_eq!(status, 404, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("batch item 1"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("batch item 1"),
+        "{body}"
+    );
 
     let (status, _) = batch(&ferry, json!({"destination": sink.url("/x")})).await;
     assert_eq!(status, 400, "the body must be an array");

@@ -231,11 +231,8 @@ async fn operators_cancel_pending_messages_by_filter_or_all_from_the_cli() {
     let (ok, out, err) = ferry_cli(&ferry, &["messages", "cancel-matching"]).await;
     assert!(!ok, "a filter or --all is required: {out}");
     assert!(err.contains("--all"), "{err}");
-    let (ok, out, err) = ferry_cli(
-        &ferry,
-        &["messages", "cancel-matching", "--label", "red"],
-    )
-    .await;
+    let (ok, out, err) =
+        ferry_cli(&ferry, &["messages", "cancel-matching", "--label", "red"]).await;
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "cancelled 2 message(s)");
     for red in [&first_red, &second_red] {

@@ -288,7 +288,11 @@ async fn a_queue_with_a_flow_control_key_keeps_the_tighter_bound() {
             .cloned()
             .collect()
     };
-    assert_eq!(most_in_flight(&at("/key-bound")), 1, "the key's parallelism");
+    assert_eq!(
+        most_in_flight(&at("/key-bound")),
+        1,
+        "the key's parallelism"
+    );
     let ordered = at("/queue-bound");
     assert_eq!(most_in_flight(&ordered), 1, "the queue's parallelism");
     assert_eq!(bodies(&ordered), sent, "in queue order");

@@ -7,8 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ferry::config::dev_credentials;
-use ferry_sdk::PublishOptions;
 use ferry_core::ids::TenantId;
+use ferry_sdk::PublishOptions;
 use ferry_store::{RedisConfig, RedisStore, Store};
 use ferry_tests::redis::{TestRedis, free_port, unique_prefix};
 use ferry_tests::sink::TestSink;
@@ -67,7 +67,9 @@ async fn a_tenants_home_partition_outlives_a_change_of_the_partition_count() {
         ..store_config(&redis)
     };
     let prefix = unique_prefix();
-    let eight = RedisStore::connect(with_partitions(8, &prefix)).await.unwrap();
+    let eight = RedisStore::connect(with_partitions(8, &prefix))
+        .await
+        .unwrap();
     // A tenant whose home is beyond partition 1, so that shrinking to two
     // partitions must move it.
     let mut found = None;
@@ -81,15 +83,22 @@ async fn a_tenants_home_partition_outlives_a_change_of_the_partition_count() {
     }
     let (tenant, home) = found.expect("some tenant's home is beyond partition 1");
 
-    let sixteen = RedisStore::connect(with_partitions(16, &prefix)).await.unwrap();
+    let sixteen = RedisStore::connect(with_partitions(16, &prefix))
+        .await
+        .unwrap();
     assert_eq!(
         sixteen.flow_home(&tenant, "api").await.unwrap(),
         home,
         "a new key joins the tenant's queues, whatever the new count spreads to"
     );
-    let two = RedisStore::connect(with_partitions(2, &prefix)).await.unwrap();
+    let two = RedisStore::connect(with_partitions(2, &prefix))
+        .await
+        .unwrap();
     let moved = two.queue_home(&tenant, "emails").await.unwrap();
-    assert!(moved.0 < 2, "a home no deliverer reads is replaced: {moved:?}");
+    assert!(
+        moved.0 < 2,
+        "a home no deliverer reads is replaced: {moved:?}"
+    );
     assert_eq!(two.flow_home(&tenant, "api").await.unwrap(), moved);
 }
 

@@ -321,7 +321,11 @@ async fn a_callback_carries_the_whole_response_up_to_the_size_of_a_message() {
             callback: Some(sink.url(&format!("/cb{path}"))),
             ..PublishOptions::default()
         };
-        ferry.sdk().publish(&sink.url(path), "ask", &opts).await.unwrap();
+        ferry
+            .sdk()
+            .publish(&sink.url(path), "ask", &opts)
+            .await
+            .unwrap();
     }
     let no_callbacks = PublishOptions {
         retries: Some(0),

@@ -81,7 +81,11 @@ async fn check_script(name: &str, mut script: Command, min_checks: usize) {
         .unwrap_or_else(|_| panic!("{name} did not finish within {SCRIPT_LIMIT:?}"))
         .unwrap_or_else(|error| panic!("starting {name}: {error}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{name} failed:\n{}", transcript(&output));
+    assert!(
+        output.status.success(),
+        "{name} failed:\n{}",
+        transcript(&output)
+    );
     let (passed, failed) = summary(&stdout);
     assert_eq!(failed, 0, "{}", transcript(&output));
     assert!(passed >= min_checks, "{}", transcript(&output));
@@ -145,14 +149,19 @@ struct ExpectedDelivery {
 impl ExpectedDelivery {
     fn matches(&self, request: &Recorded) -> bool {
         let path_matches = self.path.as_deref().is_none_or(|p| request.uri == p);
-        let id_matches = self
-            .message_id
-            .as_deref()
-            .is_none_or(|id| request.headers.get("upstash-message-id").is_some_and(|v| v == id));
+        let id_matches = self.message_id.as_deref().is_none_or(|id| {
+            request
+                .headers
+                .get("upstash-message-id")
+                .is_some_and(|v| v == id)
+        });
         // A delivery announced by its headers alone (a schedule's tick) is
         // any request to its path that carries them.
         let headers_match = self.message_id.is_some()
-            || self.headers.iter().all(|(name, value)| has_header(request, name, value));
+            || self
+                .headers
+                .iter()
+                .all(|(name, value)| has_header(request, name, value));
         path_matches && id_matches && headers_match
     }
 
@@ -171,7 +180,10 @@ impl ExpectedDelivery {
             );
         }
         for name in &self.absent {
-            assert!(request.headers.get(name).is_none(), "{self:?}: {name} arrived");
+            assert!(
+                request.headers.get(name).is_none(),
+                "{self:?}: {name} arrived"
+            );
         }
     }
 }

@@ -422,10 +422,13 @@ fn finish_forward(
     limits: &Limits,
     dropped: &mut Vec<String>,
 ) -> Result<Vec<(String, String)>, PublishError> {
-    let (kept, refused): (Vec<_>, Vec<_>) = forward
-        .into_iter()
-        .partition(|(name, _)| forwardable(name));
-    dropped.extend(refused.into_iter().map(|(name, _)| canonical_header_name(&name)));
+    let (kept, refused): (Vec<_>, Vec<_>) =
+        forward.into_iter().partition(|(name, _)| forwardable(name));
+    dropped.extend(
+        refused
+            .into_iter()
+            .map(|(name, _)| canonical_header_name(&name)),
+    );
     if kept.len() > limits.max_forward_headers {
         return Err(bad(format!(
             "too many forwarded headers: {} (at most {})",

@@ -57,9 +57,9 @@ struct Item {
 }
 
 /// An item ready to store: one message, or one per endpoint of a group.
-enum Planned {
-    One(Prepared),
-    FannedOut(Vec<Prepared>),
+struct Planned {
+    messages: Vec<Prepared>,
+    to_group: bool,
 }
 
 /// One item's answer.
@@ -105,17 +105,14 @@ pub(crate) async fn handle<S: Store>(
     let mut progress = Progress::default();
     let mut results = Vec::with_capacity(planned.len());
     for (idx, plan) in planned.into_iter().enumerate() {
-        let stored = match plan {
-            Planned::One(message) => progress
-                .store_all(&state, vec![message])
-                .await
-                .map(|mut one| ItemResult::Published(one.remove(0))),
-            Planned::FannedOut(copies) => progress
-                .store_all(&state, copies)
-                .await
-                .map(ItemResult::FannedOut),
-        };
-        results.push(stored.map_err(|e| progress.interrupted(in_item(idx, e)))?);
+        let mut stored = progress
+            .store_all(&state, plan.messages)
+            .await
+            .map_err(|e| progress.interrupted(in_item(idx, e)))?;
+        results.push(match stored.pop() {
+            Some(one) if !plan.to_group => ItemResult::Published(one),
+            last => ItemResult::FannedOut(stored.into_iter().chain(last).collect()),
+        });
     }
     Ok((StatusCode::CREATED, Json(results)).into_response())
 }
@@ -135,7 +132,12 @@ async fn plan<S: Store>(state: &AppState<S>, origin: &Origin, item: Item) -> Api
         checked_name(queue)?;
         refuse_delay(&headers, &target.query_config)?;
     }
-    let opts = publish::parse(&headers, &target.query_config, &state.cfg.limits, origin.now)?;
+    let opts = publish::parse(
+        &headers,
+        &target.query_config,
+        &state.cfg.limits,
+        origin.now,
+    )?;
     let body = Bytes::from(item.body.unwrap_or_default());
     if body.len() > state.cfg.max_body_bytes {
         return Err(ApiError::Client(
@@ -162,11 +164,17 @@ async fn plan<S: Store>(state: &AppState<S>, origin: &Origin, item: Item) -> Api
                 destination: Some(destination),
                 ..request
             };
-            Planned::One(prepare(state, request).await?)
+            Planned {
+                messages: vec![prepare(state, request).await?],
+                to_group: false,
+            }
         }
         TargetKind::Group(name) => {
             let group = find_group(state, &origin.tenant, &name).await?;
-            Planned::FannedOut(fan_out(state, request, &group).await?)
+            Planned {
+                messages: fan_out(state, request, &group).await?,
+                to_group: true,
+            }
         }
     })
 }

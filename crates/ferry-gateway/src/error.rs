@@ -55,7 +55,11 @@ impl ApiError {
             }
             Self::Internal(e) => {
                 tracing::error!(error = %e, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into(), 0)
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".into(),
+                    0,
+                )
             }
         }
     }

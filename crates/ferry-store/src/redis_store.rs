@@ -320,7 +320,10 @@ impl RedisStore {
             (None, None) => return Ok(None),
         };
         if let Some(queue) = &def.queue {
-            let _: i64 = self.conn().hset(self.keys.queue_index(tenant), queue, p.0).await?;
+            let _: i64 = self
+                .conn()
+                .hset(self.keys.queue_index(tenant), queue, p.0)
+                .await?;
         }
         if let Some(flow) = &def.flow_control {
             self.index_flow(tenant, &flow.key, p).await?;

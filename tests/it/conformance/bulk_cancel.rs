@@ -25,11 +25,7 @@ fn settings() -> Settings {
     }
 }
 
-async fn cancel_matching<S: Store>(
-    store: &S,
-    tenant: &TenantId,
-    filter: &MessageFilter,
-) -> usize {
+async fn cancel_matching<S: Store>(store: &S, tenant: &TenantId, filter: &MessageFilter) -> usize {
     within(store.cancel_matching(tenant, filter, now_ms()))
         .await
         .unwrap()

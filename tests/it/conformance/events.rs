@@ -219,15 +219,14 @@ pub(crate) async fn a_time_cursor_pages_from_that_time<B: Backend>(backend: &B) 
         order,
         filter: EventFilter::default(),
     };
-    let ids = |events: Vec<LoggedEvent>| -> Vec<_> {
-        events.into_iter().map(|e| e.message_id).collect()
-    };
+    let ids =
+        |events: Vec<LoggedEvent>| -> Vec<_> { events.into_iter().map(|e| e.message_id).collect() };
     let older = within(store.events_page(&acme, &from_between(Order::LatestFirst)))
         .await
         .unwrap();
-    assert_eq!(ids(older.events), [before.id.clone()]);
+    assert_eq!(ids(older.events), std::slice::from_ref(&before.id));
     let newer = within(store.events_page(&acme, &from_between(Order::EarliestFirst)))
         .await
         .unwrap();
-    assert_eq!(ids(newer.events), [after.id.clone()]);
+    assert_eq!(ids(newer.events), std::slice::from_ref(&after.id));
 }

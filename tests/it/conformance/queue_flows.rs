@@ -66,7 +66,10 @@ pub(crate) async fn a_tenants_queues_and_flow_keys_share_its_home<B: Backend>(ba
         assert_eq!(within(store.queue_home(&acme, queue)).await.unwrap(), home);
     }
     for flow_key in ["api.example.com", "tenant-42"] {
-        assert_eq!(within(store.flow_home(&acme, flow_key)).await.unwrap(), home);
+        assert_eq!(
+            within(store.flow_home(&acme, flow_key)).await.unwrap(),
+            home
+        );
     }
     let mut homes = std::collections::HashSet::new();
     for i in 0..32 {
@@ -76,9 +79,7 @@ pub(crate) async fn a_tenants_queues_and_flow_keys_share_its_home<B: Backend>(ba
     assert!(homes.len() > 1, "tenants spread over partitions: {homes:?}");
 }
 
-pub(crate) async fn a_queue_message_with_a_flow_key_waits_for_its_turn_then_for_room<
-    B: Backend,
->(
+pub(crate) async fn a_queue_message_with_a_flow_key_waits_for_its_turn_then_for_room<B: Backend>(
     backend: &B,
 ) {
     let store = backend.open(settings()).await;
@@ -98,7 +99,11 @@ pub(crate) async fn a_queue_message_with_a_flow_key_waits_for_its_turn_then_for_
     assert_eq!(shown(&store, &acme, "metered").await, (1, 2, 2, false));
     let limits = key(&store, &acme, "api").await;
     assert_eq!(
-        (limits.parallelism_max, limits.parallelism_count, limits.waiting),
+        (
+            limits.parallelism_max,
+            limits.parallelism_count,
+            limits.waiting
+        ),
         (1, 0, 0),
         "enqueueing set the key's limits"
     );

@@ -52,7 +52,11 @@ pub(crate) async fn enqueue_with<S: Store>(
 }
 
 /// The queue as the store shows it: (lag, active, parallelism, paused).
-pub(crate) async fn shown<S: Store>(store: &S, tenant: &TenantId, name: &str) -> (u64, u32, u32, bool) {
+pub(crate) async fn shown<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    name: &str,
+) -> (u64, u32, u32, bool) {
     let q: Queue = within(store.queue(tenant, name)).await.unwrap().unwrap();
     (q.lag, q.active, q.parallelism, q.paused)
 }

@@ -220,10 +220,7 @@ fn utf8_values_are_forwarded_as_sent_and_others_dropped() {
         HeaderValue::from_bytes(b"\xff").unwrap(),
     );
     let o = parse(&map, &[], &Limits::default(), NOW).unwrap();
-    assert_eq!(
-        o.headers,
-        vec![("X-Utf8".to_owned(), "grüße ✓".to_owned())]
-    );
+    assert_eq!(o.headers, vec![("X-Utf8".to_owned(), "grüße ✓".to_owned())]);
     assert_eq!(o.dropped_headers, ["Upstash-Forward-X-Latin1"]);
 
     let mut config = HeaderMap::new();

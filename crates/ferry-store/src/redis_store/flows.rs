@@ -28,7 +28,12 @@ impl RedisStore {
     }
 
     /// Writes the index entry of a key that is about to be stored in `p`.
-    pub(super) async fn index_flow(&self, tenant: &TenantId, key: &str, p: Partition) -> Result<()> {
+    pub(super) async fn index_flow(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        p: Partition,
+    ) -> Result<()> {
         let _: i64 = self
             .conn()
             .hset(self.keys.flow_index(tenant), key, p.0)

@@ -112,7 +112,14 @@ fn command_lines_are_accepted_or_rejected() {
         false,
     );
     check(
-        &["messages", "cancel-matching", "--label", "a", "--label", "b"],
+        &[
+            "messages",
+            "cancel-matching",
+            "--label",
+            "a",
+            "--label",
+            "b",
+        ],
         true,
     );
     check(
