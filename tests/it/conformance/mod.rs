@@ -95,4 +95,5 @@ conformance!(
     queue_flows::a_queue_message_with_a_flow_key_waits_for_its_turn_then_for_room,
     queue_flows::a_tick_of_a_queue_with_a_flow_key_takes_both,
     events::a_time_cursor_pages_from_that_time,
+    schedules::a_tick_to_a_url_group_with_a_queue_enqueues_each_endpoint,
 );
