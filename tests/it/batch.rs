@@ -1,22 +1,40 @@
 //! `POST /v2/batch`: many publishes in one request, in the forms both SDKs
-//! send; a bad item stores nothing.
+//! send; a bad item stores nothing, and a refusal while storing says what
+//! was stored.
 
 use std::time::Duration;
 
-use ferry_tests::ferry::{TOKEN, TestFerry};
+use ferry_tests::ferry::{TOKEN, TestFerry, TestOptions};
 use ferry_tests::sink::TestSink;
 use serde_json::{Value, json};
 
-async fn batch(ferry: &TestFerry, items: Value) -> (u16, Value) {
-    let response = ferry
+async fn send(ferry: &TestFerry, items: &Value) -> reqwest::Response {
+    ferry
         .http()
         .post(ferry.url("/v2/batch"))
         .bearer_auth(TOKEN)
-        .json(&items)
+        .json(items)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn batch(ferry: &TestFerry, items: Value) -> (u16, Value) {
+    let response = send(ferry, &items).await;
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// How many pending messages tenant A has, found by cancelling them all.
+async fn cancel_all(ferry: &TestFerry) -> u64 {
+    let response = ferry
+        .http()
+        .delete(ferry.url("/v2/messages"))
+        .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    let body: Value = response.json().await.unwrap();
+    body["cancelled"].as_u64().unwrap()
 }
 
 #[tokio::test]
@@ -83,8 +101,73 @@ async fn a_bad_item_stores_nothing_and_is_named() {
     .await;
     assert_eq!(status, 400, "a queue item may not be delayed: {body}");
 
+    // Valid items first, then one whose header could smuggle a line into
+    // the delivery, then one naming a group that does not exist.
+    let queue_and_key = json!({"destination": sink.url("/q"), "body": "x", "queue": "jobs",
+        "headers": {"upstash-flow-control-key": "k", "upstash-flow-control-value": "parallelism=1"}});
+    let (status, body) = batch(
+        &ferry,
+        json!([queue_and_key, {"destination": sink.url("/crlf"), "body": "x",
+            "headers": {"upstash-forward-x-note": "a\r\nX-Injected: 1"}}]),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("batch item 1"),
+        "{body}"
+    );
+    let (status, body) = batch(
+        &ferry,
+        json!([queue_and_key, {"destination": "no-such-group", "body": "x"}]),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("batch item 1"),
+        "{body}"
+    );
+
     let (status, _) = batch(&ferry, json!({"destination": sink.url("/x")})).await;
     assert_eq!(status, 400, "the body must be an array");
     sink.assert_quiet(Duration::from_millis(500)).await;
     assert_eq!(sink.n_requests(), 0);
+    assert_eq!(cancel_all(&ferry).await, 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn a_refusal_while_storing_says_what_was_stored() {
+    let ferry = TestFerry::start_with(TestOptions {
+        partitions: 1,
+        max_backlog_per_partition: 2,
+        run_deliverer: false,
+        ..TestOptions::default()
+    })
+    .await;
+    let item = |n: u32| json!({"destination": format!("https://a.example/{n}"), "body": "x"});
+    let response = send(&ferry, &json!([item(0), item(1), item(2), item(3)])).await;
+    assert_eq!(response.status().as_u16(), 429);
+    let header = |name: &str| {
+        let value = response.headers().get(name);
+        value.and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    assert_eq!(header("retry-after").as_deref(), Some("1"));
+    assert_eq!(header("burst-ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(header("burst-ratelimit-remaining").as_deref(), Some("0"));
+    let reset: u64 = header("burst-ratelimit-reset").unwrap().parse().unwrap();
+    assert!(reset > 1_700_000_000, "Unix seconds: {reset}");
+    let body: Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("batch item 2: backlog full"),
+        "the refused item is named: {error}"
+    );
+    let stored: Vec<&str> = error
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|word| word.starts_with("msg_"))
+        .collect();
+    assert_eq!(stored.len(), 2, "{error}");
+    for id in stored {
+        assert!(ferry.sdk().message(id).await.is_ok(), "{id} is stored");
+    }
+    assert_eq!(cancel_all(&ferry).await, 2, "and nothing else");
 }

@@ -224,33 +224,27 @@ async fn operators_cancel_pending_messages_by_filter_or_all_from_the_cli() {
         }
     };
     let first_red = publish("red").await;
-    publish("red").await;
+    let second_red = publish("red").await;
     let blue = publish("blue").await;
+    let green = publish("green").await;
 
     let (ok, out, err) = ferry_cli(&ferry, &["messages", "cancel-matching"]).await;
     assert!(!ok, "a filter or --all is required: {out}");
     assert!(err.contains("--all"), "{err}");
-    let (ok, out, err) = ferry_cli(
-        &ferry,
-        &[
-            "messages",
-            "cancel-matching",
-            "--label",
-            "red",
-            "--count",
-            "1",
-        ],
-    )
-    .await;
+    let (ok, out, err) =
+        ferry_cli(&ferry, &["messages", "cancel-matching", "--label", "red"]).await;
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "cancelled 1 message(s)");
-    assert!(ferry.sdk().message(&first_red).await.is_err());
+    assert_eq!(out.trim(), "cancelled 2 message(s)");
+    for red in [&first_red, &second_red] {
+        assert!(ferry.sdk().message(red).await.is_err());
+    }
     assert!(ferry.sdk().message(&blue).await.is_ok());
     let (ok, out, err) =
         ferry_cli(&ferry, &["--json", "messages", "cancel-matching", "--all"]).await;
     assert!(ok, "{err}");
     let cancelled: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(cancelled["cancelled"], 2);
+    assert!(ferry.sdk().message(&green).await.is_err());
 }
 
 /// Runs `ferry --json <args>`, which must succeed, and parses its answer.

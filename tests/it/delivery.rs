@@ -392,3 +392,58 @@ async fn webhook_mode_forwards_the_callers_headers() {
     assert_eq!(delivered.header("content-type"), Some("application/json"));
     assert_eq!(delivered.header("user-agent"), Some("Upstash-QStash"));
 }
+
+/// The headers an application passes on from the request it handles (both
+/// Upstash Workflow SDKs do so on every step): what must not be forwarded
+/// is dropped without refusing the publish, the rest arrives byte for byte.
+#[tokio::test]
+async fn headers_that_must_not_be_forwarded_are_dropped_and_the_rest_delivered() {
+    let ferry = TestFerry::start().await;
+    let mut sink = TestSink::start().await;
+    let url = sink.url("/passed-on");
+    let utf8 = "grüße ✓";
+    let mut request = ferry
+        .http()
+        .post(ferry.url(&format!("/v2/publish/{url}")))
+        .bearer_auth(ferry_tests::ferry::TOKEN)
+        .body("step");
+    for (name, value) in [
+        ("Upstash-Forward-Host", "app.example"),
+        ("Upstash-Forward-Connection", "close"),
+        ("Upstash-Forward-Content-Length", "999"),
+        ("Upstash-Forward-User-Agent", "node"),
+        ("Upstash-Forward-Accept-Encoding", "gzip"),
+        ("Upstash-Forward-Upstash-Signature", "eyJ.forged.sig"),
+        ("Upstash-Forward-Upstash-Message-Id", "msg_forged"),
+        ("Upstash-Forward-X-Kept", "yes"),
+        // Sent back unprefixed by the JS SDK, which leaves `upstash-*` as is.
+        ("Upstash-Schedule-Id", "scd_passed_on"),
+    ] {
+        request = request.header(name, value);
+    }
+    let bytes = |value: &[u8]| reqwest::header::HeaderValue::from_bytes(value).unwrap();
+    request = request
+        .header("Upstash-Forward-X-Utf8", bytes(utf8.as_bytes()))
+        .header("Upstash-Forward-X-Latin1", bytes(b"gr\xfc\xdfe"));
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let published: serde_json::Value = response.json().await.unwrap();
+
+    let delivered = sink.next_request().await;
+    assert_eq!(delivered.message_id(), published["messageId"]);
+    let sink_host = sink.addr().to_string();
+    assert_eq!(delivered.header("host"), Some(sink_host.as_str()));
+    assert_eq!(delivered.header("content-length"), Some("4"));
+    assert_eq!(delivered.header("user-agent"), Some("Upstash-QStash"));
+    assert_eq!(delivered.header("x-kept"), Some("yes"));
+    let raw = |name: &str| delivered.headers.get(name).map(|v| v.as_bytes().to_vec());
+    assert_eq!(raw("x-utf8"), Some(utf8.as_bytes().to_vec()));
+    for absent in ["x-latin1", "accept-encoding", "upstash-schedule-id"] {
+        assert!(raw(absent).is_none(), "{absent} was forwarded");
+    }
+    assert_eq!(delivered.body.as_ref(), b"step");
+    ferry
+        .receiver()
+        .verify(delivered.signature(), &delivered.body, Some(&url))
+        .expect("Ferry's own signature, not the forwarded one");
+}

@@ -21,6 +21,7 @@ mod redis_backed;
 mod retries;
 mod schedules;
 mod sdk_js;
+mod sdk_parity;
 mod sdk_py;
 mod ssrf;
 mod timeouts;

@@ -1,6 +1,7 @@
 //! Queues across two real `ferry deliver` processes: FIFO order and the
 //! parallelism bound hold whichever process takes a message, a paused queue
-//! keeps what it accepts until resumed, and a retried message keeps its place.
+//! keeps what it accepts until resumed, a retried message keeps its place,
+//! and a queue's messages with a flow-control key keep both bounds.
 //!
 //! Overlap is checked from arrival times: the sink answers each request no
 //! sooner than [`REPLY_DELAY`] after it arrived, so every request that
@@ -256,4 +257,61 @@ async fn batch_items_with_a_queue_are_enqueued() {
     let listed: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(listed[0]["name"], "batched");
     assert_eq!(listed[0]["parallelism"], 1);
+}
+
+#[tokio::test]
+async fn a_queue_with_a_flow_control_key_keeps_the_tighter_bound() {
+    let (ferry, deliverers) = start().await;
+    let sink = TestSink::start().await;
+    sink.respond(Reply::delay(REPLY_DELAY, Reply::status(200)));
+    // The key is tighter than the queue here, the queue in the other pair.
+    upsert(&ferry, "wide", 3, false).await;
+    let narrow_key = [
+        ("Upstash-Flow-Control-Key", "narrow-key"),
+        ("Upstash-Flow-Control-Value", "parallelism=1"),
+    ];
+    let wide_key = [
+        ("Upstash-Flow-Control-Key", "wide-key"),
+        ("Upstash-Flow-Control-Value", "parallelism=4"),
+    ];
+    let (key_bound, queue_bound) = (sink.url("/key-bound"), sink.url("/queue-bound"));
+    let sent: Vec<String> = (0..6).map(|i| format!("q{i}")).collect();
+    for body in &sent {
+        enqueue(&ferry, "wide", &key_bound, body, &narrow_key).await;
+        enqueue(&ferry, "ordered", &queue_bound, body, &wide_key).await;
+    }
+    let requests = sink.wait_for_requests(12, DELIVERY_LIMIT).await;
+    let at = |path: &str| -> Vec<Recorded> {
+        requests
+            .iter()
+            .filter(|r| r.uri.path() == path)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        most_in_flight(&at("/key-bound")),
+        1,
+        "the key's parallelism"
+    );
+    let ordered = at("/queue-bound");
+    assert_eq!(most_in_flight(&ordered), 1, "the queue's parallelism");
+    assert_eq!(bodies(&ordered), sent, "in queue order");
+    sink.assert_quiet(Duration::from_millis(300)).await;
+    for key in ["narrow-key", "wide-key"] {
+        let (status, text) = call(
+            &ferry,
+            reqwest::Method::GET,
+            &format!("/v2/flowControl/{key}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+        let info: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (&info["parallelismCount"], &info["waitListSize"]),
+            (&json!(0), &json!(0)),
+            "{key}: every slot freed"
+        );
+    }
+    stop(deliverers).await;
 }

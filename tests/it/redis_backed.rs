@@ -1,12 +1,15 @@
 //! Behaviour that depends on the Redis server itself: the eviction-policy
-//! check at start, and `ferry dev --redis` keeping messages across restarts.
+//! check at start, `ferry dev --redis` keeping messages across restarts,
+//! and a tenant's recorded home partition outliving a change of the
+//! partition count.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use ferry::config::dev_credentials;
+use ferry_core::ids::TenantId;
 use ferry_sdk::PublishOptions;
-use ferry_store::{RedisConfig, RedisStore};
+use ferry_store::{RedisConfig, RedisStore, Store};
 use ferry_tests::redis::{TestRedis, free_port, unique_prefix};
 use ferry_tests::sink::TestSink;
 use tokio::process::{Child, Command};
@@ -53,6 +56,50 @@ async fn an_evicting_redis_is_refused_at_start() {
     RedisStore::connect(store_config(&redis))
         .await
         .expect("noeviction is accepted");
+}
+
+#[tokio::test]
+async fn a_tenants_home_partition_outlives_a_change_of_the_partition_count() {
+    let redis = TestRedis::start().await;
+    let with_partitions = |partitions: u16, prefix: &str| RedisConfig {
+        partitions,
+        prefix: prefix.to_owned(),
+        ..store_config(&redis)
+    };
+    let prefix = unique_prefix();
+    let eight = RedisStore::connect(with_partitions(8, &prefix))
+        .await
+        .unwrap();
+    // A tenant whose home is beyond partition 1, so that shrinking to two
+    // partitions must move it.
+    let mut found = None;
+    for i in 0..64 {
+        let tenant = TenantId::new(&format!("t{i}")).unwrap();
+        let home = eight.queue_home(&tenant, "orders").await.unwrap();
+        if home.0 >= 2 {
+            found = Some((tenant, home));
+            break;
+        }
+    }
+    let (tenant, home) = found.expect("some tenant's home is beyond partition 1");
+
+    let sixteen = RedisStore::connect(with_partitions(16, &prefix))
+        .await
+        .unwrap();
+    assert_eq!(
+        sixteen.flow_home(&tenant, "api").await.unwrap(),
+        home,
+        "a new key joins the tenant's queues, whatever the new count spreads to"
+    );
+    let two = RedisStore::connect(with_partitions(2, &prefix))
+        .await
+        .unwrap();
+    let moved = two.queue_home(&tenant, "emails").await.unwrap();
+    assert!(
+        moved.0 < 2,
+        "a home no deliverer reads is replaced: {moved:?}"
+    );
+    assert_eq!(two.flow_home(&tenant, "api").await.unwrap(), moved);
 }
 
 /// `ferry dev --redis URL --port N` as a child process.

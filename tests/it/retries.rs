@@ -1,11 +1,12 @@
 //! Failed attempts: retry spacing, `Upstash-Retried`, dead-lettering, the
-//! non-retryable 489, `Retry-After`, and callbacks.
+//! non-retryable 489, `Retry-After`, and callbacks with the whole response.
 
 use std::time::Duration;
 
 use base64::Engine;
+use ferry_deliver::DeliverConfig;
 use ferry_sdk::PublishOptions;
-use ferry_tests::ferry::TestFerry;
+use ferry_tests::ferry::{TestFerry, TestOptions, test_deliver_config};
 use ferry_tests::sink::{Reply, TestSink};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -294,4 +295,61 @@ async fn a_callback_follows_a_successful_delivery() {
             .unwrap(),
         b"all good"
     );
+}
+
+/// A callback carries the destination's whole response (an LLM's answer,
+/// say) up to the size of a message; only a dead letter without callbacks
+/// keeps a short excerpt of it.
+#[tokio::test]
+async fn a_callback_carries_the_whole_response_up_to_the_size_of_a_message() {
+    const LIMIT: usize = 50_000;
+    let options = TestOptions {
+        deliver: DeliverConfig {
+            callback_response_max: LIMIT,
+            ..test_deliver_config()
+        },
+        ..TestOptions::default()
+    };
+    let ferry = TestFerry::start_with(options).await;
+    let sink = TestSink::start().await;
+    let answer = |n: usize| -> Vec<u8> { (0..n).map(|i| b'a' + (i % 26) as u8).collect() };
+    sink.respond_to_paths_containing("/big", Reply::status(200).body(answer(40_000)));
+    sink.respond_to_paths_containing("/huge", Reply::status(200).body(answer(LIMIT + 10_000)));
+    sink.respond_to_paths_containing("/broken", Reply::status(500).body(answer(40_000)));
+    for path in ["/big", "/huge"] {
+        let opts = PublishOptions {
+            callback: Some(sink.url(&format!("/cb{path}"))),
+            ..PublishOptions::default()
+        };
+        ferry
+            .sdk()
+            .publish(&sink.url(path), "ask", &opts)
+            .await
+            .unwrap();
+    }
+    let no_callbacks = PublishOptions {
+        retries: Some(0),
+        ..PublishOptions::default()
+    };
+    ferry
+        .sdk()
+        .publish(&sink.url("/broken"), "x", &no_callbacks)
+        .await
+        .unwrap();
+
+    let requests = sink.wait_for_requests(5, WAIT).await;
+    let carried = |path: &str| {
+        let cb = requests
+            .iter()
+            .find(|r| r.uri.path() == path)
+            .unwrap_or_else(|| panic!("no callback at {path}"));
+        let body: serde_json::Value = serde_json::from_slice(&cb.body).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        b64.decode(body["body"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(carried("/cb/big"), answer(40_000), "the whole response");
+    assert_eq!(carried("/cb/huge"), answer(LIMIT), "the first LIMIT bytes");
+    let dead = dlq_entries(&ferry, 1).await;
+    let kept = dead[0].response_body.as_deref().unwrap_or_default().len();
+    assert_eq!(kept, test_deliver_config().response_excerpt, "an excerpt");
 }

@@ -602,7 +602,7 @@ fn sdk_dir() -> &'static Path {
 
 /// `node <script>` in the SDK directory, with nothing from this process's
 /// environment but `PATH`.
-fn node(script: &str) -> Command {
+pub(crate) fn node(script: &str) -> Command {
     let mut command = Command::new("node");
     command
         .arg(script)
@@ -623,7 +623,7 @@ async fn run_to_end(mut command: Command, limit: Duration) -> Output {
         .unwrap_or_else(|error| panic!("starting node (is Node.js 20 on PATH?): {error}"))
 }
 
-fn transcript(output: &Output) -> String {
+pub(crate) fn transcript(output: &Output) -> String {
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
         output.status,
@@ -633,7 +633,7 @@ fn transcript(output: &Output) -> String {
 }
 
 /// The counts on suite.mjs's last line, `N passed, M failed`.
-fn summary(stdout: &str) -> (usize, usize) {
+pub(crate) fn summary(stdout: &str) -> (usize, usize) {
     let line = stdout.lines().last().unwrap_or_default();
     let counts = line
         .strip_suffix(" failed")
@@ -643,7 +643,7 @@ fn summary(stdout: &str) -> (usize, usize) {
 }
 
 /// The JSON payloads of the `<tag> <json>` lines in `stdout`.
-fn announced<T: DeserializeOwned>(stdout: &str, tag: &str) -> Vec<T> {
+pub(crate) fn announced<T: DeserializeOwned>(stdout: &str, tag: &str) -> Vec<T> {
     stdout
         .lines()
         .filter_map(|line| line.strip_prefix(tag)?.strip_prefix(' '))

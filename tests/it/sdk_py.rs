@@ -55,7 +55,7 @@ fn python() -> PathBuf {
 }
 
 /// A command running `script` from `tests/sdk/py` with the SDK's Python.
-fn python_script(script: &str) -> Command {
+pub(crate) fn python_script(script: &str) -> Command {
     let mut command = Command::new(python());
     command
         .arg(script)

@@ -112,9 +112,13 @@ impl TestFerry {
         let sampler = options
             .console
             .then(|| crate::console::sampler(&store, &mut registry));
+        let gateway = GatewayConfig {
+            max_backlog: options.max_backlog_per_partition * u64::from(options.partitions),
+            ..options.gateway.clone()
+        };
         let state = AppState {
             store: store.clone(),
-            cfg: Arc::new(options.gateway.clone()),
+            cfg: Arc::new(gateway),
             tokens: Arc::new(test_tokens()),
             metrics: gateway_metrics,
             registry: Arc::new(registry),

@@ -6,6 +6,15 @@
 //! what to fix. Header names are matched case-insensitively (the JS SDK sends
 //! them lower-case). Unknown `Upstash-*` headers are ignored, as QStash does,
 //! so newer SDKs keep working against an older relay.
+//!
+//! Forwarding is lenient, because applications forward whole header sets:
+//! both Upstash Workflow SDKs pass the headers of the request they are
+//! handling into every publish. What must not reach the destination
+//! (hop-by-hop and framing headers, `Host`, what the relay sets itself on
+//! every delivery, values that are not UTF-8) is dropped silently and named
+//! in [`PublishOptions::dropped_headers`]; everything else is delivered
+//! byte for byte, UTF-8 beyond ASCII included. A config header (`Upstash-*`
+//! other than forwarded ones) with a value that is not UTF-8 is an error.
 
 use std::time::Duration;
 
@@ -37,9 +46,12 @@ const FORWARD_PREFIX: &str = "upstash-forward-";
 /// Methods a delivery may use.
 pub const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-/// Headers that describe one hop of HTTP, or that Ferry sets itself on every
-/// delivery; forwarding them would break framing or confuse receivers.
-const UNFORWARDABLE: [&str; 14] = [
+/// Headers that describe one hop of HTTP, that the delivery's HTTP client
+/// sets (forwarding `Accept-Encoding` would make destinations compress the
+/// response that callbacks and dead letters carry), or that Ferry sets
+/// itself on every delivery; forwarding them would break framing or confuse
+/// receivers. They are dropped, as are all `Proxy-*` headers.
+const UNFORWARDABLE: [&str; 17] = [
     "connection",
     "keep-alive",
     "transfer-encoding",
@@ -48,12 +60,15 @@ const UNFORWARDABLE: [&str; 14] = [
     "upgrade",
     "host",
     "content-length",
+    "expect",
+    "accept-encoding",
     "user-agent",
     "upstash-signature",
     "upstash-message-id",
     "upstash-retried",
     "upstash-caller-ip",
     "upstash-schedule-id",
+    "upstash-topic-name",
 ];
 
 /// Bounds on what a publish may ask for; all come from configuration.
@@ -105,6 +120,9 @@ pub struct PublishOptions {
     pub labels: Vec<String>,
     pub redact: Option<Redact>,
     pub flow_control: Option<FlowControl>,
+    /// Forwarded headers that were dropped (see the module doc), by name,
+    /// for the relay's log.
+    pub dropped_headers: Vec<String>,
 }
 
 /// A publish header that cannot be honoured; the text goes to the client.
@@ -125,8 +143,10 @@ fn bad(msg: impl Into<String>) -> PublishError {
 }
 
 /// Publish headers of QStash features not built yet; see
-/// [`PublishError::Unsupported`].
-const UNSUPPORTED: [&str; 3] = ["upstash-queue-name", "upstash-schedule-id", "upstash-cron"];
+/// [`PublishError::Unsupported`]. (`Upstash-Schedule-Id` is not one: every
+/// delivery of a schedule carries it, and applications that pass a
+/// delivery's headers into a publish send it back, so it is ignored.)
+const UNSUPPORTED: [&str; 2] = ["upstash-queue-name", "upstash-cron"];
 
 /// Headers webhook mode (`Upstash-Header-Forward: true`) never passes on:
 /// the caller's credentials for Ferry itself, and what the HTTP client of
@@ -144,12 +164,10 @@ pub fn parse(
 ) -> Result<PublishOptions, PublishError> {
     let mut fields = Fields::default();
     for (name, value) in headers {
-        let value = value.to_str().map_err(|_| {
-            bad(format!(
-                "header {name} has a value that is not visible ASCII"
-            ))
-        })?;
-        fields.take(name.as_str(), value)?;
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(value) => fields.take(name.as_str(), value)?,
+            Err(_) => fields.take_undecodable(name.as_str())?,
+        }
     }
     for (name, value) in query_config {
         fields.take(&name.to_ascii_lowercase(), value)?;
@@ -179,6 +197,8 @@ struct Fields {
     others: Vec<(String, String)>,
     callback: CallbackFields,
     failure_callback: CallbackFields,
+    /// Names of forwarded headers dropped so far.
+    dropped: Vec<String>,
 }
 
 #[derive(Default)]
@@ -193,6 +213,19 @@ struct CallbackFields {
 }
 
 impl Fields {
+    /// A header whose value is not UTF-8: a config header is an error, a
+    /// forwarded one is dropped, and any other is ignored (as it would be
+    /// outside webhook mode).
+    fn take_undecodable(&mut self, name: &str) -> Result<(), PublishError> {
+        if configures(name) {
+            return Err(bad(format!("header {name} has a value that is not UTF-8")));
+        }
+        if name.starts_with("upstash-") {
+            self.dropped.push(canonical_header_name(name));
+        }
+        Ok(())
+    }
+
     fn take(&mut self, name: &str, value: &str) -> Result<(), PublishError> {
         if let Some(unsupported) = UNSUPPORTED.iter().find(|h| **h == name) {
             return Err(PublishError::Unsupported(unsupported));
@@ -239,7 +272,7 @@ impl Fields {
         Ok(())
     }
 
-    fn finish(self, limits: &Limits, now_ms: u64) -> Result<PublishOptions, PublishError> {
+    fn finish(mut self, limits: &Limits, now_ms: u64) -> Result<PublishOptions, PublishError> {
         let not_before_ms = match (&self.not_before, &self.delay) {
             (Some(nb), _) => Some(parse_not_before(nb, limits, now_ms)?),
             (None, Some(delay)) => {
@@ -248,34 +281,37 @@ impl Fields {
             }
             (None, None) => None,
         };
-        let mut forward = self.forward;
+        let mut forward = std::mem::take(&mut self.forward);
         if parse_bool(self.forward_all.as_deref(), "Upstash-Header-Forward")? {
             forward.extend(
-                self.others
+                std::mem::take(&mut self.others)
                     .into_iter()
-                    .filter(|(name, _)| !NOT_FORWARDED_IN_WEBHOOK_MODE.contains(&name.as_str()))
-                    .filter(|(name, _)| {
-                        !UNFORWARDABLE.contains(&name.as_str()) && !name.starts_with("proxy-")
-                    }),
+                    .filter(|(name, _)| !NOT_FORWARDED_IN_WEBHOOK_MODE.contains(&name.as_str())),
             );
         }
+        let headers = finish_forward(forward, limits, &mut self.dropped)?;
+        let callback = self
+            .callback
+            .finish("Upstash-Callback", limits, &mut self.dropped)?;
+        let failure_callback =
+            self.failure_callback
+                .finish("Upstash-Failure-Callback", limits, &mut self.dropped)?;
         Ok(PublishOptions {
             method: parse_method(self.method.as_deref(), "Upstash-Method")?,
-            headers: finish_forward(forward, limits)?,
+            headers,
             not_before_ms,
             retries: parse_retries(self.retries.as_deref(), "Upstash-Retries", limits)?
                 .unwrap_or(limits.default_retries),
             retry_delay: parse_retry_delay(self.retry_delay.as_deref(), "Upstash-Retry-Delay")?,
             timeout: parse_timeout(self.timeout.as_deref(), "Upstash-Timeout", limits)?,
             dedup: parse_dedup(self.dedup_id, self.content_dedup.as_deref(), limits)?,
-            callback: self.callback.finish("Upstash-Callback", limits)?,
-            failure_callback: self
-                .failure_callback
-                .finish("Upstash-Failure-Callback", limits)?,
+            callback,
+            failure_callback,
             labels: parse_labels(self.labels.as_deref())?,
             redact: self.redact.as_deref().map(parse_redact).transpose()?,
             flow_control: flow::parse(self.flow_key.as_deref(), self.flow_value.as_deref())
                 .map_err(|e| bad(e.to_string()))?,
+            dropped_headers: self.dropped,
         })
     }
 }
@@ -305,7 +341,12 @@ impl CallbackFields {
         Ok(())
     }
 
-    fn finish(self, header: &str, limits: &Limits) -> Result<Option<CallbackSpec>, PublishError> {
+    fn finish(
+        self,
+        header: &str,
+        limits: &Limits,
+        dropped: &mut Vec<String>,
+    ) -> Result<Option<CallbackSpec>, PublishError> {
         let Some(url) = self.url else {
             return Ok(None);
         };
@@ -320,7 +361,7 @@ impl CallbackFields {
         Ok(Some(CallbackSpec {
             url,
             method: parse_method(self.method.as_deref(), &format!("{header}-Method"))?,
-            headers: finish_forward(self.forward, limits)?,
+            headers: finish_forward(self.forward, limits, dropped)?,
             retries: parse_retries(
                 self.retries.as_deref(),
                 &format!("{header}-Retries"),
@@ -341,6 +382,28 @@ impl CallbackFields {
     }
 }
 
+/// The settings an `Upstash-Callback-<X>` or `Upstash-Failure-Callback-<X>`
+/// header may configure; any other `<X>` names a forwarded header.
+const CALLBACK_SETTINGS: [&str; 5] = ["method", "retries", "retry-delay", "timeout", "delay"];
+
+/// Whether header `name` configures the message (rather than naming a
+/// header to deliver, or being none of Ferry's business).
+fn configures(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("upstash-") else {
+        return false;
+    };
+    if rest.starts_with("forward-") {
+        return false;
+    }
+    match rest
+        .strip_prefix("failure-callback-")
+        .or_else(|| rest.strip_prefix("callback-"))
+    {
+        Some(sub) => CALLBACK_SETTINGS.contains(&sub),
+        None => true,
+    }
+}
+
 fn push_forward(forward: &mut Vec<(String, String)>, name: &str, value: &str) {
     // Repeated headers arrive as separate entries; HTTP allows joining them.
     match forward.iter_mut().find(|(n, _)| n == name) {
@@ -352,30 +415,35 @@ fn push_forward(forward: &mut Vec<(String, String)>, name: &str, value: &str) {
     }
 }
 
+/// The headers to deliver, canonically named, without the ones that must
+/// not be forwarded (their names go to `dropped`).
 fn finish_forward(
     forward: Vec<(String, String)>,
     limits: &Limits,
+    dropped: &mut Vec<String>,
 ) -> Result<Vec<(String, String)>, PublishError> {
-    if forward.len() > limits.max_forward_headers {
+    let (kept, refused): (Vec<_>, Vec<_>) =
+        forward.into_iter().partition(|(name, _)| forwardable(name));
+    dropped.extend(
+        refused
+            .into_iter()
+            .map(|(name, _)| canonical_header_name(&name)),
+    );
+    if kept.len() > limits.max_forward_headers {
         return Err(bad(format!(
             "too many forwarded headers: {} (at most {})",
-            forward.len(),
+            kept.len(),
             limits.max_forward_headers
         )));
     }
-    forward
+    Ok(kept
         .into_iter()
-        .map(|(name, value)| {
-            if name.is_empty() || UNFORWARDABLE.contains(&name.as_str()) || name.starts_with("proxy-")
-            {
-                return Err(bad(format!(
-                    "header Upstash-Forward-{} cannot be forwarded ({name} is hop-by-hop or set by the relay)",
-                    canonical_header_name(&name)
-                )));
-            }
-            Ok((canonical_header_name(&name), value))
-        })
-        .collect()
+        .map(|(name, value)| (canonical_header_name(&name), value))
+        .collect())
+}
+
+fn forwardable(name: &str) -> bool {
+    !name.is_empty() && !UNFORWARDABLE.contains(&name) && !name.starts_with("proxy-")
 }
 
 fn parse_method(value: Option<&str>, header: &str) -> Result<String, PublishError> {

@@ -24,7 +24,10 @@ pub type HeaderMap = BTreeMap<String, Vec<String>>;
 #[serde(rename_all = "camelCase")]
 pub struct PublishResponse {
     pub message_id: String,
-    /// The destination, set when the message went to one URL of a URL group.
+    /// The URL the message goes to (an endpoint's, for a URL group). The
+    /// JS SDK's type declares it for a publish to a URL; QStash's API
+    /// documentation lists it only for URL groups, and a dead letter's
+    /// retry is answered without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// `true` when an earlier message had the same deduplication id and this

@@ -65,7 +65,7 @@ pub(crate) async fn attempt<S>(
         Err(reason) => return final_error(reason),
     };
     match request.send().await {
-        Ok(resp) => classify(shared, resp).await,
+        Ok(resp) => classify(shared, resp, response_cap(shared, msg)).await,
         Err(e) => match refused_by_policy(&e) {
             Some(reason) => final_error(reason),
             None => AttemptResult {
@@ -181,7 +181,22 @@ fn describe_send_error<S>(e: &reqwest::Error, msg: &StoredMessage, shared: &Shar
     text
 }
 
-async fn classify<S>(shared: &Shared<S>, resp: reqwest::Response) -> AttemptResult {
+/// How much of the response body is read: for a message with a callback
+/// or a failure callback, the whole body up to the size of a message, which
+/// the callback carries; for any other, the excerpt a dead letter keeps.
+fn response_cap<S>(shared: &Shared<S>, msg: &StoredMessage) -> usize {
+    let spec = &msg.spec;
+    if spec.callback.is_some() || spec.failure_callback.is_some() {
+        shared
+            .cfg
+            .callback_response_max
+            .max(shared.cfg.response_excerpt)
+    } else {
+        shared.cfg.response_excerpt
+    }
+}
+
+async fn classify<S>(shared: &Shared<S>, resp: reqwest::Response, cap: usize) -> AttemptResult {
     let status = resp.status().as_u16();
     let headers = response_headers(resp.headers());
     let non_retryable = status == STATUS_NON_RETRYABLE
@@ -190,10 +205,18 @@ async fn classify<S>(shared: &Shared<S>, resp: reqwest::Response) -> AttemptResu
             .get(HEADER_NON_RETRYABLE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     let retry_after = retry_after(resp.headers(), shared.cfg.retry_after_cap);
-    // The body is read (up to the excerpt size) even on success so the
+    // The body is read (up to `cap`, never more) even on success so the
     // connection can go back to the pool, and callbacks can carry it.
-    let (body, error) = match read_capped(resp, shared.cfg.response_excerpt).await {
-        Ok((body, _truncated)) => (body, None),
+    let (body, error) = match read_capped(resp, cap).await {
+        Ok((body, truncated)) => {
+            if truncated && cap > shared.cfg.response_excerpt {
+                tracing::warn!(
+                    limit = cap,
+                    "response larger than a message; its callback carries the first bytes only"
+                );
+            }
+            (body, None)
+        }
         Err(e) => (
             bytes::Bytes::new(),
             Some(format!("reading the response body: {e}")),

@@ -44,6 +44,11 @@ pub struct DeliverConfig {
     pub schedule_interval: Duration,
     /// Bytes of each failed response kept for the dead-letter queue.
     pub response_excerpt: usize,
+    /// Bytes of a response read for the callbacks of a message that has
+    /// them: the whole response up to the size of a message (the gateway's
+    /// `max_body_bytes`), so a callback carries what the destination
+    /// answered. Such a message's dead letter keeps as much.
+    pub callback_response_max: usize,
     /// A `Retry-After` longer than this is ignored (normal backoff applies).
     pub retry_after_cap: Duration,
     /// Seconds the signature's `iat` is back-dated, for receivers whose
@@ -73,6 +78,7 @@ impl Default for DeliverConfig {
             promote_interval: Duration::from_millis(200),
             schedule_interval: Duration::from_secs(1),
             response_excerpt: 16 * 1024,
+            callback_response_max: 10 * 1024 * 1024,
             retry_after_cap: Duration::from_secs(86_400),
             signature_backdate: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),

@@ -1,10 +1,17 @@
 //! `POST /v2/batch`: many publishes in one request (QStash §3.3).
 //!
-//! Every item is validated before anything is stored, so a batch with one
-//! bad item stores nothing and the error names the item. Items are then
-//! stored one by one in request order; if the store refuses one (backlog
-//! full, store down), that item's answer is an `{"error"}` object and the
-//! others keep theirs, as QStash documents.
+//! Every item is validated and placed before anything is stored, so a
+//! batch with one bad item stores nothing and the error names the item.
+//! Items are then stored one by one in request order, and the answer holds
+//! one result per item: a message, or for a URL group one per endpoint.
+//!
+//! QStash documents that an item the store refuses gets an error object in
+//! the answer while the others are sent. Its shape is undocumented, and the
+//! Python SDK reads `messageId` from every object, so such an answer makes
+//! it crash. Ferry answers a refusal at store time (a full backlog, storage
+//! unavailable) with the refusal's own status (429, 503) for the whole
+//! request instead, naming the refused item and the messages stored before
+//! it; later items are not tried. Both SDKs then raise their usual error.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,15 +23,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ferry_core::ids::TenantId;
 use ferry_core::publish;
-use ferry_core::wire::ErrorBody;
-use ferry_store::{Store, UrlGroup};
+use ferry_core::wire::PublishResponse;
+use ferry_store::Store;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::publish::{
-    PublishRequest, TargetKind, fan_out, find_group, publish_one, read_body,
+    Prepared, Progress, PublishRequest, TargetKind, fan_out, find_group, prepare, read_body,
     target_from_destination,
 };
 use crate::queues::{checked_name, refuse_delay};
@@ -49,14 +56,19 @@ struct Item {
     queue: Option<String>,
 }
 
-/// One item's answer: the published message, or why it was not stored.
+/// An item ready to store: one message, or one per endpoint of a group.
+struct Planned {
+    messages: Vec<Prepared>,
+    to_group: bool,
+}
+
+/// One item's answer.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum ItemResult {
-    Published(ferry_core::wire::PublishResponse),
+    Published(PublishResponse),
     /// A URL group item: one answer per endpoint, as a nested array.
-    FannedOut(Vec<ferry_core::wire::PublishResponse>),
-    Failed(ErrorBody),
+    FannedOut(Vec<PublishResponse>),
 }
 
 pub(crate) async fn handle<S: Store>(
@@ -78,80 +90,54 @@ pub(crate) async fn handle<S: Store>(
             items.len()
         )));
     }
-    let now = now_ms();
-    let mut validated = Vec::with_capacity(items.len());
+    let origin = Origin {
+        tenant,
+        caller_ip: peer.ip().to_string(),
+        now: now_ms(),
+    };
+    let mut planned = Vec::with_capacity(items.len());
     for (idx, item) in items.into_iter().enumerate() {
-        let queue = item.queue.clone();
-        let (kind, opts, body) = validate(&state, &tenant, item, now)
+        let plan = plan(&state, &origin, item)
             .await
             .map_err(|e| in_item(idx, e))?;
-        let request = PublishRequest {
-            tenant: tenant.clone(),
-            destination: None,
-            opts,
-            body,
-            caller_ip: Some(peer.ip().to_string()),
-            now,
-            topic: None,
-            queue,
-        };
-        validated.push((kind, request));
+        planned.push(plan);
     }
-    let mut results = Vec::with_capacity(validated.len());
-    let mut all_stored = true;
-    for (kind, request) in validated {
-        let stored = match kind {
-            Checked::Url(destination) => {
-                let request = PublishRequest {
-                    destination: Some(destination),
-                    ..request
-                };
-                publish_one(&state, request)
-                    .await
-                    .map(|(_, published)| ItemResult::Published(published))
-            }
-            Checked::Group(group) => fan_out(&state, request, &group)
-                .await
-                .map(ItemResult::FannedOut),
-        };
-        results.push(stored.unwrap_or_else(|e| {
-            all_stored = false;
-            ItemResult::Failed(ErrorBody { error: refusal(&e) })
-        }));
+    let mut progress = Progress::default();
+    let mut results = Vec::with_capacity(planned.len());
+    for (idx, plan) in planned.into_iter().enumerate() {
+        let mut stored = progress
+            .store_all(&state, plan.messages)
+            .await
+            .map_err(|e| progress.interrupted(in_item(idx, e)))?;
+        results.push(match stored.pop() {
+            Some(one) if !plan.to_group => ItemResult::Published(one),
+            last => ItemResult::FannedOut(stored.into_iter().chain(last).collect()),
+        });
     }
-    let status = if all_stored {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(results)).into_response())
+    Ok((StatusCode::CREATED, Json(results)).into_response())
 }
 
-/// An item's destination after validation: a URL, or an existing group.
-enum Checked {
-    Url(ferry_core::destination::Destination),
-    Group(UrlGroup),
-}
-
-async fn validate<S: Store>(
-    state: &AppState<S>,
-    tenant: &TenantId,
-    item: Item,
+/// Who sent the batch, and when: the same for every item.
+struct Origin {
+    tenant: TenantId,
+    caller_ip: String,
     now: u64,
-) -> ApiResult<(Checked, publish::PublishOptions, Bytes)> {
+}
+
+/// Validates an item and prepares its message(s), storing nothing.
+async fn plan<S: Store>(state: &AppState<S>, origin: &Origin, item: Item) -> ApiResult<Planned> {
     let target = target_from_destination(&item.destination)?;
     let headers = header_map(&item.headers)?;
     if let Some(queue) = &item.queue {
         checked_name(queue)?;
         refuse_delay(&headers, &target.query_config)?;
-        if matches!(target.kind, TargetKind::Group(_)) {
-            return Err(ApiError::Client(
-                StatusCode::NOT_IMPLEMENTED,
-                "enqueueing to a url group is not supported by this version of Ferry".into(),
-            ));
-        }
     }
-    let opts = publish::parse(&headers, &target.query_config, &state.cfg.limits, now)?;
+    let opts = publish::parse(
+        &headers,
+        &target.query_config,
+        &state.cfg.limits,
+        origin.now,
+    )?;
     let body = Bytes::from(item.body.unwrap_or_default());
     if body.len() > state.cfg.max_body_bytes {
         return Err(ApiError::Client(
@@ -162,13 +148,40 @@ async fn validate<S: Store>(
             ),
         ));
     }
-    let checked = match target.kind {
-        TargetKind::Url(destination) => Checked::Url(destination),
-        TargetKind::Group(name) => Checked::Group(find_group(state, tenant, &name).await?),
+    let request = PublishRequest {
+        tenant: origin.tenant.clone(),
+        destination: None,
+        opts,
+        body,
+        caller_ip: Some(origin.caller_ip.clone()),
+        now: origin.now,
+        topic: None,
+        queue: item.queue,
     };
-    Ok((checked, opts, body))
+    Ok(match target.kind {
+        TargetKind::Url(destination) => {
+            let request = PublishRequest {
+                destination: Some(destination),
+                ..request
+            };
+            Planned {
+                messages: vec![prepare(state, request).await?],
+                to_group: false,
+            }
+        }
+        TargetKind::Group(name) => {
+            let group = find_group(state, &origin.tenant, &name).await?;
+            Planned {
+                messages: fan_out(state, request, &group).await?,
+                to_group: true,
+            }
+        }
+    })
 }
 
+/// The item's headers. Names and values are checked as HTTP would: a value
+/// with a line break or another control character is refused, so nothing
+/// can be smuggled into a delivery's headers.
 fn header_map(headers: &HashMap<String, String>) -> ApiResult<HeaderMap> {
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
@@ -187,22 +200,10 @@ fn in_item(idx: usize, e: ApiError) -> ApiError {
         ApiError::Client(status, message) => {
             ApiError::Client(status, format!("batch item {idx}: {message}"))
         }
+        ApiError::Busy { message, limit } => ApiError::Busy {
+            message: format!("batch item {idx}: {message}"),
+            limit,
+        },
         other => other,
-    }
-}
-
-/// The text of a refusal for one item's answer; internal details stay in
-/// the log, as `ApiError` does for whole responses.
-fn refusal(e: &ApiError) -> String {
-    match e {
-        ApiError::Client(_, message) | ApiError::Busy(message) => message.clone(),
-        ApiError::Unavailable(error) => {
-            tracing::error!(%error, "store unavailable during a batch");
-            "storage is unavailable; this message was not stored, try again".into()
-        }
-        ApiError::Internal(error) => {
-            tracing::error!(%error, "internal error during a batch");
-            "internal error; this message was not stored".into()
-        }
     }
 }

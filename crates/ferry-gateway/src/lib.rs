@@ -46,6 +46,7 @@ mod flows;
 mod keys;
 mod messages;
 mod metrics;
+mod placement;
 mod publish;
 mod query;
 mod queues;
@@ -61,6 +62,9 @@ pub use metrics::Metrics;
 pub struct GatewayConfig {
     /// Largest accepted message body; larger gets 413.
     pub max_body_bytes: usize,
+    /// The bound on messages waiting for delivery (0: none), reported in
+    /// `Burst-RateLimit-Limit` when it refuses a publish.
+    pub max_backlog: u64,
     /// Bounds on publish options (retries, delay, timeout, headers).
     pub limits: Limits,
     /// Most request headers; more gets 431.
@@ -81,6 +85,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 10 * 1024 * 1024,
+            max_backlog: 0,
             limits: Limits::default(),
             max_headers: 64,
             max_header_bytes: 64 * 1024,

@@ -6,21 +6,20 @@
 //!   list cancels nothing, never everything.
 //! * by filter: `url`, `topicName`, `queueName`, `scheduleId`, `label`,
 //!   `flowControlKey`, `callerIp`, `host`, `path`, `fromDate`, `toDate` in
-//!   the query, with `count` (the JS SDK's `cancel({filter, count})`). A
-//!   parameter with several values (repeated or comma-separated) matches
-//!   any of them; different parameters must all match. An unknown
-//!   parameter is a 400, so a typo cannot widen the cancel to everything.
-//! * everything: no filter (the JS SDK's `cancel({all: true})`, which sends
-//!   only `count`, and the Python SDK's `cancel_all()`, which sends neither
+//!   the query (the JS SDK's `cancel({filter})`). A parameter with several
+//!   values (repeated or comma-separated) matches any of them; different
+//!   parameters must all match. An unknown parameter is a 400, so a typo
+//!   cannot widen the cancel to everything.
+//! * everything: no filter (the JS SDK's `cancel({all: true})` and
+//!   `deleteAll()`, and the Python SDK's `cancel_all()`, which sends neither
 //!   query nor body).
 //!
-//! `count` (1 to 500) caps how many messages one request cancels. The JS
-//! SDK always sends it (100 unless told otherwise) and documents calling
-//! again until `cancelled` is 0; the Python SDK's `cancel_all` sends no
-//! count, does not loop, and promises to cancel all messages. So without
-//! `count` every matching message is cancelled in this one request. On a
-//! very large backlog that request can run into the gateway's request
-//! timeout; what was cancelled stays cancelled and calling again goes on.
+//! A cancel by filter or of everything takes every match in one request,
+//! as QStash does: the JS SDK still sends a legacy `count` (100 by default)
+//! and documents that the server ignores it, so `count` is accepted, with
+//! any value, and ignored. On a very large backlog that request can run
+//! into the gateway's request timeout; what was cancelled stays cancelled
+//! and calling again goes on.
 
 use axum::Json;
 use axum::body::Body;
@@ -76,9 +75,9 @@ pub(crate) async fn cancel<S: Store>(
 /// The most ids one bulk cancel may name.
 const MAX_IDS: usize = 1_000;
 const IDS: &str = "messageIds";
+/// The legacy page size the JS SDK sends with every cancel by filter;
+/// ignored (see the module doc).
 const COUNT: &str = "count";
-/// The largest `count` of a cancel by filter (QStash's bound).
-const MAX_COUNT: usize = 500;
 const FILTERS: [&str; 11] = [
     "url",
     "topicName",
@@ -96,11 +95,8 @@ const FILTERS: [&str; 11] = [
 /// Which messages a bulk cancel names.
 enum Selection {
     Ids(Vec<String>),
-    /// Those matching the filter, at most `limit` of them (`None`: all).
-    Matching {
-        filter: Box<MessageFilter>,
-        limit: Option<usize>,
-    },
+    /// Every message the filter matches.
+    Matching(Box<MessageFilter>),
 }
 
 pub(crate) async fn cancel_many<S: Store>(
@@ -111,11 +107,8 @@ pub(crate) async fn cancel_many<S: Store>(
     let now = now_ms();
     let cancelled = match selection(request).await? {
         Selection::Ids(ids) => cancel_ids(&state, &tenant, &ids, now).await?,
-        Selection::Matching { filter, limit } => {
-            let n = state
-                .store
-                .cancel_matching(&tenant, &filter, limit, now)
-                .await?;
+        Selection::Matching(filter) => {
+            let n = state.store.cancel_matching(&tenant, &filter, now).await?;
             tracing::info!(cancelled = n, "messages cancelled by filter");
             u64::try_from(n).unwrap_or(u64::MAX)
         }
@@ -170,16 +163,7 @@ async fn selection(request: Request<Body>) -> ApiResult<Selection> {
         })?;
         return Ok(Selection::Ids(named.message_ids));
     }
-    let limit = q.number::<usize>(COUNT)?;
-    if limit.is_some_and(|n| n == 0 || n > MAX_COUNT) {
-        return Err(ApiError::bad_request(format!(
-            "count must be between 1 and {MAX_COUNT}"
-        )));
-    }
-    Ok(Selection::Matching {
-        filter: Box::new(filter(&q)?),
-        limit,
-    })
+    Ok(Selection::Matching(Box::new(filter(&q)?)))
 }
 
 fn filter(q: &QueryPairs) -> ApiResult<MessageFilter> {

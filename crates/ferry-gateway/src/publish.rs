@@ -2,7 +2,6 @@
 //! with the message id only after the store confirmed the write.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
 
 use axum::Json;
 use axum::body::Body;
@@ -10,7 +9,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ferry_core::destination::{self, Destination};
-use ferry_core::ids::{MessageId, Partition, TenantId, validate_name};
+use ferry_core::ids::{MessageId, TenantId, validate_name};
 use ferry_core::message::{MessageSpec, TopicRef};
 use ferry_core::publish::{self, Dedup, PublishOptions};
 use ferry_core::signing::body_hash;
@@ -23,6 +22,7 @@ use tracing::Instrument;
 
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
+use crate::placement::partition_for;
 use crate::{AppState, now_ms};
 
 pub(crate) const PUBLISH_PREFIX: &str = "/v2/publish/";
@@ -134,7 +134,17 @@ pub(crate) async fn handle<S: Store>(
         topic: None,
         queue: None,
     };
-    match target.kind {
+    send(&state, target.kind, request).await
+}
+
+/// Publishes (or enqueues) `request` to a URL, answered with one message,
+/// or to a URL group, answered with one message per endpoint.
+pub(crate) async fn send<S: Store>(
+    state: &AppState<S>,
+    kind: TargetKind,
+    request: PublishRequest,
+) -> ApiResult<Response> {
+    match kind {
         TargetKind::Url(destination) => {
             let span = tracing::info_span!(
                 "publish",
@@ -146,7 +156,7 @@ pub(crate) async fn handle<S: Store>(
                 ..request
             };
             async move {
-                let (status, response) = publish_one(&state, request).await?;
+                let (status, response) = publish_one(state, request).await?;
                 tracing::Span::current().record("msg.id", response.message_id.as_str());
                 Ok((status, Json(response)).into_response())
             }
@@ -154,8 +164,13 @@ pub(crate) async fn handle<S: Store>(
             .await
         }
         TargetKind::Group(name) => {
-            let group = find_group(&state, &request.tenant, &name).await?;
-            let responses = fan_out(&state, request, &group).await?;
+            let group = find_group(state, &request.tenant, &name).await?;
+            let copies = fan_out(state, request, &group).await?;
+            let mut progress = Progress::default();
+            let responses = progress
+                .store_all(state, copies)
+                .await
+                .map_err(|e| progress.interrupted(e))?;
             Ok((StatusCode::CREATED, Json(responses)).into_response())
         }
     }
@@ -174,15 +189,16 @@ pub(crate) async fn find_group<S: Store>(
         .ok_or_else(|| ApiError::not_found(format!("url group {name:?} not found")))
 }
 
-/// Publishes one copy of `request` per endpoint of `group`, each its own
-/// message (own id, retries and dead letter), in endpoint order. A
-/// deduplication id applies per endpoint.
+/// One copy of `request` per endpoint of `group`, in endpoint order, each
+/// its own message (own id, retries and dead letter; enqueued when the
+/// request names a queue), ready to store. A deduplication id applies per
+/// endpoint.
 pub(crate) async fn fan_out<S: Store>(
     state: &AppState<S>,
     request: PublishRequest,
     group: &UrlGroup,
-) -> ApiResult<Vec<PublishResponse>> {
-    let mut responses = Vec::with_capacity(group.endpoints.len());
+) -> ApiResult<Vec<Prepared>> {
+    let mut copies = Vec::with_capacity(group.endpoints.len());
     for endpoint in &group.endpoints {
         // Stored endpoints were validated when they were added.
         let destination =
@@ -202,13 +218,11 @@ pub(crate) async fn fan_out<S: Store>(
                 name: group.name.clone(),
                 endpoint: endpoint.name.clone(),
             }),
-            queue: None,
+            queue: request.queue.clone(),
         };
-        let (_, mut response) = publish_one(state, copy).await?;
-        response.url = Some(endpoint.url.clone());
-        responses.push(response);
+        copies.push(prepare(state, copy).await?);
     }
-    Ok(responses)
+    Ok(copies)
 }
 
 /// A validated publish, ready to store.
@@ -225,31 +239,42 @@ pub(crate) struct PublishRequest {
     pub(crate) queue: Option<String>,
 }
 
-pub(crate) async fn publish_one<S: Store>(
+/// A message placed in its partition with its final spec: everything but
+/// the write itself, which only the store can still refuse.
+pub(crate) struct Prepared {
+    message: NewMessage,
+    dedup: Option<String>,
+}
+
+async fn publish_one<S: Store>(
     state: &AppState<S>,
     request: PublishRequest,
 ) -> ApiResult<(StatusCode, PublishResponse)> {
+    let prepared = prepare(state, request).await?;
+    store(state, prepared).await
+}
+
+/// Places `request` and builds its message.
+pub(crate) async fn prepare<S: Store>(
+    state: &AppState<S>,
+    request: PublishRequest,
+) -> ApiResult<Prepared> {
     let Some(destination) = request.destination.clone() else {
         return Err(ApiError::Internal("publish without a destination".into()));
     };
-    let dedup_key = dedup_key(&request, &destination);
-    let flow_key = request.opts.flow_control.as_ref().map(|f| f.key.as_str());
-    let partition = match (&request.queue, flow_key, &dedup_key) {
-        (Some(_), Some(_), _) => {
-            return Err(ApiError::Client(
-                StatusCode::NOT_IMPLEMENTED,
-                "flow control on enqueued messages is not supported by this version of Ferry; use the queue's parallelism, or publish with flow control".into(),
-            ));
-        }
-        // A queue's messages live in its partition, with all its state.
-        (Some(queue), None, _) => state.store.queue_home(&request.tenant, queue).await?,
-        // So do a flow-control key's.
-        (None, Some(key), _) => state.store.flow_home(&request.tenant, key).await?,
-        // Duplicates must meet in one partition, where their key lives.
-        (None, None, Some(key)) => partition_of(key, state.store.partitions()),
-        (None, None, None) => next_partition(state.store.partitions()),
-    };
+    let dedup = dedup_key(&request, &destination);
+    let partition = partition_for(
+        state,
+        &request.tenant,
+        request.queue.as_deref(),
+        request.opts.flow_control.as_ref().map(|f| f.key.as_str()),
+        dedup.as_deref(),
+    )
+    .await?;
     let id = MessageId::generate(partition);
+    if !request.opts.dropped_headers.is_empty() {
+        tracing::debug!(msg.id = %id, dropped = ?request.opts.dropped_headers, "headers not forwarded");
+    }
     let spec = MessageSpec {
         tenant: request.tenant,
         url: destination.to_string(),
@@ -265,7 +290,7 @@ pub(crate) async fn publish_one<S: Store>(
         failure_callback: request.opts.failure_callback,
         labels: request.opts.labels,
         caller_ip: request.caller_ip,
-        dedup_id: dedup_key.clone(),
+        dedup_id: dedup.clone(),
         created_at: request.now,
         not_before: request.opts.not_before_ms.unwrap_or(request.now),
         body_hash: body_hash(&request.body),
@@ -276,38 +301,91 @@ pub(crate) async fn publish_one<S: Store>(
         queue: request.queue,
         flow_control: request.opts.flow_control,
     };
-    let message = NewMessage {
-        id,
-        spec,
-        body: request.body,
-    };
+    Ok(Prepared {
+        message: NewMessage {
+            id,
+            spec,
+            body: request.body,
+        },
+        dedup,
+    })
+}
+
+/// Writes a prepared message: 201 with its id and destination, or 202 with
+/// the id of the message it duplicates.
+async fn store<S: Store>(
+    state: &AppState<S>,
+    prepared: Prepared,
+) -> ApiResult<(StatusCode, PublishResponse)> {
+    let Prepared { message, dedup } = prepared;
     let stored = if message.spec.queue.is_some() {
-        state.store.enqueue(&message, dedup_key.as_deref()).await?
+        state.store.enqueue(&message, dedup.as_deref()).await?
     } else {
-        state.store.publish(&message, dedup_key.as_deref()).await?
+        state.store.publish(&message, dedup.as_deref()).await?
     };
+    let url = message.spec.url;
     match stored {
         PublishOutcome::Created => {
             state.metrics.count("created");
-            Ok((StatusCode::CREATED, response(message.id, None)))
+            Ok((StatusCode::CREATED, response(message.id, url, None)))
         }
         PublishOutcome::Duplicate(original) => {
             state.metrics.count("duplicate");
-            Ok((StatusCode::ACCEPTED, response(original, Some(true))))
+            Ok((StatusCode::ACCEPTED, response(original, url, Some(true))))
         }
         PublishOutcome::BacklogFull => {
             state.metrics.count("backlog_full");
-            Err(ApiError::Busy(
-                "backlog full: too many messages are waiting for delivery; retry later".into(),
-            ))
+            Err(ApiError::Busy {
+                message: "backlog full: too many messages are waiting for delivery; retry later"
+                    .into(),
+                limit: state.cfg.max_backlog,
+            })
         }
     }
 }
 
-fn response(id: MessageId, deduplicated: Option<bool>) -> PublishResponse {
+/// The messages one request has stored so far, in order, so that an error
+/// that stops it midway can say which exist (see `ApiError::after_storing`).
+#[derive(Default)]
+pub(crate) struct Progress {
+    stored: Vec<String>,
+}
+
+impl Progress {
+    /// Stores `prepared` in order, answering one response per message.
+    pub(crate) async fn store_all<S: Store>(
+        &mut self,
+        state: &AppState<S>,
+        prepared: Vec<Prepared>,
+    ) -> ApiResult<Vec<PublishResponse>> {
+        let mut responses = Vec::with_capacity(prepared.len());
+        for message in prepared {
+            let (_, response) = store(state, message).await?;
+            self.stored.push(response.message_id.clone());
+            responses.push(response);
+        }
+        Ok(responses)
+    }
+
+    /// `error`, which stopped the request, saying which of its messages
+    /// were stored before.
+    pub(crate) fn interrupted(&self, error: ApiError) -> ApiError {
+        match self.stored.as_slice() {
+            [] => error,
+            stored => error.after_storing(&format!(
+                "messages this request stored before: {}; the rest were not stored",
+                stored.join(", ")
+            )),
+        }
+    }
+}
+
+/// The answer to a stored message. QStash's JS SDK declares `url` for a
+/// publish to a URL; it is the destination as stored.
+fn response(id: MessageId, url: String, deduplicated: Option<bool>) -> PublishResponse {
     PublishResponse {
         message_id: id.to_string(),
-        url: None,
+        url: Some(url),
         deduplicated,
     }
 }
@@ -338,18 +416,6 @@ fn dedup_key(request: &PublishRequest, destination: &Destination) -> Option<Stri
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn partition_of(key: &str, partitions: u16) -> Partition {
-    let digest = Sha256::digest(key.as_bytes());
-    let n = u16::from_be_bytes([digest[0], digest[1]]);
-    Partition(n % partitions.max(1))
-}
-
-/// Spreads messages without a routing key evenly over the partitions.
-fn next_partition(partitions: u16) -> Partition {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    Partition(NEXT.fetch_add(1, Ordering::Relaxed) % partitions.max(1))
 }
 
 #[cfg(test)]
@@ -402,12 +468,5 @@ mod tests {
         );
         assert_eq!(dest("/v2/publish/my-group").unwrap(), "group my-group");
         assert!(dest("/v2/publish/a%20b").unwrap_err().starts_with("400"));
-    }
-
-    #[test]
-    fn dedup_keys_route_to_a_stable_partition() {
-        assert_eq!(partition_of("k", 8), partition_of("k", 8));
-        assert!(partition_of("k", 8).0 < 8);
-        assert_eq!(partition_of("k", 1), Partition(0));
     }
 }

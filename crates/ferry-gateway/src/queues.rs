@@ -1,14 +1,16 @@
 //! Queues: `POST /v2/enqueue/{queue}/{destination}` and the `/v2/queues`
 //! routes. An enqueued message is validated and stored like a publish, but
 //! waits in its queue until the queue's parallelism admits it (see
-//! `ferry_store::Queue`).
+//! `ferry_store::Queue`), and then, when it has a flow-control key, for
+//! room under the key. Enqueueing to a URL group enqueues one message per
+//! endpoint, in endpoint order.
 
 use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ferry_core::ids::validate_name;
 use ferry_core::publish::{self, HEADER_DELAY, HEADER_NOT_BEFORE};
 use ferry_core::wire::{self, QueueUpsert};
@@ -17,7 +19,7 @@ use http::{HeaderMap, Request, StatusCode};
 
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
-use crate::publish::{PublishRequest, TargetKind, publish_one, read_body, target};
+use crate::publish::{PublishRequest, read_body, send, target};
 use crate::{AppState, now_ms};
 
 const ENQUEUE_PREFIX: &str = "/v2/enqueue/";
@@ -64,19 +66,13 @@ pub(crate) async fn enqueue<S: Store>(
     checked_name(queue)?;
     let queue = queue.to_owned();
     let target = target(&parts.uri, &format!("{ENQUEUE_PREFIX}{queue}/"))?;
-    let TargetKind::Url(destination) = target.kind else {
-        return Err(ApiError::Client(
-            StatusCode::NOT_IMPLEMENTED,
-            "enqueueing to a url group is not supported by this version of Ferry".into(),
-        ));
-    };
     refuse_delay(&parts.headers, &target.query_config)?;
     let now = now_ms();
     let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)?;
     let body = read_body(body, state.cfg.max_body_bytes).await?;
     let request = PublishRequest {
         tenant,
-        destination: Some(destination),
+        destination: None,
         opts,
         body,
         caller_ip: Some(peer.ip().to_string()),
@@ -84,8 +80,7 @@ pub(crate) async fn enqueue<S: Store>(
         topic: None,
         queue: Some(queue),
     };
-    let (status, response) = publish_one(&state, request).await?;
-    Ok((status, Json(response)).into_response())
+    send(&state, target.kind, request).await
 }
 
 fn shown(queue: Queue) -> wire::Queue {

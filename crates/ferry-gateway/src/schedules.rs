@@ -19,6 +19,7 @@ use http::{Method, Request, StatusCode};
 use crate::auth::Tenant;
 use crate::convert::{callback_fields, header_map};
 use crate::error::{ApiError, ApiResult};
+use crate::placement::shared_home;
 use crate::publish::{TargetKind, find_group, read_body, target};
 use crate::queues::{checked_name, refuse_delay};
 use crate::{AppState, now_ms};
@@ -81,12 +82,6 @@ async fn create<S: Store>(
         }
     };
     let queue = header_text(parts.headers.remove(HEADER_QUEUE))?;
-    if queue.is_some() && url_group.is_some() {
-        return Err(ApiError::Client(
-            StatusCode::NOT_IMPLEMENTED,
-            "enqueueing to a url group is not supported by this version of Ferry".into(),
-        ));
-    }
     if let Some(queue) = &queue {
         checked_name(queue)?;
         // As on enqueue: a queue delivers in order, which a delay would
@@ -105,11 +100,9 @@ async fn create<S: Store>(
     };
     let now = now_ms();
     let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)?;
-    if queue.is_some() && opts.flow_control.is_some() {
-        return Err(ApiError::Client(
-            StatusCode::NOT_IMPLEMENTED,
-            "flow control on enqueued messages is not supported by this version of Ferry; use the queue's parallelism".into(),
-        ));
+    if let (Some(queue), Some(flow)) = (&queue, &opts.flow_control) {
+        // The store places the schedule with its queue; the key must be there.
+        shared_home(state, &tenant, queue, &flow.key).await?;
     }
     let body = read_body(body, state.cfg.max_body_bytes).await?;
     let created_at = match state.store.schedule(&tenant, &id).await? {

@@ -114,8 +114,8 @@ pub struct PublishOptions {
     /// A name that already carries the prefix is sent as it is.
     pub forward_headers: Vec<(String, String)>,
     /// Bounds the deliveries of every message published with the same key
-    /// (`Upstash-Flow-Control-Key` and `-Value`). The relay refuses it on
-    /// enqueue and on schedules.
+    /// (`Upstash-Flow-Control-Key` and `-Value`). An enqueued message waits
+    /// for its queue first, then for room under the key.
     pub flow_control: Option<FlowControl>,
 }
 
@@ -219,12 +219,9 @@ pub struct LogQuery {
     pub filters: Vec<(String, String)>,
 }
 
-/// Which pending messages a bulk cancel takes.
+/// Which pending messages a bulk cancel takes: every match, in one call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CancelQuery {
-    /// At most this many per call (the relay accepts 1 to 500); `None`
-    /// cancels every match in one call.
-    pub count: Option<u32>,
     /// Filters such as `("label", "nightly")`, `("url", "https://…")` or
     /// `("queueName", "jobs")`. Repeating a key matches any of its values;
     /// different keys must all match. No filters match every pending
@@ -315,7 +312,7 @@ impl Client {
     pub async fn cancel_matching(&self, query: &CancelQuery) -> Result<Cancelled> {
         let request = self
             .request(Method::DELETE, &["v2", "messages"])
-            .query(&page_pairs(None, query.count, None, &query.filters));
+            .query(&page_pairs(None, None, None, &query.filters));
         send_json(request).await
     }
 

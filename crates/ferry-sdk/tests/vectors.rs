@@ -1,18 +1,16 @@
-//! Replays the recorded QStash delivery requests in `shared/spec/vectors`
-//! through `Receiver`, so the SDK is held to the same verdicts as the
-//! official JS and Python receivers that cross-checked those vectors.
-//!
-//! The vectors live outside the workspace. Set `FERRY_SHARED_DIR` to their
-//! parent directory, or keep `shared/` beside the workspace root; a missing
-//! directory fails the test rather than skipping it.
+//! Replays recorded QStash delivery requests (`tests/vectors/*.txt`, raw
+//! HTTP/1.1 with CRLF line ends) through `Receiver`, so the SDK is held to
+//! the same verdicts as the official JS and Python receivers that
+//! cross-checked those requests. `tests/vectors/vectors.json` names each
+//! request with its URL, signature, signing time and expected verdict, and
+//! holds the public QStash development keys that signed them.
 
 use std::path::PathBuf;
 
 use ferry_sdk::verify::{Receiver, VerifyError};
 use serde::Deserialize;
 
-/// `spec/vectors/qstash-keys.json`: the dev-server keys and one entry per
-/// request file.
+/// `vectors.json`: the dev-server keys and one entry per request file.
 #[derive(Deserialize)]
 struct VectorSet {
     dev_server: DevServer,
@@ -98,23 +96,14 @@ impl Request {
 }
 
 fn vectors_dir() -> PathBuf {
-    let shared = std::env::var_os("FERRY_SHARED_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    shared.join("spec/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 fn load() -> (VectorSet, PathBuf) {
     let dir = vectors_dir();
-    let index = dir.join("qstash-keys.json");
-    let json = std::fs::read(&index).unwrap_or_else(|error| {
-        panic!(
-            "cannot read {}: {error}. Set FERRY_SHARED_DIR to the directory \
-             that contains spec/vectors/qstash-keys.json",
-            index.display()
-        )
-    });
+    let index = dir.join("vectors.json");
+    let json = std::fs::read(&index)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", index.display()));
     let set: VectorSet = serde_json::from_slice(&json)
         .unwrap_or_else(|error| panic!("{} is not a vector set: {error}", index.display()));
     assert!(

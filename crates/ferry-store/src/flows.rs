@@ -1,8 +1,9 @@
 //! Flow-control keys: per-key limits on deliveries in flight (`parallelism`)
 //! and started per period (`rate`), shared by every deliverer.
 //!
-//! A key lives in one partition, chosen from its tenant and name on first
-//! use, and the messages published with it are created there. A message
+//! A key lives in one partition, its tenant's home (see
+//! [`crate::placement`], which also holds the tenant's queues), and the
+//! messages published or enqueued with it are created there. A message
 //! that becomes deliverable joins the key's waiting list; it is admitted to
 //! the ready stream only while the key has room, by the same step that
 //! added it or by the step that frees a slot (the outcome of an attempt).
@@ -17,9 +18,7 @@
 //! window is full while messages wait is registered, scored by the time the
 //! window ends, in its partition's wake set, which the deliverer polls.
 
-use ferry_core::ids::{Partition, TenantId};
-
-use crate::schedules::schedule_partition;
+use ferry_core::ids::TenantId;
 
 /// A flow-control key as the API shows it (QStash v2 §9.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,10 +89,4 @@ impl FlowSlot {
         let (tenant, key) = self.0.split_once(':')?;
         Some((TenantId::new(tenant).ok()?, key.to_owned()))
     }
-}
-
-/// The partition a new key of `tenant` named `key` is placed in: the same
-/// stable spread as schedules and queues use.
-pub fn flow_partition(tenant: &TenantId, key: &str, partitions: u16) -> Partition {
-    schedule_partition(tenant, key, partitions)
 }

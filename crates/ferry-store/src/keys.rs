@@ -112,6 +112,11 @@ impl Keys {
         format!("{}:flows", self.tenant(tenant))
     }
 
+    /// The tenant's home partition (see the crate doc, "Placement").
+    pub(crate) fn home(&self, tenant: &TenantId) -> String {
+        format!("{}:home", self.tenant(tenant))
+    }
+
     pub(crate) fn signing(&self, tenant: &TenantId) -> String {
         format!("{}:{VERSION}:tenant:{tenant}:keys", self.prefix)
     }

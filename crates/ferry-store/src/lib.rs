@@ -34,6 +34,7 @@
 //! | `<prefix>:v1:{t:<tenant>}:schedules` | hash | the tenant's schedules: schedule id = number of the partition holding it |
 //! | `<prefix>:v1:{t:<tenant>}:queues` | hash | the tenant's queues: queue name = number of the partition holding it |
 //! | `<prefix>:v1:{t:<tenant>}:flows` | hash | the tenant's flow-control keys: key = number of the partition holding it; entries of expired keys are dropped when listed |
+//! | `<prefix>:v1:{t:<tenant>}:home` | string | the number of the tenant's home partition, which holds its new queues and flow-control keys (see [Placement](#placement)) |
 //!
 //! # Transitions
 //!
@@ -75,6 +76,41 @@
 //! attempt holds until its outcome is recorded. `src/flows.rs` describes
 //! admission, slots and the rate windows.
 //!
+//! A message enqueued with a flow-control key passes both: its hash names
+//! the queue (`q`) and the key (`fc`), and enqueueing applies its limits to
+//! the key. It waits for its turn in the queue first and takes a queue slot
+//! when admitted, like any queue message. Its ready entry then holds no key
+//! slot, so the deliverer moves it to the back of the key's waiting list
+//! (`flow_wait`, the step that also handles a flow-controlled message that
+//! became due after a delay or a retry's backoff), where it waits for room
+//! under the key while keeping its queue slot. Its outcome frees both
+//! slots in one script (a retry frees only the key's, and waits under the
+//! key again when due); a cancel takes it off whichever list holds it and
+//! frees its queue slot. A schedule with a queue and a key fires each tick
+//! the same way.
+//!
+//! # Placement
+//!
+//! Admitting a message to the ready stream, and freeing its slot, must be
+//! one single-slot script, which touches the queue's state and, for a
+//! message enqueued with a flow-control key, the key's. Any queue of a
+//! tenant may be combined with any of its keys, so every queue and every
+//! flow-control key of a tenant lives in one partition: the tenant's home,
+//! a stable hash of the tenant's name. Their messages, and the schedules
+//! that create messages for them, are created there. Plain publishes are
+//! still spread over all partitions; a tenant's queued and flow-controlled
+//! traffic is not, which is the price of atomic admission, and tenants
+//! spread over the partitions.
+//!
+//! The home is recorded under the tenant's tag (`home`) the first time a
+//! queue or key needs it, so a later change of the partition count does
+//! not separate the tenant's new queues and keys from its existing ones;
+//! only a recorded home beyond the partition count (a partition no
+//! deliverer reads) is chosen anew. A queue or key keeps the partition its
+//! index names, so one placed apart by an earlier version of Ferry cannot
+//! be combined with one in another partition: the gateway refuses such a
+//! message with 409 rather than keep a key's state in two places.
+//!
 //! Bulk cancel (`DELETE /v2/messages` by filter or for everything) has no
 //! index of a tenant's pending messages to read: it walks each partition's
 //! delayed set, the waiting lists of the tenant's queues and flow-control
@@ -110,6 +146,7 @@ mod leases;
 mod memory;
 mod paging;
 mod pending;
+mod placement;
 mod queues;
 mod record;
 mod redis_store;
@@ -119,12 +156,12 @@ mod scripts;
 pub use backlog::{Backlog, PartitionBacklog, TenantBacklog};
 pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
-pub use flows::{FlowChange, FlowKey, FlowSlot, flow_partition};
+pub use flows::{FlowChange, FlowKey, FlowSlot};
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
 pub use memory::{MemoryConfig, MemoryKeyRotations, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
 pub use pending::{MessageFilter, PendingMessage, Place};
-pub use queues::{Queue, QueueSettings, queue_partition};
+pub use queues::{Queue, QueueSettings};
 pub use redis_store::{RedisConfig, RedisKeyRotations, RedisReader, RedisStore};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 
@@ -336,15 +373,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Cancels the pending messages of `tenant` that `filter` matches, at
-    /// most `limit` of them (`None`: all); returns how many it cancelled.
-    /// Each one is cancelled as by [`Store::cancel`]; the walk over the
-    /// partitions is described in the `pending` module.
+    /// Cancels every pending message of `tenant` that `filter` matches;
+    /// returns how many it cancelled. Each one is cancelled as by
+    /// [`Store::cancel`]; the walk over the partitions is described in the
+    /// `pending` module.
     fn cancel_matching(
         &self,
         tenant: &TenantId,
         filter: &MessageFilter,
-        limit: Option<usize>,
         now_ms: u64,
     ) -> impl Future<Output = Result<usize>> + Send;
 
@@ -512,7 +548,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// The partition holding the tenant's queue `name`, or the one it will
-    /// be created in. Messages enqueued to it must be created there.
+    /// be created in: the tenant's home (see the crate doc, "Placement").
+    /// Messages enqueued to it must be created there.
     fn queue_home(
         &self,
         tenant: &TenantId,
@@ -521,8 +558,10 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Stores a message enqueued to the queue its spec names (created with
     /// parallelism 1 when absent): it waits in the queue until admitted to
-    /// the ready stream. Deduplication and the backlog bound are as for
-    /// [`Store::publish`].
+    /// the ready stream. A message that also names a flow-control key
+    /// applies its limits to the key, and once admitted waits under the key
+    /// too (see the crate doc). Deduplication and the backlog bound are as
+    /// for [`Store::publish`].
     fn enqueue(
         &self,
         msg: &NewMessage,
@@ -567,8 +606,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// The partition holding the tenant's flow-control key `key`, or the
-    /// one it will be created in. Messages published with it must be
-    /// created there; [`Store::publish`] then applies their limits to the
+    /// one it will be created in: the tenant's home, which holds its queues
+    /// as well. Messages published with it must be created there; [`Store::publish`] then applies their limits to the
     /// key (unless pinned) and makes them wait for room.
     fn flow_home(
         &self,
@@ -602,8 +641,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Moves the claimed entry of a flow-controlled message that holds no
-    /// slot (it became due after a delay or a retry's backoff) to the back
-    /// of its key's waiting list, admitting what the limits allow.
+    /// slot (it became due after a delay or a retry's backoff, or its queue
+    /// admitted it) to the back of its key's waiting list, admitting what
+    /// the limits allow.
     /// [`Recorded::Gone`] when the message no longer exists (the entry is
     /// acknowledged all the same).
     fn flow_wait(

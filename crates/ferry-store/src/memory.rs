@@ -132,10 +132,9 @@ impl Store for MemoryStore {
         &self,
         tenant: &TenantId,
         filter: &MessageFilter,
-        limit: Option<usize>,
         now_ms: u64,
     ) -> Result<usize> {
-        Ok(self.state().cancel_matching(tenant, filter, limit, now_ms))
+        Ok(self.state().cancel_matching(tenant, filter, now_ms))
     }
 
     async fn pending_messages(

@@ -7,6 +7,11 @@
 //! at, so the next page resumes exactly after it even when two partitions
 //! produced the same entry id. Work per page is bounded: when filters reject
 //! many entries, a page may come back short with a cursor to continue from.
+//!
+//! A cursor may also be a bare Unix time in ms, as the JS SDK's own example
+//! passes it (`cursor: Date.now()`): the page then starts at that time,
+//! inclusive, going back from it (newest first) or forward from it (oldest
+//! first).
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
@@ -111,9 +116,44 @@ impl Cursor {
     }
 }
 
-/// Whether `s` is a cursor this module produced.
+/// Whether `s` is a cursor this module produced, or a time in Unix ms.
 pub fn valid_cursor(s: &str) -> bool {
-    Cursor::parse(s).is_some()
+    Resume::parse(s).is_some()
+}
+
+/// Where a page starts, from its request's cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// Just after the last entry of the previous page.
+    After(Cursor),
+    /// At this Unix ms, inclusive.
+    At(u64),
+}
+
+impl Resume {
+    fn parse(s: &str) -> Option<Self> {
+        Cursor::parse(s)
+            .map(Self::After)
+            .or_else(|| s.parse().ok().map(Self::At))
+    }
+
+    /// Where `partition`'s stream is read from, in `order`.
+    fn start(self, partition: u16, order: Order) -> Start {
+        match self {
+            Self::After(cursor) => first_start(cursor, partition, order),
+            Self::At(ms) => {
+                // Every entry of that millisecond, whatever its sequence.
+                let seq = match order {
+                    Order::EarliestFirst => 0,
+                    Order::LatestFirst => u64::MAX,
+                };
+                Start {
+                    at: EntryPos { ms, seq },
+                    inclusive: true,
+                }
+            }
+        }
+    }
 }
 
 struct Lane<T> {
@@ -132,14 +172,14 @@ pub(crate) async fn page<S: Source>(
     request: PageRequest<'_>,
     keep: impl Fn(&S::Item) -> bool,
 ) -> Result<(Vec<S::Item>, Option<String>)> {
-    let cursor = request.cursor.and_then(Cursor::parse);
+    let resume = request.cursor.and_then(Resume::parse);
     let chunk = (request.count * 2).clamp(16, 500);
     let mut lanes: Vec<Lane<S::Item>> = (0..partitions)
         .map(|p| Lane {
             partition: p,
             buffered: VecDeque::new(),
-            next_start: cursor
-                .map(|c| first_start(c, p, request.order))
+            next_start: resume
+                .map(|r| r.start(p, request.order))
                 .or(request.seek.map(|at| Start {
                     at,
                     inclusive: true,

@@ -1,14 +1,10 @@
 //! Queues: a tenant's named FIFO lines of messages, each delivered with at
 //! most `parallelism` messages in flight.
 //!
-//! A queue lives in one partition, chosen from its tenant and name when it
-//! is created, and its messages are created in that partition, so admitting
-//! a waiting message to the ready stream, and freeing a slot when one
-//! finishes, are single-slot steps.
-
-use ferry_core::ids::{Partition, TenantId};
-
-use crate::schedules::schedule_partition;
+//! A queue lives in one partition, its tenant's home (see
+//! [`crate::placement`]), and its messages are created in that partition, so
+//! admitting a waiting message to the ready stream, and freeing a slot when
+//! one finishes, are single-slot steps.
 
 /// A queue as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +28,4 @@ pub struct Queue {
 pub struct QueueSettings {
     pub parallelism: u32,
     pub paused: bool,
-}
-
-/// The partition a new queue of `tenant` named `name` is placed in: the
-/// same stable spread as schedules use.
-pub fn queue_partition(tenant: &TenantId, name: &str, partitions: u16) -> Partition {
-    schedule_partition(tenant, name, partitions)
 }

@@ -19,6 +19,7 @@ use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
 
 mod flows;
 mod leases;
+mod placement;
 
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{
@@ -26,7 +27,6 @@ use crate::events::{
 };
 use crate::keys::{GROUP, Keys};
 use crate::paging::{EntryPos, Order, Source, Start};
-use crate::queues::queue_partition;
 use crate::record::{RawHash, decode};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
@@ -322,28 +322,26 @@ impl RedisStore {
         }))
     }
 
-    /// Cancels `id` with the cancel script, given the queue its hash names
-    /// (`""` for none). A message's queue never changes, so the caller may
-    /// read it before the script runs.
     /// The partition a schedule's messages must be created in, when that is
-    /// not the schedule's own choice: its queue's or flow-control key's. The
-    /// queue or key is indexed there, as an enqueue or publish would.
+    /// not the schedule's own choice: its queue's or flow-control key's (one
+    /// partition, the tenant's home, holds both). The queue and key are
+    /// indexed there, as an enqueue or publish would.
     async fn schedule_placement(&self, def: &ScheduleDef) -> Result<Option<Partition>> {
         let tenant = &def.tenant;
-        let (index, name, p) = match (&def.queue, &def.flow_control) {
-            (Some(queue), _) => (
-                self.keys.queue_index(tenant),
-                queue.as_str(),
-                self.queue_home(tenant, queue).await?,
-            ),
-            (None, Some(flow)) => (
-                self.keys.flow_index(tenant),
-                flow.key.as_str(),
-                self.flow_partition_of(tenant, &flow.key).await?,
-            ),
+        let p = match (&def.queue, &def.flow_control) {
+            (Some(queue), _) => self.queue_home(tenant, queue).await?,
+            (None, Some(flow)) => self.flow_partition_of(tenant, &flow.key).await?,
             (None, None) => return Ok(None),
         };
-        let _: i64 = self.conn().hset(index, name, p.0).await?;
+        if let Some(queue) = &def.queue {
+            let _: i64 = self
+                .conn()
+                .hset(self.keys.queue_index(tenant), queue, p.0)
+                .await?;
+        }
+        if let Some(flow) = &def.flow_control {
+            self.index_flow(tenant, &flow.key, p).await?;
+        }
         Ok(Some(p))
     }
 
@@ -472,10 +470,9 @@ impl Store for RedisStore {
         &self,
         tenant: &TenantId,
         filter: &MessageFilter,
-        limit: Option<usize>,
         _now_ms: u64,
     ) -> Result<usize> {
-        bulk_cancel::cancel_matching(self, tenant, filter, limit).await
+        bulk_cancel::cancel_matching(self, tenant, filter).await
     }
 
     async fn pending_messages(
@@ -689,14 +686,8 @@ impl Store for RedisStore {
     }
 
     async fn queue_home(&self, tenant: &TenantId, name: &str) -> Result<Partition> {
-        let p: Option<u16> = self
-            .conn()
-            .hget(self.keys.queue_index(tenant), name)
-            .await?;
-        Ok(p.map_or_else(
-            || queue_partition(tenant, name, self.cfg.partitions),
-            Partition,
-        ))
+        self.placed(&self.keys.queue_index(tenant), tenant, name)
+            .await
     }
 
     async fn enqueue(&self, msg: &NewMessage, dedup: Option<&str>) -> Result<PublishOutcome> {
@@ -705,11 +696,16 @@ impl Store for RedisStore {
         };
         let p = msg.id.partition();
         let tenant = &msg.spec.tenant;
-        // The index is written first, as for schedules (see the crate doc).
+        let flow = msg.spec.flow_control.as_ref();
+        // The indexes are written first, as for schedules (see the crate doc).
         let _: i64 = self
             .conn()
             .hset(self.keys.queue_index(tenant), queue, p.0)
             .await?;
+        if let Some(flow) = flow {
+            self.index_flow(tenant, &flow.key, p).await?;
+        }
+        let slot = FlowSlot::of(tenant, flow.map_or("", |f| f.key.as_str()));
         let mut invocation = scripts::ENQUEUE.prepare_invoke();
         invocation
             .key(self.keys.msg(&msg.id))
@@ -717,7 +713,8 @@ impl Store for RedisStore {
             .key(self.keys.delayed(p))
             .key(self.keys.events(p, tenant))
             .key(self.keys.queue(p, tenant, queue))
-            .key(self.keys.queue_waiting(p, tenant, queue));
+            .key(self.keys.queue_waiting(p, tenant, queue))
+            .key(self.keys.flow(p, &slot));
         if let Some(dedup) = dedup {
             invocation.key(self.keys.dedup(p, tenant, dedup));
         }
@@ -731,7 +728,11 @@ impl Store for RedisStore {
             .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dedup_window))
             .arg(EventDetail::of(&msg.spec).to_json())
-            .arg(queue);
+            .arg(queue)
+            .arg(if flow.is_some() { slot.as_str() } else { "" })
+            .arg(flow.and_then(|f| f.parallelism).unwrap_or(0))
+            .arg(flow.and_then(|f| f.rate).unwrap_or(0))
+            .arg(flow.map_or(0, |f| f.period_ms));
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
         self.publish_reply(msg, &reply)
     }

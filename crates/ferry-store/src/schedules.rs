@@ -14,6 +14,7 @@ use ferry_core::message::{CallbackSpec, MessageSpec, Redact, TopicRef};
 use ferry_core::retry::RetryDelayExpr;
 use serde::{Deserialize, Serialize};
 
+use crate::placement::spread;
 use crate::{NewMessage, UrlGroup};
 
 /// How many of a schedule's latest message ids are remembered.
@@ -201,17 +202,10 @@ pub struct DueSchedule {
     pub def: ScheduleDef,
 }
 
-/// The partition a new schedule is placed in: a stable FNV-1a hash of its
-/// tenant and id, so every process picks the same one.
+/// The partition a new schedule is placed in: a stable hash of its tenant
+/// and id, so every process picks the same one.
 pub fn schedule_partition(tenant: &TenantId, id: &str, partitions: u16) -> Partition {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in member(tenant, id).bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    let n = hash % u32::from(partitions.max(1));
-    // `n` is below a `u16` modulus, so it fits.
-    Partition(u16::try_from(n).unwrap_or(0))
+    spread(&member(tenant, id), partitions)
 }
 
 #[cfg(test)]

@@ -74,3 +74,4 @@ script!(FLOW_DISCARD, "flow_discard.lua");
 script!(FLOW_WAKE, "flow_wake.lua");
 script!(FLOW_CHANGE, "flow_change.lua");
 script!(RECLAIM, "reclaim.lua");
+script!(HOME, "home.lua");

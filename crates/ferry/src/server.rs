@@ -174,6 +174,7 @@ fn gateway_config(config: &Config) -> GatewayConfig {
     let g = &config.gateway;
     GatewayConfig {
         max_body_bytes: g.max_body_bytes,
+        max_backlog: g.max_backlog,
         limits: g.limits.clone(),
         max_headers: g.max_headers,
         max_header_bytes: g.max_header_bytes,

@@ -26,13 +26,8 @@ pub(crate) fn settings() -> Settings {
     }
 }
 
-async fn cancel_matching<S: Store>(
-    store: &S,
-    tenant: &TenantId,
-    filter: &MessageFilter,
-    limit: Option<usize>,
-) -> usize {
-    within(store.cancel_matching(tenant, filter, limit, now_ms()))
+async fn cancel_matching<S: Store>(store: &S, tenant: &TenantId, filter: &MessageFilter) -> usize {
+    within(store.cancel_matching(tenant, filter, now_ms()))
         .await
         .unwrap()
 }
@@ -78,7 +73,7 @@ pub(crate) async fn bulk_cancel_reaches_every_place_a_message_waits<B: Backend>(
     publish(&store, &theirs_later).await;
 
     let all = MessageFilter::default();
-    assert_eq!(cancel_matching(&store, &acme, &all, None).await, 5);
+    assert_eq!(cancel_matching(&store, &acme, &all).await, 5);
     let acme_messages = [&ready, &in_flight, &later, &admitted, &waiting];
     assert!(kept(&store, &acme_messages).await.is_empty());
     assert_eq!(
@@ -95,7 +90,7 @@ pub(crate) async fn bulk_cancel_reaches_every_place_a_message_waits<B: Backend>(
     );
     let queue = within(store.queue(&acme, "jobs")).await.unwrap().unwrap();
     assert_eq!((queue.lag, queue.active), (0, 0), "the queue is empty");
-    assert_eq!(cancel_matching(&store, &acme, &all, None).await, 0);
+    assert_eq!(cancel_matching(&store, &acme, &all).await, 0);
 }
 
 /// A delayed message of acme with `label`, to `url`.
@@ -154,7 +149,7 @@ pub(crate) async fn bulk_cancel_ands_filters_and_ors_their_values<B: Backend>(ba
     ];
     for filter in &none_match {
         assert_eq!(
-            cancel_matching(&store, &acme, filter, None).await,
+            cancel_matching(&store, &acme, filter).await,
             0,
             "{filter:?}"
         );
@@ -166,7 +161,7 @@ pub(crate) async fn bulk_cancel_ands_filters_and_ors_their_values<B: Backend>(ba
         host: vec!["a.example".into()],
         ..MessageFilter::default()
     };
-    assert_eq!(cancel_matching(&store, &acme, &red_on_a, None).await, 1);
+    assert_eq!(cancel_matching(&store, &acme, &red_on_a).await, 1);
     assert_eq!(kept(&store, &every).await, ids(&[&b, &c, &d, &queued]));
 
     let by_path = MessageFilter {
@@ -174,14 +169,14 @@ pub(crate) async fn bulk_cancel_ands_filters_and_ors_their_values<B: Backend>(ba
         to_date: Some(now_ms()),
         ..MessageFilter::default()
     };
-    assert_eq!(cancel_matching(&store, &acme, &by_path, None).await, 2);
+    assert_eq!(cancel_matching(&store, &acme, &by_path).await, 2);
     assert_eq!(kept(&store, &every).await, ids(&[&d, &queued]));
 
     let by_queue = MessageFilter {
         queue_name: vec!["paused".into()],
         ..MessageFilter::default()
     };
-    assert_eq!(cancel_matching(&store, &acme, &by_queue, None).await, 1);
+    assert_eq!(cancel_matching(&store, &acme, &by_queue).await, 1);
     let by_origin = MessageFilter {
         topic_name: vec!["fanout".into()],
         schedule_id: vec!["nightly".into()],
@@ -190,11 +185,11 @@ pub(crate) async fn bulk_cancel_ands_filters_and_ors_their_values<B: Backend>(ba
         to_date: Some(1_000),
         ..MessageFilter::default()
     };
-    assert_eq!(cancel_matching(&store, &acme, &by_origin, None).await, 1);
+    assert_eq!(cancel_matching(&store, &acme, &by_origin).await, 1);
     assert!(kept(&store, &every).await.is_empty());
 }
 
-pub(crate) async fn bulk_cancel_pages_through_long_places_up_to_the_limit<B: Backend>(backend: &B) {
+pub(crate) async fn bulk_cancel_pages_through_long_places_in_one_call<B: Backend>(backend: &B) {
     let store = backend.open(settings()).await;
     let acme = tenant("acme");
     // Several pages of delayed and ready messages, every other one red, so
@@ -213,8 +208,8 @@ pub(crate) async fn bulk_cancel_pages_through_long_places_up_to_the_limit<B: Bac
         label: vec!["red".into()],
         ..MessageFilter::default()
     };
-    assert_eq!(cancel_matching(&store, &acme, &red, Some(300)).await, 300);
-    assert_eq!(cancel_matching(&store, &acme, &red, None).await, 50);
+    assert_eq!(cancel_matching(&store, &acme, &red).await, 350);
+    assert_eq!(cancel_matching(&store, &acme, &red).await, 0);
     let all: Vec<&NewMessage> = messages.iter().collect();
     let blue: Vec<&NewMessage> = messages
         .iter()
@@ -222,9 +217,5 @@ pub(crate) async fn bulk_cancel_pages_through_long_places_up_to_the_limit<B: Bac
         .collect();
     assert_eq!(kept(&store, &all).await, ids(&blue));
     let everything = MessageFilter::default();
-    assert_eq!(
-        cancel_matching(&store, &acme, &everything, Some(1)).await,
-        1
-    );
-    assert_eq!(cancel_matching(&store, &acme, &everything, None).await, 349);
+    assert_eq!(cancel_matching(&store, &acme, &everything).await, 350);
 }

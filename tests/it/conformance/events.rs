@@ -13,6 +13,14 @@ use crate::conformance::fixture::{
     URL, message, now_ms, outcome, publish, read_one, record_done, response, tenant, within,
 };
 
+/// Two partitions, so pages merge lines of both.
+fn two_partitions() -> Settings {
+    Settings {
+        partitions: 2,
+        ..Settings::default()
+    }
+}
+
 async fn all_events<S: Store>(
     store: &S,
     tenant_name: &str,
@@ -41,12 +49,7 @@ async fn all_events<S: Store>(
 }
 
 pub(crate) async fn the_event_log_records_every_transition<B: Backend>(backend: &B) {
-    let store = backend
-        .open(Settings {
-            partitions: 2,
-            ..Settings::default()
-        })
-        .await;
+    let store = backend.open(two_partitions()).await;
     let acme = tenant("acme");
     let delivered = message(&acme, 0, "one");
     let retried = message(&acme, 1, "two");
@@ -193,4 +196,37 @@ pub(crate) async fn log_lines_older_than_the_age_are_dropped<B: Backend>(backend
         [new.id.to_string()],
         "the line older than the age went when the next one was written"
     );
+}
+
+/// A page asked for with a bare Unix-ms cursor (the JS SDK's example passes
+/// `Date.now()`) starts at that time, going back or forward from it.
+pub(crate) async fn a_time_cursor_pages_from_that_time<B: Backend>(backend: &B) {
+    let store = backend.open(two_partitions()).await;
+    let acme = tenant("acme");
+    let before = message(&acme, 0, "before");
+    publish(&store, &before).await;
+    // Log lines carry millisecond times; keep the two a few apart.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = now_ms();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut after = message(&acme, 1, "after");
+    after.spec.created_at = now_ms();
+    publish(&store, &after).await;
+
+    let from_between = |order| EventQuery {
+        cursor: Some(between.to_string()),
+        count: 10,
+        order,
+        filter: EventFilter::default(),
+    };
+    let ids =
+        |events: Vec<LoggedEvent>| -> Vec<_> { events.into_iter().map(|e| e.message_id).collect() };
+    let older = within(store.events_page(&acme, &from_between(Order::LatestFirst)))
+        .await
+        .unwrap();
+    assert_eq!(ids(older.events), std::slice::from_ref(&before.id));
+    let newer = within(store.events_page(&acme, &from_between(Order::EarliestFirst)))
+        .await
+        .unwrap();
+    assert_eq!(ids(newer.events), std::slice::from_ref(&after.id));
 }

@@ -289,7 +289,7 @@ pub(crate) async fn bulk_cancel_by_key_reaches_waiting_and_admitted_messages<B: 
         flow_control_key: vec!["api.example.com".into()],
         ..MessageFilter::default()
     };
-    let cancelled = within(store.cancel_matching(&acme, &filter, None, t))
+    let cancelled = within(store.cancel_matching(&acme, &filter, t))
         .await
         .unwrap();
     assert_eq!(cancelled, 3, "the admitted one and the two waiting");

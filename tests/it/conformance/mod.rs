@@ -15,6 +15,7 @@ mod fixture;
 mod flows;
 mod groups;
 mod ownership;
+mod queue_flows;
 mod queues;
 mod schedules;
 mod signing_keys;
@@ -95,5 +96,10 @@ conformance!(
     flows::bulk_cancel_by_key_reaches_waiting_and_admitted_messages,
     bulk_cancel::bulk_cancel_reaches_every_place_a_message_waits,
     bulk_cancel::bulk_cancel_ands_filters_and_ors_their_values,
-    bulk_cancel::bulk_cancel_pages_through_long_places_up_to_the_limit,
+    bulk_cancel::bulk_cancel_pages_through_long_places_in_one_call,
+    queue_flows::a_tenants_queues_and_flow_keys_share_its_home,
+    queue_flows::a_queue_message_with_a_flow_key_waits_for_its_turn_then_for_room,
+    queue_flows::a_tick_of_a_queue_with_a_flow_key_takes_both,
+    events::a_time_cursor_pages_from_that_time,
+    schedules::a_tick_to_a_url_group_with_a_queue_enqueues_each_endpoint,
 );

@@ -3,6 +3,7 @@
 //! is not paused; a retry keeps its slot, a final outcome or a cancel frees it,
 //! and a dead letter retried from the DLQ rejoins its queue.
 
+use ferry_core::flow::FlowControl;
 use ferry_core::ids::{MessageId, Partition, TenantId};
 use ferry_store::{
     Claimed, DeliveredEntry, EventFilter, EventQuery, EventState, LastResponse, NewMessage, Order,
@@ -29,16 +30,33 @@ pub(crate) async fn enqueue<S: Store>(
     queue: &str,
     body: &str,
 ) -> NewMessage {
+    enqueue_with(store, tenant, queue, None, body).await
+}
+
+/// Enqueues a message with `body` to `queue`, under the flow-control key
+/// `flow` if given, in the queue's partition.
+pub(crate) async fn enqueue_with<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    queue: &str,
+    flow: Option<&FlowControl>,
+    body: &str,
+) -> NewMessage {
     let home = within(store.queue_home(tenant, queue)).await.unwrap();
     let mut msg = message(tenant, home.0, body);
     msg.spec.queue = Some(queue.to_owned());
+    msg.spec.flow_control = flow.cloned();
     let stored = within(store.enqueue(&msg, None)).await.unwrap();
     assert_eq!(stored, PublishOutcome::Created, "enqueueing {body}");
     msg
 }
 
 /// The queue as the store shows it: (lag, active, parallelism, paused).
-async fn shown<S: Store>(store: &S, tenant: &TenantId, name: &str) -> (u64, u32, u32, bool) {
+pub(crate) async fn shown<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    name: &str,
+) -> (u64, u32, u32, bool) {
     let q: Queue = within(store.queue(tenant, name)).await.unwrap().unwrap();
     (q.lag, q.active, q.parallelism, q.paused)
 }

@@ -9,7 +9,7 @@ use ferry_store::{QueueSettings, ScheduleDef, Store, schedule_partition};
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{URL, read, tenant, within};
 
-fn def(tenant: &TenantId, id: &str, created_at: u64) -> ScheduleDef {
+pub(crate) fn def(tenant: &TenantId, id: &str, created_at: u64) -> ScheduleDef {
     ScheduleDef {
         id: id.into(),
         tenant: tenant.clone(),
@@ -191,7 +191,7 @@ pub(crate) async fn a_tick_fires_once_and_creates_its_message<B: Backend>(backen
 
 /// Fires the one tick of `def` due at `tick` in partition `home`; returns
 /// the id of the message it created.
-async fn fire_tick<S: Store>(
+pub(crate) async fn fire_tick<S: Store>(
     store: &S,
     def: &ScheduleDef,
     home: Partition,
@@ -281,6 +281,60 @@ pub(crate) async fn ticks_of_queue_and_flow_schedules_wait_their_turn<B: Backend
     assert_eq!((key.waiting, key.parallelism_max), (1, 1), "{second} waits");
 }
 
+/// The URL group `fans`, with three endpoints.
+fn fans() -> ferry_store::UrlGroup {
+    ferry_store::UrlGroup {
+        name: "fans".into(),
+        created_at: 0,
+        updated_at: 0,
+        endpoints: [
+            "https://a.example/1",
+            "https://b.example/2",
+            "https://c.example/3",
+        ]
+        .into_iter()
+        .map(|url| ferry_store::GroupEndpoint {
+            url: url.into(),
+            name: None,
+        })
+        .collect(),
+    }
+}
+
+pub(crate) async fn a_tick_to_a_url_group_with_a_queue_enqueues_each_endpoint<B: Backend>(
+    backend: &B,
+) {
+    let (store, acme) = open(backend, 4).await;
+    let mut fanned = def(&acme, "fanned", 1_000);
+    fanned.url = "fans".into();
+    fanned.url_group = Some("fans".into());
+    fanned.queue = Some("in-turn".into());
+    within(store.upsert_schedule(&fanned, &Bytes::from_static(b"f"), 5_000))
+        .await
+        .unwrap();
+    let home = within(store.queue_home(&acme, "in-turn")).await.unwrap();
+    let messages = fanned.tick_messages(5_000, 5_000, Some(&fans()), home);
+    assert!(
+        within(store.fire_schedule(home, "acme:fanned", 5_000, Some(65_000), &messages))
+            .await
+            .unwrap()
+    );
+    let claimed = read(&store, home.0, "c", 10).await;
+    assert_eq!(claimed.len(), 1, "the new queue admits one at a time");
+    let spec = &claimed[0].message.as_ref().unwrap().spec;
+    assert_eq!(spec.queue.as_deref(), Some("in-turn"));
+    assert_eq!(spec.topic.as_ref().map(|t| t.name.as_str()), Some("fans"));
+    let queue = within(store.queue(&acme, "in-turn"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (queue.lag, queue.active),
+        (2, 1),
+        "the other endpoints wait"
+    );
+}
+
 pub(crate) async fn a_tick_to_a_url_group_creates_one_message_per_endpoint<B: Backend>(
     backend: &B,
 ) {
@@ -298,23 +352,7 @@ pub(crate) async fn a_tick_to_a_url_group_creates_one_message_per_endpoint<B: Ba
         .await
         .unwrap();
     let p = schedule_partition(&acme, "fanned", 2);
-    let group = ferry_store::UrlGroup {
-        name: "fans".into(),
-        created_at: 0,
-        updated_at: 0,
-        endpoints: [
-            "https://a.example/1",
-            "https://b.example/2",
-            "https://c.example/3",
-        ]
-        .into_iter()
-        .map(|url| ferry_store::GroupEndpoint {
-            url: url.into(),
-            name: None,
-        })
-        .collect(),
-    };
-    let messages = fanned.tick_messages(5_000, 5_000, Some(&group), p);
+    let messages = fanned.tick_messages(5_000, 5_000, Some(&fans()), p);
     assert!(
         within(store.fire_schedule(p, "acme:fanned", 5_000, Some(65_000), &messages))
             .await

@@ -29,48 +29,22 @@ import time
 import uuid
 
 from qstash import AsyncQStash, QStash
-from qstash.errors import QStashError
+
+from checks import (
+    announce_delivery,
+    expect,
+    expect_eq,
+    expect_qstash_error,
+    now_ms,
+    run_checks,
+    wait_for,
+)
 
 # How long to wait for a failed message to reach the dead-letter queue.
 DEAD_LETTER_WAIT_S = 15.0
-DEAD_LETTER_POLL_S = 0.05
 HOUR_MS = 3_600_000
 # Tolerance when comparing the relay's clock with ours (same host).
 CLOCK_SLACK_MS = 60_000
-
-
-class Failure(Exception):
-    """A check saw something other than what it expected."""
-
-
-def expect(condition, what):
-    if not condition:
-        raise Failure(what)
-
-
-def expect_eq(actual, expected, what):
-    if actual != expected:
-        raise Failure(f"{what}: expected {expected!r}, got {actual!r}")
-
-
-def expect_qstash_error(call, status, fragment):
-    """Runs ``call`` and checks it raises a QStashError for ``status`` whose
-    message contains ``fragment``."""
-    try:
-        result = call()
-    except QStashError as error:
-        message = str(error)
-        expect(
-            f"status: {status}," in message,
-            f"expected status {status} in {message!r}",
-        )
-        expect(fragment in message, f"expected {fragment!r} in {message!r}")
-        return
-    raise Failure(f"expected a QStashError with status {status}, got {result!r}")
-
-
-def now_ms():
-    return int(time.time() * 1000)
 
 
 def expect_recent(timestamp_ms, what):
@@ -87,11 +61,6 @@ def header_values(headers, name):
         if key.lower() == name.lower():
             return values
     return None
-
-
-def announce_delivery(path, **fields):
-    """Tells the runner a delivery to ``path`` must reach the sink."""
-    print("expect-delivery " + json.dumps({"path": path, **fields}), flush=True)
 
 
 class Suite:
@@ -131,16 +100,14 @@ class Suite:
         return dead
 
     def wait_for_dead_letter(self, message_id):
-        deadline = time.monotonic() + DEAD_LETTER_WAIT_S
-        while True:
-            page = self.q.dlq.list(filter={"message_id": message_id})
-            if page.messages:
-                expect_eq(len(page.messages), 1, "dead letters for one message")
-                expect_eq(page.messages[0].message_id, message_id, "dead letter")
-                return page.messages[0]
-            if time.monotonic() > deadline:
-                raise Failure(f"{message_id} not dead-lettered in {DEAD_LETTER_WAIT_S}s")
-            time.sleep(DEAD_LETTER_POLL_S)
+        messages = wait_for(
+            f"{message_id} dead-lettered",
+            lambda: self.q.dlq.list(filter={"message_id": message_id}).messages,
+            DEAD_LETTER_WAIT_S,
+        )
+        expect_eq(len(messages), 1, "dead letters for one message")
+        expect_eq(messages[0].message_id, message_id, "dead letter")
+        return messages[0]
 
     def check_dlq_list_shows_a_failed_message(self):
         self.publish_to_die("one")
@@ -618,22 +585,6 @@ CHECKS = [
 ]
 
 
-def run(suite):
-    passed = failed = 0
-    for check in CHECKS:
-        name = check.__name__.removeprefix("check_")
-        try:
-            check(suite)
-        except Exception as error:  # Every failure is reported, whatever its kind.
-            failed += 1
-            print(f"FAIL {name}: {type(error).__name__}: {error}", flush=True)
-        else:
-            passed += 1
-            print(f"ok   {name}", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return failed
-
-
 def main():
     suite = Suite(
         url=os.environ["QSTASH_URL"],
@@ -641,7 +592,7 @@ def main():
         other_token=os.environ["QSTASH_OTHER_TOKEN"],
         sink=os.environ["SINK_URL"],
     )
-    return 1 if run(suite) else 0
+    return 1 if run_checks(CHECKS, suite) else 0
 
 
 if __name__ == "__main__":

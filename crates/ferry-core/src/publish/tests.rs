@@ -150,18 +150,86 @@ fn bad_values_name_the_header() {
         (vec![(HEADER_RETRY_DELAY, "foo(1)")], "Upstash-Retry-Delay"),
         (vec![(HEADER_CALLBACK, "ftp://x")], "Upstash-Callback"),
         (vec![(HEADER_DEDUP_ID, "")], "Deduplication-Id"),
-        (
-            vec![("upstash-forward-host", "evil")],
-            "cannot be forwarded",
-        ),
-        (
-            vec![("upstash-forward-transfer-encoding", "chunked")],
-            "cannot be forwarded",
-        ),
     ] {
         let message = err(&pairs);
         assert!(message.contains(needle), "{pairs:?}: {message}");
     }
+}
+
+/// What the Workflow SDKs send when they pass a request's headers on.
+#[test]
+fn headers_that_must_not_be_forwarded_are_dropped_and_named() {
+    let o = ok(&[
+        ("upstash-forward-host", "app.example"),
+        ("upstash-forward-connection", "keep-alive"),
+        ("upstash-forward-content-length", "17"),
+        ("upstash-forward-transfer-encoding", "chunked"),
+        ("upstash-forward-user-agent", "node"),
+        ("upstash-forward-accept-encoding", "gzip"),
+        ("upstash-forward-proxy-authorization", "Basic x"),
+        ("upstash-forward-upstash-signature", "eyJ.forged"),
+        ("upstash-forward-upstash-message-id", "msg_other"),
+        ("upstash-forward-upstash-retried", "2"),
+        ("upstash-callback-forward-host", "app.example"),
+        ("upstash-forward-x-kept", "yes"),
+        ("upstash-forward-upstash-workflow-sdk-version", "1"),
+        ("upstash-callback", "https://cb.example/"),
+        ("upstash-callback-forward-x-kept", "too"),
+        // Sent back by an application that passes a scheduled delivery's
+        // headers on; ignored, not refused.
+        ("upstash-schedule-id", "scd_1"),
+    ]);
+    assert_eq!(
+        o.headers,
+        vec![
+            ("X-Kept".to_owned(), "yes".to_owned()),
+            ("Upstash-Workflow-Sdk-Version".to_owned(), "1".to_owned()),
+        ]
+    );
+    assert_eq!(
+        o.callback.unwrap().headers,
+        vec![("X-Kept".to_owned(), "too".to_owned())]
+    );
+    assert_eq!(
+        o.dropped_headers,
+        [
+            "Host",
+            "Connection",
+            "Content-Length",
+            "Transfer-Encoding",
+            "User-Agent",
+            "Accept-Encoding",
+            "Proxy-Authorization",
+            "Upstash-Signature",
+            "Upstash-Message-Id",
+            "Upstash-Retried",
+            "Host",
+        ]
+    );
+}
+
+#[test]
+fn utf8_values_are_forwarded_as_sent_and_others_dropped() {
+    let mut map = headers(&[("upstash-forward-x-utf8", "grüße ✓")]);
+    map.append(
+        HeaderName::from_static("upstash-forward-x-latin1"),
+        HeaderValue::from_bytes(b"gr\xfc\xdfe").unwrap(),
+    );
+    map.append(
+        HeaderName::from_static("x-unrelated"),
+        HeaderValue::from_bytes(b"\xff").unwrap(),
+    );
+    let o = parse(&map, &[], &Limits::default(), NOW).unwrap();
+    assert_eq!(o.headers, vec![("X-Utf8".to_owned(), "grüße ✓".to_owned())]);
+    assert_eq!(o.dropped_headers, ["Upstash-Forward-X-Latin1"]);
+
+    let mut config = HeaderMap::new();
+    config.append(
+        HeaderName::from_static("upstash-callback-retries"),
+        HeaderValue::from_bytes(b"\xff").unwrap(),
+    );
+    let e = parse(&config, &[], &Limits::default(), NOW).unwrap_err();
+    assert!(e.to_string().contains("upstash-callback-retries"), "{e}");
 }
 
 #[test]

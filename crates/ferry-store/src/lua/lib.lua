@@ -157,6 +157,25 @@ local function enqueue_message(msg, ready, events, queue, waiting, id, tenant, s
   queue_dispatch(queue, waiting, ready)
 end
 
+-- Applies the limits a new message of the key carries, except pinned ones.
+local function flow_configure(flow, now, par, rate, period)
+  redis.call('HSETNX', flow, 'created', now)
+  local pins = redis.call('HMGET', flow, 'pinp', 'pinr')
+  if pins[1] ~= '1' then redis.call('HSET', flow, 'par', par) end
+  if pins[2] ~= '1' then redis.call('HSET', flow, 'rate', rate, 'period', period) end
+end
+
+-- Gives an enqueued message its flow-control key: the message names it
+-- (`fc`), and its limits become the key's, which is kept until the message
+-- reaches it. The message first waits for its turn in the queue, holding
+-- its queue slot from admission on; the deliverer then moves the admitted
+-- entry, which holds no key slot, to the key's waiting list (flow_wait.lua).
+local function flow_hold(msg, flow, member, now, par, rate, period)
+  flow_configure(flow, now, par, rate, period)
+  redis.call('PERSIST', flow)
+  redis.call('HSET', msg, 'fc', member)
+end
+
 -- Stores a message published with a flow-control key (in the key's
 -- partition). Its limits become the key's, except pinned ones. Due now, it
 -- joins the key's waiting list and is admitted if the limits allow; delayed,
@@ -165,10 +184,7 @@ end
 local function flow_create(msg, ready, delayed, events, flow, waiting, wake, id, tenant, spec, body, due, now,
                            retention, detail, member, par, rate, period)
   now = tonumber(now)
-  redis.call('HSETNX', flow, 'created', now)
-  local pins = redis.call('HMGET', flow, 'pinp', 'pinr')
-  if pins[1] ~= '1' then redis.call('HSET', flow, 'par', par) end
-  if pins[2] ~= '1' then redis.call('HSET', flow, 'rate', rate, 'period', period) end
+  flow_configure(flow, now, par, rate, period)
   if tonumber(due) > now then
     create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, retention, detail)
     -- Kept until a later admission finds it idle, so the limits are there

@@ -2,9 +2,10 @@
 -- caller read (otherwise another deliverer fired it), moves it to its next
 -- tick, remembers the tick, and creates the tick's messages (one, or one per
 -- endpoint of a URL group) with the schedule's body, all in one step.
--- A message of a schedule with a queue is enqueued; one with a flow-control
--- key waits for room under its key (the schedule lives in that queue's or
--- key's partition).
+-- A message of a schedule with a queue is enqueued (with its flow-control
+-- key, if any, see flow_hold in lib.lua); one with only a flow-control key
+-- waits for room under it (the schedule lives in that queue's or key's
+-- partition, its tenant's home).
 -- KEYS: 1 due (sorted set)  2 schedule (hash)  3 ready  4 delayed  5 events
 --       6 queue  7 queue waiting  8 flow  9 flow waiting  10 flow wake,
 --       then one msg key per message
@@ -34,6 +35,7 @@ for k = 11, #KEYS do
   if ARGV[8] ~= '' then
     enqueue_message(msg, KEYS[3], KEYS[5], KEYS[6], KEYS[7], id, ARGV[4], spec, body, ARGV[5], ARGV[6], detail,
       ARGV[8])
+    if ARGV[9] ~= '' then flow_hold(msg, KEYS[8], ARGV[9], ARGV[5], ARGV[10], ARGV[11], ARGV[12]) end
   elseif ARGV[9] ~= '' then
     flow_create(msg, KEYS[3], KEYS[4], KEYS[5], KEYS[8], KEYS[9], KEYS[10], id, ARGV[4], spec, body, due, ARGV[5],
       ARGV[6], detail, ARGV[9], ARGV[10], ARGV[11], ARGV[12])

@@ -290,8 +290,9 @@ impl State {
         true
     }
 
-    /// Creates one message of a tick: enqueued, waiting under its
-    /// flow-control key, or ready (or delayed) like a publish.
+    /// Creates one message of a tick: enqueued (with its flow-control key,
+    /// if any), waiting under its flow-control key, or ready (or delayed)
+    /// like a publish.
     fn create_for_tick(&mut self, partition: Partition, message: &NewMessage, body: Bytes) {
         let produced = NewMessage {
             id: message.id.clone(),
@@ -299,13 +300,7 @@ impl State {
             body,
         };
         match (&produced.spec.queue, &produced.spec.flow_control) {
-            (Some(queue), _) => self.join_queue(
-                queue.clone(),
-                &produced.id,
-                &produced.spec,
-                produced.body.clone(),
-                produced.spec.created_at,
-            ),
+            (Some(queue), _) => self.enqueue_new(queue.clone(), &produced),
             (None, Some(flow)) => self.create_flow_controlled(&produced, flow),
             (None, None) => self.create(
                 partition,

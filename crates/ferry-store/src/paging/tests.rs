@@ -125,8 +125,33 @@ fn cursors_round_trip() {
     };
     assert_eq!(Cursor::parse(&c.render()), Some(c));
     assert!(valid_cursor("17-2-5"));
+    assert!(valid_cursor("1700000000000"), "a time in Unix ms");
     assert!(!valid_cursor("17-2"));
     assert!(!valid_cursor("abc"));
+}
+
+#[tokio::test]
+async fn a_time_cursor_starts_at_that_millisecond_in_either_order() {
+    let (source, expected) = streams();
+    let names = |items: Vec<Item>| -> Vec<String> { items.into_iter().map(|(n, _)| n).collect() };
+    let at = |order| PageRequest {
+        cursor: Some("1010"),
+        count: 100,
+        order,
+        seek: None,
+    };
+    // Items 20 and 21 have ms 1010; both are on the page in each order.
+    let (newest_first, cursor) = page(&source, 3, at(Order::LatestFirst), |_| true)
+        .await
+        .unwrap();
+    let mut older: Vec<String> = expected[..22].to_vec();
+    older.reverse();
+    assert_eq!(names(newest_first), older);
+    assert_eq!(cursor, None);
+    let (oldest_first, _) = page(&source, 3, at(Order::EarliestFirst), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(names(oldest_first), expected[20..]);
 }
 
 #[test]

@@ -19,9 +19,8 @@ pub(super) async fn cancel_matching(
     store: &RedisStore,
     tenant: &TenantId,
     filter: &MessageFilter,
-    limit: Option<usize>,
 ) -> Result<usize> {
-    let walk = walk(store, tenant, filter, Budget::new(limit), Action::Cancel).await?;
+    let walk = walk(store, tenant, filter, Budget::new(None), Action::Cancel).await?;
     Ok(walk.matched)
 }
 
@@ -158,7 +157,7 @@ impl Walk<'_> {
                 .collect();
             self.page(&ids, &Place::Ready).await?;
             match reply.ids.last() {
-                Some(entry) if reply.ids.len() == PAGE && !self.budget.exhausted() => {
+                Some(entry) if reply.ids.len() == PAGE => {
                     from = format!("({}", entry.id);
                 }
                 _ => return Ok(()),

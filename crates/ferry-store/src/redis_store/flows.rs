@@ -11,27 +11,29 @@ use redis::AsyncCommands;
 
 use super::RedisStore;
 use crate::events::EventDetail;
-use crate::flows::{FlowChange, FlowKey, FlowSlot, flow_partition};
+use crate::flows::{FlowChange, FlowKey, FlowSlot};
 use crate::keys::GROUP;
 use crate::{NewMessage, PublishOutcome, Recorded, Result, StoredMessage, scripts};
 
 impl RedisStore {
     /// The partition of the tenant's key `key`, from the index or, for a
-    /// new key, from its name.
+    /// new key, the tenant's home.
     pub(super) async fn flow_partition_of(
         &self,
         tenant: &TenantId,
         key: &str,
     ) -> Result<Partition> {
-        let p: Option<u16> = self.conn().hget(self.keys.flow_index(tenant), key).await?;
-        Ok(p.map_or_else(
-            || flow_partition(tenant, key, self.cfg.partitions),
-            Partition,
-        ))
+        self.placed(&self.keys.flow_index(tenant), tenant, key)
+            .await
     }
 
     /// Writes the index entry of a key that is about to be stored in `p`.
-    async fn index_flow(&self, tenant: &TenantId, key: &str, p: Partition) -> Result<()> {
+    pub(super) async fn index_flow(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        p: Partition,
+    ) -> Result<()> {
         let _: i64 = self
             .conn()
             .hset(self.keys.flow_index(tenant), key, p.0)

@@ -45,7 +45,7 @@ const REDACTED: &str = "redacted";
 
 pub(super) fn config(raw: RawConfig) -> Result<Config> {
     let redis = redis(raw.redis)?;
-    let deliver = deliver(raw.deliver)?;
+    let deliver = deliver(raw.deliver, raw.gateway.max_body_bytes)?;
     let gateway = gateway(raw.gateway, deliver.max_timeout)?;
     Ok(Config {
         redis,
@@ -199,7 +199,9 @@ fn limits(raw: RawLimits, max_timeout: Duration) -> Result<Limits> {
     })
 }
 
-fn deliver(raw: RawDeliver) -> Result<DeliverConfig> {
+/// `max_body_bytes` is the gateway's message size limit, which bounds what
+/// a callback carries of a destination's response.
+fn deliver(raw: RawDeliver, max_body_bytes: usize) -> Result<DeliverConfig> {
     let section = Section("deliver");
     let deliver = DeliverConfig {
         max_in_flight: raw.max_in_flight,
@@ -215,6 +217,7 @@ fn deliver(raw: RawDeliver) -> Result<DeliverConfig> {
         promote_interval: section.nonzero_duration("promote_interval", &raw.promote_interval)?,
         schedule_interval: section.nonzero_duration("schedule_interval", &raw.schedule_interval)?,
         response_excerpt: raw.response_excerpt,
+        callback_response_max: max_body_bytes,
         retry_after_cap: section.duration("retry_after_cap", &raw.retry_after_cap)?,
         signature_backdate: section.duration("signature_backdate", &raw.signature_backdate)?,
         shutdown_grace: section.duration("shutdown_grace", &raw.shutdown_grace)?,

@@ -797,3 +797,10 @@ fn the_console_is_off_by_default_and_its_secret_must_be_long() {
     let dev = dev(8080, None, &[]).expect("dev config");
     assert!(dev.console.enabled, "ferry dev serves the console");
 }
+
+#[test]
+fn callbacks_carry_responses_up_to_the_message_size_limit() {
+    let config = loaded(ONE_TENANT, &[("FERRY_GATEWAY__MAX_BODY_BYTES", "123456")]);
+    assert_eq!(config.gateway.max_body_bytes, 123_456);
+    assert_eq!(config.deliver.callback_response_max, 123_456);
+}

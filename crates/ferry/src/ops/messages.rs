@@ -55,10 +55,6 @@ pub struct CancelMatchingArgs {
     /// Every pending message, with no filter
     #[arg(long, group = "selection", conflicts_with_all = ["destinations", "labels", "queues", "url_groups", "schedules"])]
     all: bool,
-
-    /// Cancel at most this many, 1 to 500 [default: every match]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=500))]
-    count: Option<u32>,
 }
 
 impl CancelMatchingArgs {
@@ -73,10 +69,7 @@ impl CancelMatchingArgs {
         .into_iter()
         .flat_map(|(key, values)| values.iter().map(move |v| (key.to_owned(), v.clone())))
         .collect();
-        CancelQuery {
-            count: self.count,
-            filters,
-        }
+        CancelQuery { filters }
     }
 }
 

@@ -92,7 +92,8 @@ pub struct PublishArgs {
     flow: FlowArgs,
 }
 
-/// The flow-control flags of `ferry publish` and `ferry schedules create`.
+/// The flow-control flags of `ferry publish`, `ferry queues enqueue` and
+/// `ferry schedules create`.
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Flow control")]
 #[command(group(

@@ -13,7 +13,7 @@ use ferry_sdk::wire::{PublishResponse, Queue};
 use ferry_sdk::{Client, Method, PublishOptions};
 
 use super::output::{Fields, Format, Table, confirm, show, timestamp};
-use super::publish::parse_header;
+use super::publish::{FlowArgs, parse_header};
 
 /// Subcommands of `ferry queues`.
 #[derive(Debug, clap::Subcommand)]
@@ -89,6 +89,11 @@ pub struct EnqueueArgs {
     /// relay's deduplication window is accepted but not delivered again
     #[arg(long, value_name = "ID")]
     dedup_id: Option<String>,
+
+    /// Once the queue admits the message, it also waits for room under this
+    /// flow-control key
+    #[command(flatten)]
+    flow: FlowArgs,
 }
 
 /// How a message is delivered: its body, headers and retry policy. Shared by
@@ -271,6 +276,7 @@ async fn enqueue(client: &Client, args: &EnqueueArgs, format: Format) -> anyhow:
     let body = args.message.body()?;
     let opts = PublishOptions {
         deduplication_id: args.dedup_id.clone(),
+        flow_control: args.flow.flow_control(),
         ..args.message.options()
     };
     let response = client

@@ -117,13 +117,13 @@ fn command_lines_are_accepted_or_rejected() {
             "cancel-matching",
             "--label",
             "a",
-            "--count",
-            "500",
+            "--label",
+            "b",
         ],
         true,
     );
     check(
-        &["messages", "cancel-matching", "--all", "--count", "0"],
+        &["messages", "cancel-matching", "--all", "--count", "5"],
         false,
     );
     check(&["keys", "rotate"], true);

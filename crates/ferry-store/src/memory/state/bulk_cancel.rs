@@ -13,11 +13,10 @@ impl State {
         &mut self,
         tenant: &TenantId,
         filter: &MessageFilter,
-        limit: Option<usize>,
         now_ms: u64,
     ) -> usize {
         let mut action = Action::Cancel;
-        self.walk(tenant, filter, Budget::new(limit), &mut action, now_ms)
+        self.walk(tenant, filter, Budget::new(None), &mut action, now_ms)
     }
 
     pub(in crate::memory) fn pending_messages(

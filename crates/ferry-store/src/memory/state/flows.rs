@@ -12,7 +12,8 @@ use tokio::time::Instant;
 
 use super::{Creation, Record, State};
 use crate::events::{EventDetail, EventState};
-use crate::flows::{FlowChange, FlowKey, FlowSlot, flow_partition};
+use crate::flows::{FlowChange, FlowKey, FlowSlot};
+use crate::placement::home_partition;
 use crate::{NewMessage, PublishOutcome, Recorded};
 
 /// A key's limits, counters and waiting messages (the Redis flow hash and
@@ -119,7 +120,7 @@ impl State {
         self.flows
             .get(&(tenant.clone(), key.to_owned()))
             .map_or_else(
-                || flow_partition(tenant, key, self.cfg.partitions),
+                || home_partition(tenant, self.cfg.partitions),
                 |f| f.partition,
             )
     }
@@ -129,6 +130,11 @@ impl State {
         self.flows
             .entry((tenant.clone(), key.to_owned()))
             .or_insert_with(|| FlowState::new(partition))
+    }
+
+    /// Applies the limits of an enqueued message to its key.
+    pub(super) fn hold_flow(&mut self, tenant: &TenantId, flow: &FlowControl) {
+        self.flow_entry(tenant, &flow.key).configure(flow);
     }
 
     pub(super) fn publish_flow_controlled(

@@ -9,7 +9,8 @@ use ferry_core::message::MessageSpec;
 
 use super::{Record, State};
 use crate::events::{EventDetail, EventState};
-use crate::queues::{Queue, QueueSettings, queue_partition};
+use crate::placement::home_partition;
+use crate::queues::{Queue, QueueSettings};
 use crate::{NewMessage, PublishOutcome};
 
 /// A queue and its waiting messages (the Redis queue hash and list).
@@ -80,7 +81,7 @@ impl State {
         self.queues
             .get(&(tenant.clone(), name.to_owned()))
             .map_or_else(
-                || queue_partition(tenant, name, self.cfg.partitions),
+                || home_partition(tenant, self.cfg.partitions),
                 |q| q.partition,
             )
     }
@@ -96,14 +97,20 @@ impl State {
         if let Some(refused) = self.admission_refusal(msg, dedup) {
             return refused;
         }
-        self.join_queue(
-            name,
-            &msg.id,
-            &msg.spec,
-            msg.body.clone(),
-            msg.spec.created_at,
-        );
+        self.enqueue_new(name, msg);
         PublishOutcome::Created
+    }
+
+    /// Stores a new message of the queue `name`; one that names a
+    /// flow-control key also applies its limits to the key. Once its queue
+    /// admits it, the deliverer moves it under the key (`flow_wait`), as the
+    /// Redis scripts' `flow_hold` describes.
+    pub(super) fn enqueue_new(&mut self, name: String, msg: &NewMessage) {
+        let spec = &msg.spec;
+        self.join_queue(name, &msg.id, spec, msg.body.clone(), spec.created_at);
+        if let Some(flow) = &spec.flow_control {
+            self.hold_flow(&spec.tenant, flow);
+        }
     }
 
     /// Stores a message of the queue `name` (created with parallelism 1 in

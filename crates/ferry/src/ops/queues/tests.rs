@@ -3,6 +3,7 @@
 use clap::Parser;
 
 use super::*;
+use ferry_sdk::FlowControl;
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -111,6 +112,30 @@ fn enqueue_takes_queue_url_body_and_message_flags() {
             forward_headers: vec![("X-Trace".to_owned(), "7".to_owned())],
             ..PublishOptions::default()
         }
+    );
+    assert_eq!(args.flow.flow_control(), None);
+    let QueuesCommand::Enqueue(metered) = parse(&[
+        "enqueue",
+        "jobs",
+        "https://a.example/hook",
+        "--flow-key",
+        "api",
+        "--flow-rate",
+        "2",
+        "--flow-period",
+        "1m",
+    ])
+    .unwrap() else {
+        panic!("expected enqueue");
+    };
+    assert_eq!(
+        metered.flow.flow_control(),
+        Some(FlowControl {
+            key: "api".to_owned(),
+            parallelism: None,
+            rate: Some(2),
+            period: Some("60s".to_owned()),
+        })
     );
     assert!(parse(&["enqueue", "jobs"]).is_err(), "a URL is required");
     assert!(
