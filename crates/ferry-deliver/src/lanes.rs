@@ -47,9 +47,16 @@ pub(crate) enum Admission<J> {
     HandBack(J, Duration),
 }
 
+/// What lanes hold: anything that names its destination.
+pub(crate) trait Destined {
+    /// The destination's lane key: scheme, host and port.
+    fn destination(&self) -> &str;
+}
+
 /// A running attempt's place in its lane; given back with [`Lanes::finish`].
 #[derive(Debug)]
 pub(crate) struct Slot {
+    lane: Arc<str>,
     id: u64,
     started: Instant,
 }
@@ -86,11 +93,15 @@ impl<J> Default for Lane<J> {
 }
 
 impl<J> Lane<J> {
-    fn start(&mut self, now: Instant) -> Slot {
+    fn start(&mut self, key: &Arc<str>, now: Instant) -> Slot {
         let id = self.next_slot;
         self.next_slot += 1;
         self.running.insert(id, now);
-        Slot { id, started: now }
+        Slot {
+            lane: key.clone(),
+            id,
+            started: now,
+        }
     }
 
     /// How long a newcomer would wait for a slot, as estimated now.
@@ -118,7 +129,7 @@ impl<J> Lane<J> {
     }
 }
 
-impl<J> Lanes<J> {
+impl<J: Destined> Lanes<J> {
     pub(crate) fn new(per_host: usize, max_wait: Duration) -> Self {
         Self {
             per_host,
@@ -132,19 +143,22 @@ impl<J> Lanes<J> {
         self.lanes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Offers `job` to the lane of `destination`.
-    pub(crate) fn admit(&self, destination: &str, job: J) -> Admission<J> {
+    /// Offers `job` to its destination's lane.
+    pub(crate) fn admit(&self, job: J) -> Admission<J> {
         let now = Instant::now();
         let mut lanes = self.lock();
         if lanes.len() > PRUNE_ABOVE {
             lanes.retain(|_, lane| !lane.is_idle());
         }
-        let lane = match lanes.get_mut(destination) {
-            Some(lane) => lane,
-            None => lanes.entry(Arc::from(destination)).or_default(),
+        // The key is allocated once per destination, not once per job.
+        let key = match lanes.get_key_value(job.destination()) {
+            Some((key, _)) => key.clone(),
+            None => Arc::from(job.destination()),
         };
+        let lane = lanes.entry(key.clone()).or_default();
         if lane.running.len() < self.per_host {
-            return Admission::Start(job, lane.start(now));
+            let slot = lane.start(&key, now);
+            return Admission::Start(job, slot);
         }
         let wait = lane.expected_wait(self.per_host, now);
         if wait <= self.max_wait {
@@ -156,15 +170,14 @@ impl<J> Lanes<J> {
 
     /// Gives `slot` back after its attempt, and hands out the lane's next
     /// waiting job with a fresh slot, if any.
-    pub(crate) fn finish(&self, destination: &str, slot: Slot) -> Option<(J, Slot)> {
+    pub(crate) fn finish(&self, slot: Slot) -> Option<(J, Slot)> {
         let now = Instant::now();
         let mut lanes = self.lock();
-        let lane = lanes.get_mut(destination)?;
+        let lane = lanes.get_mut(&slot.lane)?;
         lane.running.remove(&slot.id);
         lane.note_latency(now - slot.started);
-        lane.waiting
-            .pop_front()
-            .map(|(_, job)| (job, lane.start(now)))
+        let (_, job) = lane.waiting.pop_front()?;
+        Some((job, lane.start(&slot.lane, now)))
     }
 
     /// Takes the jobs that have waited longer than `max_wait` (their lane

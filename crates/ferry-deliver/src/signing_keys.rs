@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use ferry_core::ids::TenantId;
@@ -30,7 +30,8 @@ pub(crate) struct KeyCache {
     epoch: AtomicU64,
     /// Whether rotations are being heard; the cache is used only then.
     listening: AtomicBool,
-    entries: RwLock<HashMap<TenantId, (KeyPair, u64)>>,
+    /// Shared, so a hit costs a reference count rather than two key copies.
+    entries: RwLock<HashMap<TenantId, (Arc<KeyPair>, u64)>>,
     /// When each tenant was last reported as having no keys.
     missing_reported: Mutex<HashMap<TenantId, Instant>>,
 }
@@ -41,28 +42,29 @@ impl KeyCache {
         &self,
         store: &S,
         tenant: &TenantId,
-    ) -> ferry_store::Result<Option<KeyPair>> {
+    ) -> ferry_store::Result<Option<Arc<KeyPair>>> {
         // The epoch is taken before the read: a rotation during the read
         // leaves the entry already stale.
         let epoch = self.epoch.load(Ordering::Acquire);
         if let Some(keys) = self.fresh(tenant, epoch) {
             return Ok(Some(keys));
         }
-        let keys = store.signing_keys(tenant).await?;
-        if let Some(keys) = &keys {
-            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-            entries.insert(tenant.clone(), (keys.clone(), epoch));
-        }
-        Ok(keys)
+        let Some(keys) = store.signing_keys(tenant).await? else {
+            return Ok(None);
+        };
+        let keys = Arc::new(keys);
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.insert(tenant.clone(), (keys.clone(), epoch));
+        Ok(Some(keys))
     }
 
-    fn fresh(&self, tenant: &TenantId, epoch: u64) -> Option<KeyPair> {
+    fn fresh(&self, tenant: &TenantId, epoch: u64) -> Option<Arc<KeyPair>> {
         if !self.listening.load(Ordering::Acquire) {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let (keys, cached_at) = entries.get(tenant)?;
-        (*cached_at == epoch).then(|| keys.clone())
+        (*cached_at == epoch).then(|| Arc::clone(keys))
     }
 
     fn invalidate(&self) {
@@ -138,8 +140,6 @@ impl KeyCache {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use ferry_core::signing::SigningKey;
     use ferry_store::{MemoryConfig, MemoryStore};
 
@@ -167,7 +167,13 @@ mod tests {
     }
 
     async fn current_key(cache: &KeyCache, store: &MemoryStore, tenant: &TenantId) -> SigningKey {
-        cache.get(store, tenant).await.unwrap().unwrap().current
+        cache
+            .get(store, tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .current
+            .clone()
     }
 
     #[tokio::test]

@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use crate::attempt::{self, AttemptResult, Verdict};
 use crate::callbacks::{self, Kind};
-use crate::lanes::{Admission, Slot};
+use crate::lanes::{Admission, Destined, Slot};
 use crate::lease::Identity;
 use crate::recorder::{self, Ack};
 use crate::{Shared, now_ms};
@@ -87,8 +87,7 @@ pub(crate) struct Attempt<S> {
     span: tracing::Span,
 }
 
-impl<S> Attempt<S> {
-    /// The destination's lane: scheme, host and port.
+impl<S> Destined for Attempt<S> {
     fn destination(&self) -> &str {
         &self.url[..url::Position::AfterPort]
     }
@@ -328,8 +327,7 @@ fn dispatch<S: Store>(job: Job<S>, message: Option<StoredMessage>) {
         span,
     };
     let shared = attempt.job.work.shared.clone();
-    let destination = attempt.destination().to_owned();
-    match shared.lanes.admit(&destination, attempt) {
+    match shared.lanes.admit(attempt) {
         Admission::Start(attempt, slot) => {
             tracker.spawn(run_lane(attempt, slot));
         }
@@ -368,9 +366,8 @@ async fn run_lane<S: Store>(mut attempt: Attempt<S>, mut slot: Slot) {
     let shared = attempt.job.work.shared.clone();
     loop {
         let span = attempt.span.clone();
-        let destination = attempt.destination().to_owned();
         run_attempt(attempt).instrument(span).await;
-        match shared.lanes.finish(&destination, slot) {
+        match shared.lanes.finish(slot) {
             Some((next, next_slot)) => {
                 shared.metrics.lane_waiting.dec();
                 attempt = next;
