@@ -171,3 +171,26 @@ async fn a_refusal_while_storing_says_what_was_stored() {
     }
     assert_eq!(cancel_all(&ferry).await, 2, "and nothing else");
 }
+
+#[tokio::test]
+async fn an_item_with_thousands_of_header_names_is_refused_naming_the_limit() {
+    let ferry = TestFerry::start().await;
+    // 24,577 names is where building the item's header map used to panic
+    // (a plain-text 500): the limit must be checked before.
+    for n in [65, 24_577, 40_000] {
+        let headers: serde_json::Map<String, Value> = (0..n)
+            .map(|i| (format!("x-bomb-{i}"), json!("v")))
+            .collect();
+        let items = json!([
+            {"destination": "https://a.example/fine", "body": "x"},
+            {"destination": "https://a.example/bomb", "headers": headers, "body": "x"}
+        ]);
+        crate::bad_input::assert_error(
+            send(&ferry, &items).await,
+            431,
+            &format!("batch item 1: too many headers: {n} (at most 64)"),
+        )
+        .await;
+    }
+    assert_eq!(cancel_all(&ferry).await, 0, "nothing is stored");
+}

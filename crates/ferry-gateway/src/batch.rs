@@ -127,7 +127,7 @@ struct Origin {
 /// Validates an item and prepares its message(s), storing nothing.
 async fn plan<S: Store>(state: &AppState<S>, origin: &Origin, item: Item) -> ApiResult<Planned> {
     let target = target_from_destination(&item.destination)?;
-    let headers = header_map(&item.headers)?;
+    let headers = header_map(&item.headers, state.cfg.max_headers)?;
     if let Some(queue) = &item.queue {
         checked_name(queue)?;
         refuse_delay(&headers, &target.query_config)?;
@@ -182,7 +182,17 @@ async fn plan<S: Store>(state: &AppState<S>, origin: &Origin, item: Item) -> Api
 /// The item's headers. Names and values are checked as HTTP would: a value
 /// with a line break or another control character is refused, so nothing
 /// can be smuggled into a delivery's headers.
-fn header_map(headers: &HashMap<String, String>) -> ApiResult<HeaderMap> {
+///
+/// An item may carry no more headers than a request (`max`): the count is
+/// checked before the map is built, because a `HeaderMap` panics when asked
+/// for more than about 24,000 entries.
+fn header_map(headers: &HashMap<String, String>, max: usize) -> ApiResult<HeaderMap> {
+    if headers.len() > max {
+        return Err(ApiError::Client(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("too many headers: {} (at most {max})", headers.len()),
+        ));
+    }
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let header_name = HeaderName::from_bytes(name.as_bytes())
