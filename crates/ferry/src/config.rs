@@ -38,6 +38,7 @@ use serde::Deserialize;
 mod convert;
 mod env;
 mod raw;
+mod redact;
 mod token;
 
 #[cfg(test)]
@@ -274,6 +275,6 @@ fn load_layers(file: Option<Data<Toml>>, env: &[(String, String)]) -> anyhow::Re
     // Lossy extraction reads numbers written as strings (all environment
     // values are strings) into numeric fields; the opposite direction is
     // handled by `raw::Text`.
-    let raw: raw::RawConfig = figment.extract_lossy()?;
+    let raw: raw::RawConfig = figment.extract_lossy().map_err(redact::figment_error)?;
     convert::config(raw)
 }

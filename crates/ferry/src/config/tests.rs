@@ -572,6 +572,46 @@ fn short_signing_keys_are_rejected_without_echoing_them() {
 }
 
 #[test]
+fn secrets_of_the_wrong_shape_are_not_echoed() {
+    let token = "ferry_mistyped-as-a-string";
+    let cases = [
+        // A string where a list belongs.
+        tenant_with(&format!("tokens = \"{token}\"")),
+        tenant_with(&format!("token_sha256 = \"{token}\"")),
+        // One string where the key pair belongs.
+        tenant_with(&format!(
+            "tokens = [\"t\"]\ninitial_signing_keys = \"{token}\""
+        )),
+        tenant_with(&format!(
+            "tokens = [\"t\"]\ninitial_signing_keys = {{ current = \"{KEY_A}\", next = [\"{token}\"] }}"
+        )),
+        format!("{ONE_TENANT}\n[console]\nsession_secret = [\"{token}\"]\n"),
+        format!("[redis]\nurl = [\"redis://:{token}@cache\"]\n{ONE_TENANT}"),
+        // A syntax error on the line that holds the secret.
+        tenant_with(&format!("tokens = [\"{token}]")),
+    ];
+    for file in &cases {
+        let message = error_message(file, &[]);
+        assert!(!message.contains(token), "{message:?} reveals the token");
+        assert!(
+            message.contains("line") || message.contains("key"),
+            "{message:?}"
+        );
+    }
+    let env = [(
+        "FERRY_TENANTS",
+        "[{name = \"acme\", tokens = \"ferry_from-env\"}]",
+    )];
+    check_error_hides("", &env, "ferry_from-env");
+    // Keys that hold no secret keep showing what was found.
+    check_error(
+        &format!("[gateway]\nmax_headers = \"many\"\n{ONE_TENANT}"),
+        &[],
+        &["many"],
+    );
+}
+
+#[test]
 fn redis_url_passwords_stay_out_of_messages() {
     check_error_hides(
         ONE_TENANT,
