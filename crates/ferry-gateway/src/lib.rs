@@ -13,28 +13,27 @@
 //!
 //! Routes that take a destination (`/v2/publish/...`, `/v2/enqueue/...`)
 //! read it from the raw request target: a router path parameter would
-//! percent-decode it and lose its query string. The router is served from our own hyper accept loop so
-//! header limits, timeouts and graceful shutdown stay under our control.
+//! percent-decode it and lose its query string. The router is served from our own hyper accept loop
+//! (`serve.rs`) so connection caps, header limits, timeouts and graceful shutdown stay under our
+//! control, and every answer, hyper's own refusals included (`hyper_errors.rs`), has a JSON body.
+//!
+//! `/metrics` is served on the API's listener unless
+//! [`GatewayConfig::metrics_on_api`] is off; then [`serve_metrics`] serves it
+//! on a listener of its own, which can stay on a private network.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use ferry_core::publish::Limits;
 use ferry_store::Store;
 use http::{Request, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::Service;
 
 mod auth;
 mod batch;
@@ -43,6 +42,7 @@ mod dlq;
 mod error;
 mod events;
 mod flows;
+mod hyper_errors;
 mod keys;
 mod messages;
 mod metrics;
@@ -51,6 +51,7 @@ mod publish;
 mod query;
 mod queues;
 mod schedules;
+mod serve;
 mod topics;
 
 pub use auth::{Authenticated, TokenEntry, Tokens};
@@ -71,10 +72,22 @@ pub struct GatewayConfig {
     pub max_headers: usize,
     /// Largest request head (line and headers) in bytes.
     pub max_header_bytes: usize,
+    /// How long a connection may take to deliver its first request head
+    /// (HTTP/1 and h2c alike), and, once bytes of a later HTTP/1 head
+    /// arrived, that head.
     pub header_read_timeout: Duration,
-    /// Whole-request timeout, body included.
+    /// A connection without a request in progress for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once per listener; at the cap, accepting waits.
+    pub max_connections: usize,
+    /// Whole-request timeout, body included; slower requests get 408.
     pub request_timeout: Duration,
     pub max_concurrent_requests: usize,
+    /// Largest `/v2/batch` body; larger is refused with 413, from its
+    /// `Content-Length` before reading or as soon as it is exceeded.
+    pub max_batch_bytes: usize,
+    /// Serve `/metrics` on the API's listener (off when it has its own).
+    pub metrics_on_api: bool,
     /// How long shutdown waits for requests in progress.
     pub shutdown_grace: Duration,
     /// Testing aid: `Upstash-Cron` may have a leading seconds field.
@@ -90,8 +103,12 @@ impl Default for GatewayConfig {
             max_headers: 64,
             max_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
             request_timeout: Duration::from_secs(30),
             max_concurrent_requests: 1024,
+            max_batch_bytes: 16 * 1024 * 1024,
+            metrics_on_api: true,
             shutdown_grace: Duration::from_secs(30),
             allow_second_cron: false,
         }
@@ -165,8 +182,12 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/v2/dlq/retry/{id}", post(dlq::retry::<S>))
         .route("/v2/dlq/{id}", get(dlq::get::<S>).delete(dlq::delete::<S>))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready::<S>))
-        .route("/metrics", get(render_metrics::<S>));
+        .route("/readyz", get(ready::<S>));
+    let router = if state.cfg.metrics_on_api {
+        router.route("/metrics", get(render_metrics::<S>))
+    } else {
+        router
+    };
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -253,8 +274,12 @@ async fn ready<S: Store>(State(state): State<AppState<S>>) -> Response {
 }
 
 async fn render_metrics<S: Store>(State(state): State<AppState<S>>) -> Response {
+    metrics_text(&state.registry)
+}
+
+fn metrics_text(registry: &Registry) -> Response {
     let mut text = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, registry) {
         return ApiError::Internal(format!("encoding metrics: {e}")).into_response();
     }
     (
@@ -290,86 +315,80 @@ pub async fn serve_with<S: Store>(
     let metrics = state.metrics.clone();
     let app = router(state)
         .merge(extra)
-        .layer(axum::middleware::from_fn_with_state(metrics, track_request))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            track_request,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             cfg.request_timeout,
+            limit_time,
         ))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             cfg.max_concurrent_requests,
         ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::new());
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_read_timeout)
-        .max_headers(hard_header_ceiling(cfg.max_headers))
-        .max_buf_size(cfg.max_header_bytes.max(8192));
-    let graceful = GracefulShutdown::new();
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and similar: pause, don't spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let service = hyper::service::service_fn(connection_service(app.clone(), peer));
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(cfg.shutdown_grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown grace elapsed with requests in progress");
-    }
-    Ok(())
+    serve::accept_loop(listener, app, &cfg, metrics.connections("api"), shutdown).await
 }
 
-/// Headers hyper parses into arrays on the stack; configuring more makes
-/// it allocate two header arrays on the heap for every request.
-const HYPER_INLINE_HEADERS: usize = 100;
-
-/// The most headers hyper parses before refusing a request outright (with
-/// an empty 431). Between `max_headers` and this, the router answers with a
-/// JSON error; keeping it at hyper's inline size keeps requests free of
-/// per-request header allocations.
-fn hard_header_ceiling(max_headers: usize) -> usize {
-    max_headers.max(HYPER_INLINE_HEADERS)
+/// Serves `GET /metrics` alone on `listener`, for a gateway whose
+/// [`GatewayConfig::metrics_on_api`] is off, with the API's connection
+/// limits and timeouts.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    cfg: Arc<GatewayConfig>,
+    metrics: Metrics,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move { metrics_text(&registry) }
+            }),
+        )
+        .fallback(not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
+    tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+    serve::accept_loop(
+        listener,
+        app,
+        &cfg,
+        metrics.connections("metrics"),
+        shutdown,
+    )
+    .await
 }
 
-/// The future answering one request on a connection.
-type ResponseFuture = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-/// Adapts the router to one connection, tagging requests with the peer
-/// address (the publisher's IP, reported as `callerIP`).
-fn connection_service(
-    app: Router,
-    peer: SocketAddr,
-) -> impl Fn(Request<hyper::body::Incoming>) -> ResponseFuture + Clone {
-    move |mut request: Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        let mut app = app.clone();
-        Box::pin(async move {
-            // A router is always ready, so it can be called directly.
-            let request = request.map(axum::body::Body::new);
-            Service::<Request<axum::body::Body>>::call(&mut app, request).await
-        })
+/// Answers a request that outlived `request_timeout` with a JSON 408.
+async fn limit_time(
+    State(limit): State<Duration>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Client(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request took longer than the {}-second limit",
+                limit.as_secs_f64()
+            ),
+        )
+        .into_response(),
     }
+}
+
+/// A handler that panicked: a bug, logged and answered like any other.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::Internal(format!("handler panicked: {detail}")).into_response()
 }
 
 /// Now, in the Unix milliseconds the store shares with other processes.

@@ -1,11 +1,13 @@
-//! Prometheus metrics of the gateway: publishes by outcome, and every
-//! request by route, method and status with its latency.
+//! Prometheus metrics of the gateway: publishes by outcome, every request
+//! by route, method and status with its latency, and open connections per
+//! listener.
 
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -23,6 +25,11 @@ struct RequestLabels {
     status: u16,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabel {
+    listener: &'static str,
+}
+
 type Requests = Family<RequestLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -34,6 +41,7 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     publishes: Family<OutcomeLabel, Counter>,
     requests: Requests,
+    connections: Family<ListenerLabel, Gauge>,
 }
 
 impl Metrics {
@@ -41,7 +49,13 @@ impl Metrics {
         let metrics = Self {
             publishes: Family::default(),
             requests: Family::new_with_constructor(latency_histogram),
+            connections: Family::default(),
         };
+        registry.register(
+            "ferry_http_connections",
+            "Connections open on each gateway listener (api, metrics)",
+            metrics.connections.clone(),
+        );
         registry.register(
             "ferry_publishes",
             "Publish requests by outcome (created, duplicate, backlog_full)",
@@ -61,6 +75,15 @@ impl Metrics {
             .inc();
     }
 
+    /// The open-connections gauge of one listener.
+    pub(crate) fn connections(&self, listener: &'static str) -> Connections {
+        Connections(
+            self.connections
+                .get_or_create(&ListenerLabel { listener })
+                .clone(),
+        )
+    }
+
     pub(crate) fn observe_request(
         &self,
         route: &str,
@@ -76,6 +99,27 @@ impl Metrics {
         self.requests
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+    }
+}
+
+/// Counts a listener's open connections.
+#[derive(Debug, Clone)]
+pub(crate) struct Connections(Gauge);
+
+impl Connections {
+    /// Counts a connection as open until the returned guard is dropped.
+    pub(crate) fn opened(&self) -> OpenConnection {
+        self.0.inc();
+        OpenConnection(self.0.clone())
+    }
+}
+
+/// An open connection, counted until dropped.
+pub(crate) struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

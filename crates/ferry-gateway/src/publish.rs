@@ -95,17 +95,26 @@ fn target_of(raw_path: &str, raw_query: Option<&str>) -> ApiResult<Target> {
     )))
 }
 
+/// The body, up to `max` bytes: a body that says (by its `Content-Length`)
+/// that it is larger is refused before any of it is read, and one without
+/// a length as soon as it passes `max`.
 pub(crate) async fn read_body(body: Body, max: usize) -> ApiResult<Bytes> {
+    let too_large = || {
+        ApiError::Client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body is larger than the {max}-byte limit"),
+        )
+    };
+    if usize::try_from(hyper::body::Body::size_hint(&body).lower()).map_or(true, |n| n > max) {
+        return Err(too_large());
+    }
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(ApiError::Client(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body is larger than the {max}-byte limit"),
-            ))
+            Err(too_large())
         }
         Err(e) => Err(ApiError::bad_request(format!(
             "could not read the request body: {e}"

@@ -81,8 +81,13 @@ pub struct GatewaySettings {
     pub max_headers: usize,
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
     pub request_timeout: Duration,
     pub max_concurrent_requests: usize,
+    pub max_batch_bytes: usize,
+    /// Where `/metrics` is served on its own; `None`: on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     pub shutdown_grace: Duration,
     /// `limits.max_timeout` is `deliver.max_timeout`: one key sets both, so
     /// the gateway never accepts a timeout the deliverer would cut short.

@@ -68,6 +68,18 @@ pub async fn run_with_store<S: Store>(
             metrics: gateway_metrics,
             registry: registry.clone(),
         };
+        if let Some(address) = config.gateway.metrics_listen {
+            let listener = TcpListener::bind(address).await.with_context(|| {
+                format!("binding the metrics listener to {address} (gateway.metrics_listen)")
+            })?;
+            let (cfg, metrics) = (state.cfg.clone(), state.metrics.clone());
+            let (registry, shutdown) = (registry.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                ferry_gateway::serve_metrics(listener, cfg, metrics, registry, shutdown)
+                    .await
+                    .context("metrics listener failed")
+            });
+        }
         let console = console_routes(&config.console, &state, sampler.samples());
         let sampling = shutdown.clone();
         tasks.spawn(async move {
@@ -179,8 +191,12 @@ fn gateway_config(config: &Config) -> GatewayConfig {
         max_headers: g.max_headers,
         max_header_bytes: g.max_header_bytes,
         header_read_timeout: g.header_read_timeout,
+        idle_timeout: g.idle_timeout,
+        max_connections: g.max_connections,
         request_timeout: g.request_timeout,
         max_concurrent_requests: g.max_concurrent_requests,
+        max_batch_bytes: g.max_batch_bytes,
+        metrics_on_api: g.metrics_listen.is_none(),
         shutdown_grace: g.shutdown_grace,
         allow_second_cron: g.allow_second_cron,
     }

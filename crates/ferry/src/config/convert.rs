@@ -157,15 +157,19 @@ fn partitions(value: u64) -> Result<u16> {
 fn gateway(raw: RawGateway, max_timeout: Duration) -> Result<GatewaySettings> {
     let section = Section("gateway");
     Ok(GatewaySettings {
-        listen: listen_address(&raw.listen.0)?,
+        listen: listen_address("gateway.listen", &raw.listen.0)?,
         max_body_bytes: section.at_least_one("max_body_bytes", raw.max_body_bytes)?,
         max_headers: section.at_least_one("max_headers", raw.max_headers)?,
         max_header_bytes: section.at_least_one("max_header_bytes", raw.max_header_bytes)?,
         header_read_timeout: section
             .nonzero_duration("header_read_timeout", &raw.header_read_timeout)?,
+        idle_timeout: section.nonzero_duration("idle_timeout", &raw.idle_timeout)?,
+        max_connections: section.at_least_one("max_connections", raw.max_connections)?,
         request_timeout: section.nonzero_duration("request_timeout", &raw.request_timeout)?,
         max_concurrent_requests: section
             .at_least_one("max_concurrent_requests", raw.max_concurrent_requests)?,
+        max_batch_bytes: section.at_least_one("max_batch_bytes", raw.max_batch_bytes)?,
+        metrics_listen: metrics_address(&raw.metrics_listen.0)?,
         shutdown_grace: section.duration("shutdown_grace", &raw.shutdown_grace)?,
         limits: limits(raw.limits, max_timeout)?,
         max_backlog: raw.max_backlog,
@@ -174,10 +178,20 @@ fn gateway(raw: RawGateway, max_timeout: Duration) -> Result<GatewaySettings> {
     })
 }
 
-fn listen_address(text: &str) -> Result<SocketAddr> {
+fn listen_address(key: &str, text: &str) -> Result<SocketAddr> {
     text.parse().with_context(|| {
-        format!("gateway.listen: invalid address {text:?} (write an IP address and a port, e.g. 0.0.0.0:8080)")
+        format!(
+            "{key}: invalid address {text:?} (write an IP address and a port, e.g. 0.0.0.0:8080)"
+        )
     })
+}
+
+/// Empty: `/metrics` stays on the API's address.
+fn metrics_address(text: &str) -> Result<Option<SocketAddr>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    listen_address("gateway.metrics_listen", text).map(Some)
 }
 
 /// The gateway's publish limits; the timeout limit is the deliverer's, so a

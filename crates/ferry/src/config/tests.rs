@@ -102,6 +102,37 @@ fn defaults_agree_with_the_crates_defaults() {
         ours.max_concurrent_requests,
         gateway.max_concurrent_requests
     );
+    assert_eq!(
+        (
+            ours.idle_timeout,
+            ours.max_connections,
+            ours.max_batch_bytes
+        ),
+        (
+            gateway.idle_timeout,
+            gateway.max_connections,
+            gateway.max_batch_bytes
+        )
+    );
+    assert_eq!(ours.metrics_listen.is_none(), gateway.metrics_on_api);
+}
+
+#[test]
+fn metrics_get_their_own_listener_only_when_configured() {
+    assert_eq!(loaded(ONE_TENANT, &[]).gateway.metrics_listen, None);
+    let own = loaded(
+        ONE_TENANT,
+        &[("FERRY_GATEWAY__METRICS_LISTEN", "127.0.0.1:9090")],
+    );
+    assert_eq!(
+        own.gateway.metrics_listen,
+        Some(SocketAddr::from(([127, 0, 0, 1], 9090)))
+    );
+    check_error(
+        ONE_TENANT,
+        &[("FERRY_GATEWAY__METRICS_LISTEN", "9090")],
+        &["gateway.metrics_listen: invalid address \"9090\""],
+    );
 }
 
 #[test]
