@@ -183,5 +183,6 @@ fn gateway_config(config: &Config) -> GatewayConfig {
         max_concurrent_requests: g.max_concurrent_requests,
         shutdown_grace: g.shutdown_grace,
         allow_second_cron: g.allow_second_cron,
+        workflow_max_run_bytes: g.workflow_max_run_bytes,
     }
 }
