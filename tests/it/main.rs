@@ -28,3 +28,5 @@ mod sdk_py;
 mod ssrf;
 mod timeouts;
 mod topics;
+mod workflow_js;
+mod workflow_py;

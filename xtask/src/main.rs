@@ -110,24 +110,29 @@ fn install_sdks() -> anyhow::Result<()> {
         "python3",
         "install Python 3.11 (Debian: apt-get install python3 python3-venv)",
     )?;
-    if !Path::new(JS_SDK_DIR).join("node_modules").exists() {
+    if !Path::new(JS_SDK_DIR)
+        .join("node_modules/@upstash/workflow")
+        .exists()
+    {
         run_in(JS_SDK_DIR, "npm", &["ci", "--no-audit", "--no-fund"])?;
     }
     let venv = Path::new(PY_SDK_DIR).join(".venv");
     if !venv.join("bin").join("python").exists() {
         run_in(PY_SDK_DIR, "python3", &["-m", "venv", ".venv"])?;
-        run_in(
-            PY_SDK_DIR,
-            ".venv/bin/pip",
-            &[
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-                "requirements.txt",
-            ],
-        )?;
     }
+    // Also installs what requirements.txt adds to an existing venv; when
+    // nothing changed, pip only checks the installed versions.
+    run_in(
+        PY_SDK_DIR,
+        ".venv/bin/pip",
+        &[
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            "requirements.txt",
+        ],
+    )?;
     Ok(())
 }
 

@@ -19,3 +19,4 @@ pub mod retry;
 pub mod signing;
 pub mod ssrf;
 pub mod wire;
+pub mod workflow;

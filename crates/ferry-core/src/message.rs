@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::flow::FlowControl;
 use crate::ids::{MessageId, TenantId};
 use crate::retry::{RetryDelayExpr, default_backoff};
+use crate::workflow::WorkflowRef;
 
 /// What a publish asked for, in the form the deliverer consumes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +69,9 @@ pub struct MessageSpec {
     /// The flow-control key and limits the message was published with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_control: Option<FlowControl>,
+    /// Set on the messages of an Upstash Workflow run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowRef>,
 }
 
 /// Fields of a message the API shows only as `REDACTED:<sha256 hex>`.
@@ -172,6 +176,7 @@ impl MessageSpec {
             // A callback is Ferry's own notice to the publisher, not a
             // delivery of the key's traffic; its key's limits do not apply.
             flow_control: None,
+            workflow: callback.workflow.clone(),
         }
     }
 }
@@ -191,6 +196,10 @@ pub struct CallbackSpec {
     pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// The run the callback message belongs to (a workflow's call result or
+    /// failure callback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowRef>,
 }
 
 /// Go-style canonical header name (`x-custom-id` → `X-Custom-Id`), the form

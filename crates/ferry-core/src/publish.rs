@@ -25,6 +25,7 @@ use crate::duration::parse_duration;
 use crate::flow::{self, FlowControl};
 use crate::message::{CallbackSpec, Redact, canonical_header_name};
 use crate::retry::RetryDelayExpr;
+use crate::workflow::{CallType, WorkflowRef, validate_run_id};
 
 pub const HEADER_METHOD: &str = "upstash-method";
 pub const HEADER_DELAY: &str = "upstash-delay";
@@ -123,6 +124,22 @@ pub struct PublishOptions {
     /// Forwarded headers that were dropped (see the module doc), by name,
     /// for the relay's log.
     pub dropped_headers: Vec<String>,
+    /// Set when the message belongs to an Upstash Workflow run.
+    pub workflow: Option<WorkflowHeaders>,
+}
+
+/// The `Upstash-Workflow-*` headers of a publish: configuration, never
+/// forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowHeaders {
+    pub run_id: String,
+    /// `Upstash-Workflow-Init: true`: the message starts the run.
+    pub init: bool,
+    /// `Upstash-Workflow-Url`: the run's endpoint.
+    pub url: Option<String>,
+    pub call_type: CallType,
+    /// Whether `Upstash-Retries` was given (else the run's retries apply).
+    pub retries_set: bool,
 }
 
 /// A publish header that cannot be honoured; the text goes to the client.
@@ -197,6 +214,7 @@ struct Fields {
     others: Vec<(String, String)>,
     callback: CallbackFields,
     failure_callback: CallbackFields,
+    workflow: WorkflowFields,
     /// Names of forwarded headers dropped so far.
     dropped: Vec<String>,
 }
@@ -210,6 +228,74 @@ struct CallbackFields {
     timeout: Option<String>,
     delay: Option<String>,
     forward: Vec<(String, String)>,
+    workflow: WorkflowFields,
+}
+
+/// `Upstash-Workflow-*` values, at the top level or configuring a callback
+/// (`Upstash-Callback-Workflow-*`, `Upstash-Failure-Callback-Workflow-*`).
+#[derive(Default)]
+struct WorkflowFields {
+    run_id: Option<String>,
+    init: Option<String>,
+    url: Option<String>,
+    call_type: Option<String>,
+}
+
+impl WorkflowFields {
+    /// Takes `sub` (the name after `Upstash-Workflow-`); other workflow
+    /// headers (the SDK version, invoke markers) are for the app only.
+    fn take(&mut self, sub: &str, value: &str) {
+        let slot = match sub {
+            "runid" => &mut self.run_id,
+            "init" => &mut self.init,
+            "url" => &mut self.url,
+            "calltype" => &mut self.call_type,
+            _ => return,
+        };
+        *slot = Some(value.trim().to_owned());
+    }
+
+    fn call_type(&self, header: &str) -> Result<CallType, PublishError> {
+        match &self.call_type {
+            None => Ok(CallType::Step),
+            Some(v) => CallType::parse(v)
+                .ok_or_else(|| bad(format!("invalid {header}-Workflow-CallType {v:?}"))),
+        }
+    }
+
+    fn run_id(&self, header: &str) -> Result<Option<String>, PublishError> {
+        let Some(id) = &self.run_id else {
+            return Ok(None);
+        };
+        validate_run_id(id).map_err(|e| bad(format!("invalid {header}-Workflow-RunId: {e}")))?;
+        Ok(Some(id.clone()))
+    }
+
+    fn finish(self, retries_set: bool) -> Result<Option<WorkflowHeaders>, PublishError> {
+        let Some(run_id) = self.run_id("Upstash")? else {
+            return Ok(None);
+        };
+        Ok(Some(WorkflowHeaders {
+            call_type: self.call_type("Upstash")?,
+            init: parse_bool(self.init.as_deref(), "Upstash-Workflow-Init")?,
+            url: self.url,
+            run_id,
+            retries_set,
+        }))
+    }
+
+    /// The run a callback message belongs to (its creation time is the
+    /// gateway's to fill in).
+    fn callback_ref(&self, header: &str) -> Result<Option<WorkflowRef>, PublishError> {
+        let Some(run_id) = self.run_id(header)? else {
+            return Ok(None);
+        };
+        Ok(Some(WorkflowRef {
+            run_id,
+            call_type: self.call_type(header)?,
+            run_created_at: 0,
+        }))
+    }
 }
 
 impl Fields {
@@ -240,6 +326,10 @@ impl Fields {
         };
         if let Some(forwarded) = name.strip_prefix(FORWARD_PREFIX) {
             push_forward(&mut self.forward, forwarded, value);
+            return Ok(());
+        }
+        if let Some(sub) = rest.strip_prefix("workflow-") {
+            self.workflow.take(sub, value);
             return Ok(());
         }
         if let Some(sub) = rest.strip_prefix("failure-callback-") {
@@ -296,6 +386,7 @@ impl Fields {
         let failure_callback =
             self.failure_callback
                 .finish("Upstash-Failure-Callback", limits, &mut self.dropped)?;
+        let workflow = std::mem::take(&mut self.workflow).finish(self.retries.is_some())?;
         Ok(PublishOptions {
             method: parse_method(self.method.as_deref(), "Upstash-Method")?,
             headers,
@@ -312,6 +403,7 @@ impl Fields {
             flow_control: flow::parse(self.flow_key.as_deref(), self.flow_value.as_deref())
                 .map_err(|e| bad(e.to_string()))?,
             dropped_headers: self.dropped,
+            workflow,
         })
     }
 }
@@ -320,6 +412,16 @@ impl CallbackFields {
     fn take(&mut self, sub: &str, value: &str, header: &str) -> Result<(), PublishError> {
         if let Some(forwarded) = sub.strip_prefix("forward-") {
             push_forward(&mut self.forward, forwarded, value);
+            return Ok(());
+        }
+        if let Some(workflow) = sub.strip_prefix("workflow-") {
+            self.workflow.take(workflow, value);
+            return Ok(());
+        }
+        // Workflow SDKs configure the callback message as a message of its
+        // own; these settings are not forwarded headers (a nested failure
+        // callback and flow control of a callback are not supported).
+        if WORKFLOW_CALLBACK_SETTINGS.contains(&sub) || sub.starts_with("flow-control-") {
             return Ok(());
         }
         let slot = match sub {
@@ -378,9 +480,14 @@ impl CallbackFields {
             )?
             .map(millis),
             delay_ms: delay.map(millis),
+            workflow: self.workflow.callback_ref(header)?,
         }))
     }
 }
+
+/// Settings of a callback message that workflow SDKs send and Ferry does
+/// not apply to callbacks; they are not forwarded either.
+const WORKFLOW_CALLBACK_SETTINGS: [&str; 3] = ["feature-set", "failure-callback", "label"];
 
 /// The settings an `Upstash-Callback-<X>` or `Upstash-Failure-Callback-<X>`
 /// header may configure; any other `<X>` names a forwarded header.

@@ -38,6 +38,11 @@ struct CallbackBody<'a> {
     endpoint_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     schedule_id: Option<&'a str>,
+    /// For a message of a workflow run: the run and its creation time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_run_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_created_at: Option<u64>,
 }
 
 fn header_map(pairs: &[(String, String)]) -> BTreeMap<&str, Vec<&str>> {
@@ -81,13 +86,15 @@ pub(crate) fn build(
         url: &msg.spec.url,
         method: &msg.spec.method,
         source_header: header_map(&msg.spec.headers),
-        source_body: STANDARD.encode(&msg.body),
+        source_body: STANDARD.encode(source_body(msg)),
         not_before: msg.spec.not_before,
         created_at: msg.spec.created_at,
         caller_ip: msg.spec.caller_ip.as_deref(),
         topic_name: msg.spec.topic.as_ref().map(|t| t.name.as_str()),
         endpoint_name: msg.spec.topic.as_ref().and_then(|t| t.endpoint.as_deref()),
         schedule_id: msg.spec.schedule_id.as_deref(),
+        workflow_run_id: msg.spec.workflow.as_ref().map(|w| w.run_id.as_str()),
+        workflow_created_at: msg.spec.workflow.as_ref().map(|w| w.run_created_at),
     };
     // Serialising plain strings and numbers cannot fail.
     let body = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
@@ -96,4 +103,30 @@ pub(crate) fn build(
         .spec
         .for_callback(callback, &msg.id, body_hash(&body), now_ms);
     Some(NewMessage { id, spec, body })
+}
+
+/// The body a callback describes as the source's: a workflow step's is
+/// the run's initial payload (what the SDKs read as `requestPayload`), not
+/// the step list it was delivered with.
+fn source_body(msg: &StoredMessage) -> std::borrow::Cow<'_, [u8]> {
+    let initial = msg
+        .spec
+        .workflow
+        .as_ref()
+        .filter(|w| w.delivers_step_list())
+        .and_then(|_| ferry_core::workflow::initial_payload(&msg.body));
+    match initial {
+        Some(payload) => std::borrow::Cow::Owned(payload),
+        None => std::borrow::Cow::Borrowed(&msg.body),
+    }
+}
+
+/// Whether a callback is sent only once the message's outcome is final: a
+/// workflow's `context.call` request, whose callback continues the run (the
+/// SDK would otherwise run its step once per failed attempt).
+pub(crate) fn final_only(msg: &StoredMessage) -> bool {
+    msg.spec
+        .workflow
+        .as_ref()
+        .is_some_and(|w| w.call_type == ferry_core::workflow::CallType::ToCallback)
 }

@@ -15,7 +15,7 @@ use ferry_core::cron::CronSchedule;
 use ferry_core::ids::{MessageId, Partition};
 use ferry_store::{
     Claimed, DeliveredEntry, EventDetail, FlowSlot, Outcome, OutcomeRecord, Reader, Recorded,
-    Store, StoredMessage,
+    RunEnd, Store, StoredMessage,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -481,10 +481,14 @@ async fn finish_attempt<S: Store>(job: &Job<S>, msg: &StoredMessage, result: Att
     let shared = &job.work.shared;
     let now = now_ms();
     let outcome = decide(msg, &result, now);
-    let mut new_messages: Vec<_> =
+    let is_final = matches!(outcome, Outcome::Delivered | Outcome::Dead { .. });
+    let mut new_messages: Vec<_> = if is_final || !callbacks::final_only(msg) {
         callbacks::build(msg, Kind::Callback, &result.response, msg.retried, now)
             .into_iter()
-            .collect();
+            .collect()
+    } else {
+        Vec::new()
+    };
     if matches!(outcome, Outcome::Dead { .. }) {
         new_messages.extend(callbacks::build(
             msg,
@@ -522,7 +526,34 @@ async fn finish_attempt<S: Store>(job: &Job<S>, msg: &StoredMessage, result: Att
         queue: msg.spec.queue.clone(),
         flow_slot: job.flow_slot.clone(),
     };
-    record_outcome(job, &record).await;
+    let dead = matches!(record.outcome, Outcome::Dead { .. });
+    if record_outcome(job, &record).await && dead {
+        fail_run(job, msg, now).await;
+    }
+}
+
+/// Marks the run of a message that failed for good as failed; its failure
+/// callback was created with the dead letter. A `context.call` request
+/// that fails does not fail its run: its callback tells the app.
+async fn fail_run<S: Store>(job: &Job<S>, msg: &StoredMessage, now: u64) {
+    let Some(workflow) = &msg.spec.workflow else {
+        return;
+    };
+    if workflow.call_type == ferry_core::workflow::CallType::ToCallback {
+        return;
+    }
+    let ended = job
+        .work
+        .shared
+        .store
+        .end_workflow(&msg.spec.tenant, &workflow.run_id, &RunEnd::Failed, now)
+        .await;
+    match ended {
+        Ok(_) => tracing::info!(workflow.run = %workflow.run_id, "workflow run failed"),
+        Err(e) => {
+            tracing::error!(error = %e, workflow.run = %workflow.run_id, "could not mark the workflow run failed");
+        }
+    }
 }
 
 /// Applies the retry policy to an attempt's verdict.
@@ -638,7 +669,8 @@ async fn ack_delivered<S: Store>(job: &Job<S>, msg: &StoredMessage, detail: Even
     let _ = recorded.await;
 }
 
-async fn record_outcome<S: Store>(job: &Job<S>, record: &OutcomeRecord) {
+/// Records `record`; true when this call recorded it.
+async fn record_outcome<S: Store>(job: &Job<S>, record: &OutcomeRecord) -> bool {
     let work = &job.work;
     let mut backoff = Duration::ZERO;
     for _ in 0..RECORD_TRIES {
@@ -648,14 +680,14 @@ async fn record_outcome<S: Store>(job: &Job<S>, record: &OutcomeRecord) {
             .record(work.partition, &job.identity.name, record)
             .await
         {
-            Ok(Recorded::Done) => return,
+            Ok(Recorded::Done) => return true,
             Ok(Recorded::Gone) => {
                 tracing::debug!("entry already handled elsewhere (cancelled or finished)");
-                return;
+                return false;
             }
             Ok(Recorded::NotOwner) => {
                 not_owner();
-                return;
+                return false;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "recording the outcome failed; retrying");
@@ -667,6 +699,7 @@ async fn record_outcome<S: Store>(job: &Job<S>, record: &OutcomeRecord) {
     tracing::error!(
         "could not record the outcome; the entry stays pending and is attempted again later"
     );
+    false
 }
 
 /// Moves due delayed messages to the ready stream, and admits the waiting

@@ -48,10 +48,22 @@ struct Item {
     destination: String,
     #[serde(default)]
     headers: HashMap<String, String>,
+    /// A string is the body as it is; any other JSON value (the workflow
+    /// SDK sends a `context.call` body as an object) is the body as
+    /// compact JSON text.
     #[serde(default)]
-    body: Option<String>,
+    body: Option<serde_json::Value>,
     #[serde(default)]
     queue: Option<String>,
+}
+
+/// The bytes of an item's body (see [`Item::body`]).
+fn item_body(body: Option<serde_json::Value>) -> Bytes {
+    match body {
+        None | Some(serde_json::Value::Null) => Bytes::new(),
+        Some(serde_json::Value::String(text)) => Bytes::from(text),
+        Some(value) => Bytes::from(value.to_string()),
+    }
 }
 
 /// An item ready to store: one message, or one per endpoint of a group.
@@ -137,8 +149,9 @@ async fn plan<S: Store>(state: &AppState<S>, origin: &Origin, item: Item) -> Api
         &target.query_config,
         &state.cfg.limits,
         origin.now,
-    )?;
-    let body = Bytes::from(item.body.unwrap_or_default());
+    )
+    .map_err(|e| crate::workflows::parse_error(&headers, e))?;
+    let body = item_body(item.body);
     if body.len() > state.cfg.max_body_bytes {
         return Err(ApiError::Client(
             StatusCode::PAYLOAD_TOO_LARGE,

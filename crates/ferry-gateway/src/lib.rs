@@ -53,6 +53,7 @@ mod queues;
 mod schedules;
 mod serve;
 mod topics;
+mod workflows;
 
 pub use auth::{Authenticated, TokenEntry, Tokens};
 pub use error::ApiError;
@@ -92,6 +93,9 @@ pub struct GatewayConfig {
     pub shutdown_grace: Duration,
     /// Testing aid: `Upstash-Cron` may have a leading seconds field.
     pub allow_second_cron: bool,
+    /// Largest step list of a workflow run, in bytes; a message that would
+    /// make it larger gets 412.
+    pub workflow_max_run_bytes: u64,
 }
 
 impl Default for GatewayConfig {
@@ -111,6 +115,7 @@ impl Default for GatewayConfig {
             metrics_on_api: true,
             shutdown_grace: Duration::from_secs(30),
             allow_second_cron: false,
+            workflow_max_run_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -181,6 +186,10 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/v2/dlq/retry", post(dlq::retry_many::<S>))
         .route("/v2/dlq/retry/{id}", post(dlq::retry::<S>))
         .route("/v2/dlq/{id}", get(dlq::get::<S>).delete(dlq::delete::<S>))
+        .route(
+            "/v2/workflows/runs/{id}",
+            get(workflows::steps::<S>).delete(workflows::end::<S>),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready::<S>));
     let router = if state.cfg.metrics_on_api {

@@ -23,6 +23,7 @@ use tracing::Instrument;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::placement::partition_for;
+use crate::workflows;
 use crate::{AppState, now_ms};
 
 pub(crate) const PUBLISH_PREFIX: &str = "/v2/publish/";
@@ -131,7 +132,8 @@ pub(crate) async fn handle<S: Store>(
     let (parts, body) = request.into_parts();
     let target = target(&parts.uri, PUBLISH_PREFIX)?;
     let now = now_ms();
-    let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)?;
+    let opts = publish::parse(&parts.headers, &target.query_config, &state.cfg.limits, now)
+        .map_err(|e| workflows::parse_error(&parts.headers, e))?;
     let body = read_body(body, state.cfg.max_body_bytes).await?;
     let request = PublishRequest {
         tenant,
@@ -253,6 +255,8 @@ pub(crate) struct PublishRequest {
 pub(crate) struct Prepared {
     message: NewMessage,
     dedup: Option<String>,
+    /// Set for a message of a workflow run.
+    workflow: Option<workflows::Prepared>,
 }
 
 async fn publish_one<S: Store>(
@@ -272,19 +276,25 @@ pub(crate) async fn prepare<S: Store>(
         return Err(ApiError::Internal("publish without a destination".into()));
     };
     let dedup = dedup_key(&request, &destination);
-    let partition = partition_for(
-        state,
-        &request.tenant,
-        request.queue.as_deref(),
-        request.opts.flow_control.as_ref().map(|f| f.key.as_str()),
-        dedup.as_deref(),
-    )
-    .await?;
+    let workflow = request.opts.workflow.clone();
+    let partition = match &workflow {
+        Some(wf) => workflows::partition(state, &request, wf)?,
+        None => {
+            partition_for(
+                state,
+                &request.tenant,
+                request.queue.as_deref(),
+                request.opts.flow_control.as_ref().map(|f| f.key.as_str()),
+                dedup.as_deref(),
+            )
+            .await?
+        }
+    };
     let id = MessageId::generate(partition);
     if !request.opts.dropped_headers.is_empty() {
         tracing::debug!(msg.id = %id, dropped = ?request.opts.dropped_headers, "headers not forwarded");
     }
-    let spec = MessageSpec {
+    let mut spec = MessageSpec {
         tenant: request.tenant,
         url: destination.to_string(),
         method: request.opts.method,
@@ -309,6 +319,11 @@ pub(crate) async fn prepare<S: Store>(
         schedule_id: None,
         queue: request.queue,
         flow_control: request.opts.flow_control,
+        workflow: None,
+    };
+    let workflow = match &workflow {
+        Some(wf) => Some(workflows::prepare(state, wf, &mut spec).await?),
+        None => None,
     };
     Ok(Prepared {
         message: NewMessage {
@@ -317,6 +332,7 @@ pub(crate) async fn prepare<S: Store>(
             body: request.body,
         },
         dedup,
+        workflow,
     })
 }
 
@@ -326,7 +342,23 @@ async fn store<S: Store>(
     state: &AppState<S>,
     prepared: Prepared,
 ) -> ApiResult<(StatusCode, PublishResponse)> {
-    let Prepared { message, dedup } = prepared;
+    let Prepared {
+        message,
+        dedup,
+        workflow,
+    } = prepared;
+    if let Some(workflow) = workflow {
+        let deduplicated = workflows::store(state, &message, &workflow).await?;
+        state
+            .metrics
+            .count(if deduplicated { "duplicate" } else { "created" });
+        let url = message.spec.url;
+        return Ok(if deduplicated {
+            (StatusCode::ACCEPTED, response(message.id, url, Some(true)))
+        } else {
+            (StatusCode::CREATED, response(message.id, url, None))
+        });
+    }
     let stored = if message.spec.queue.is_some() {
         state.store.enqueue(&message, dedup.as_deref()).await?
     } else {

@@ -48,6 +48,14 @@ impl Keys {
         format!("{}:events:{tenant}", self.partition(p))
     }
 
+    pub(crate) fn workflow_run(&self, p: Partition, tenant: &TenantId, run_id: &str) -> String {
+        format!("{}:wf:{tenant}:{run_id}", self.partition(p))
+    }
+
+    pub(crate) fn workflow_steps(&self, p: Partition, tenant: &TenantId, run_id: &str) -> String {
+        format!("{}:wfsteps:{tenant}:{run_id}", self.partition(p))
+    }
+
     pub(crate) fn schedule(&self, p: Partition, tenant: &TenantId, id: &str) -> String {
         format!("{}:schedule:{tenant}:{id}", self.partition(p))
     }

@@ -34,6 +34,7 @@
 //! | `<prefix>:v1:{t:<tenant>}:schedules` | hash | the tenant's schedules: schedule id = number of the partition holding it |
 //! | `<prefix>:v1:{t:<tenant>}:queues` | hash | the tenant's queues: queue name = number of the partition holding it |
 //! | `<prefix>:v1:{t:<tenant>}:flows` | hash | the tenant's flow-control keys: key = number of the partition holding it; entries of expired keys are dropped when listed |
+//! | `<prefix>:v1:{p<n>}:wf:<tenant>:<run id>`, `…:wfsteps:<tenant>:<run id>` | hash, list | an Upstash Workflow run and its step list, in the run's partition (see the `workflows` module) |
 //! | `<prefix>:v1:{t:<tenant>}:home` | string | the number of the tenant's home partition, which holds its new queues and flow-control keys (see [Placement](#placement)) |
 //!
 //! # Transitions
@@ -152,6 +153,7 @@ mod record;
 mod redis_store;
 mod schedules;
 mod scripts;
+mod workflows;
 
 pub use backlog::{Backlog, PartitionBacklog, TenantBacklog};
 pub use dlq::{DlqFilter, DlqPage, DlqQuery};
@@ -164,6 +166,9 @@ pub use pending::{MessageFilter, PendingMessage, Place};
 pub use queues::{Queue, QueueSettings};
 pub use redis_store::{RedisConfig, RedisKeyRotations, RedisReader, RedisStore};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
+pub use workflows::{
+    NewRun, RUN_RETENTION, RunEnd, RunPublish, RunState, WorkflowRun, run_partition,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -763,4 +768,35 @@ pub trait Store: Clone + Send + Sync + 'static {
         consumer: &str,
         batch: &[DeliveredEntry],
     ) -> impl Future<Output = Result<Option<usize>>> + Send;
+
+    /// Stores a message of an Upstash Workflow run (its spec names the run;
+    /// its id is in the run's [`run_partition`]) and appends its raw step
+    /// to the run's list, in one step: with `run`, the Init message creating
+    /// the run (unless it is active); without, a later message of an active
+    /// run. A step list that would grow beyond `max_run_bytes` is refused.
+    /// See the `workflows` module.
+    fn workflow_publish(
+        &self,
+        msg: &NewMessage,
+        run: Option<&NewRun>,
+        max_run_bytes: u64,
+    ) -> impl Future<Output = Result<RunPublish>> + Send;
+
+    /// The tenant's run `run_id`, with its step list.
+    fn workflow_run(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+    ) -> impl Future<Output = Result<Option<WorkflowRun>>> + Send;
+
+    /// Ends an active run as `end` says; returns its state before (`None`
+    /// when there is no such run). A run that has ended already is left
+    /// as it is.
+    fn end_workflow(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<RunState>>> + Send;
 }

@@ -36,6 +36,7 @@ use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
+use crate::workflows::{NewRun, RunEnd, RunPublish, RunState, WorkflowRun};
 use crate::{
     Backlog, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
     GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, OutcomeRecord, PendingMessage,
@@ -506,6 +507,29 @@ impl Store for MemoryStore {
         Ok(self
             .state()
             .record_delivered(partition, consumer, batch, Instant::now()))
+    }
+
+    async fn workflow_publish(
+        &self,
+        msg: &NewMessage,
+        run: Option<&NewRun>,
+        max_run_bytes: u64,
+    ) -> Result<RunPublish> {
+        Ok(self.state().workflow_publish(msg, run, max_run_bytes))
+    }
+
+    async fn workflow_run(&self, tenant: &TenantId, run_id: &str) -> Result<Option<WorkflowRun>> {
+        Ok(self.state().workflow_run(tenant, run_id, wall_ms()))
+    }
+
+    async fn end_workflow(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> Result<Option<RunState>> {
+        Ok(self.state().end_workflow(tenant, run_id, end, now_ms))
     }
 }
 

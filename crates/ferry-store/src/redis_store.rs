@@ -20,6 +20,7 @@ use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
 mod flows;
 mod leases;
 mod placement;
+mod workflows;
 
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{
@@ -30,6 +31,7 @@ use crate::paging::{EntryPos, Order, Source, Start};
 use crate::record::{RawHash, decode};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
+use crate::workflows::{NewRun, RunEnd, RunPublish, RunState, WorkflowRun};
 use crate::{
     Backlog, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
     GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, Outcome, OutcomeRecord,
@@ -198,7 +200,7 @@ impl RedisStore {
             })
             .unzip();
         let messages = self.load_messages(&ids).await?;
-        Ok(positions
+        let mut claimed: Vec<Claimed> = positions
             .into_iter()
             .zip(ids)
             .zip(messages)
@@ -208,7 +210,9 @@ impl RedisStore {
                 message,
                 flow_slot,
             })
-            .collect())
+            .collect();
+        self.prepare_workflow_bodies(&mut claimed).await?;
+        Ok(claimed)
     }
 
     fn message_args(&self, msg: &NewMessage) -> Result<String> {
@@ -1308,6 +1312,29 @@ impl Store for RedisStore {
         }
         let n: i64 = invocation.invoke_async(&mut self.conn()).await?;
         Ok(usize::try_from(n).ok())
+    }
+
+    async fn workflow_publish(
+        &self,
+        msg: &NewMessage,
+        run: Option<&NewRun>,
+        max_run_bytes: u64,
+    ) -> Result<RunPublish> {
+        self.publish_workflow(msg, run, max_run_bytes).await
+    }
+
+    async fn workflow_run(&self, tenant: &TenantId, run_id: &str) -> Result<Option<WorkflowRun>> {
+        self.load_workflow_run(tenant, run_id).await
+    }
+
+    async fn end_workflow(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> Result<Option<RunState>> {
+        self.end_run(tenant, run_id, end, now_ms).await
     }
 }
 

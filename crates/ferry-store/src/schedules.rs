@@ -92,6 +92,7 @@ impl ScheduleDef {
             schedule_id: Some(self.id.clone()),
             queue: self.queue.clone(),
             flow_control: self.flow_control.clone(),
+            workflow: None,
         }
     }
 

@@ -75,3 +75,5 @@ script!(FLOW_WAKE, "flow_wake.lua");
 script!(FLOW_CHANGE, "flow_change.lua");
 script!(RECLAIM, "reclaim.lua");
 script!(HOME, "home.lua");
+script!(WORKFLOW_PUBLISH, "workflow_publish.lua");
+script!(WORKFLOW_END, "workflow_end.lua");

@@ -98,6 +98,9 @@ pub struct GatewaySettings {
     pub dedup_window: Duration,
     /// Testing aid: accept a leading seconds field in `Upstash-Cron`.
     pub allow_second_cron: bool,
+    /// Largest step list of an Upstash Workflow run; a message that would
+    /// grow it beyond gets 412.
+    pub workflow_max_run_bytes: u64,
 }
 
 /// How long finished work is kept for inspection.

@@ -199,5 +199,6 @@ fn gateway_config(config: &Config) -> GatewayConfig {
         metrics_on_api: g.metrics_listen.is_none(),
         shutdown_grace: g.shutdown_grace,
         allow_second_cron: g.allow_second_cron,
+        workflow_max_run_bytes: g.workflow_max_run_bytes,
     }
 }

@@ -69,6 +69,7 @@ pub(crate) fn delayed(
             schedule_id: None,
             queue: None,
             flow_control: None,
+            workflow: None,
             topic: None,
             redact: None,
         },

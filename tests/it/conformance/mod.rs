@@ -20,6 +20,7 @@ mod queues;
 mod schedules;
 mod signing_keys;
 mod tenancy;
+mod workflows;
 
 /// Declares each case once per backend: `memory::<case>` and `redis::<case>`.
 macro_rules! conformance {
@@ -102,4 +103,9 @@ conformance!(
     queue_flows::a_tick_of_a_queue_with_a_flow_key_takes_both,
     events::a_time_cursor_pages_from_that_time,
     schedules::a_tick_to_a_url_group_with_a_queue_enqueues_each_endpoint,
+    workflows::a_run_is_created_once_and_each_step_gets_its_prefix,
+    workflows::an_ended_run_refuses_steps_and_ends_once,
+    workflows::cancel_takes_the_runs_pending_steps,
+    workflows::the_step_list_is_bounded,
+    workflows::taken_over_and_recovered_steps_carry_their_prefix,
 );

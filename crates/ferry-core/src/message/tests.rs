@@ -22,6 +22,7 @@ fn spec() -> MessageSpec {
         schedule_id: None,
         queue: None,
         flow_control: None,
+        workflow: None,
         topic: None,
         redact: None,
     }
@@ -60,6 +61,7 @@ fn callback_messages_inherit_retries_and_default_to_json() {
         retry_delay: None,
         timeout_ms: None,
         delay_ms: Some(500),
+        workflow: None,
     };
     let m = s.for_callback(&cb, &source, "x".into(), 1000);
     assert_eq!(m.retries, 2);

@@ -306,3 +306,63 @@ fn webhook_mode_forwards_every_header_but_credentials_and_framing() {
     );
     assert!(err(&[(HEADER_FORWARD_ALL, "maybe")]).contains("Upstash-Header-Forward"));
 }
+
+#[test]
+fn workflow_headers_configure_the_run_and_its_callbacks() {
+    let o = ok(&[
+        ("upstash-workflow-runid", "wfr_abc"),
+        ("upstash-workflow-init", "false"),
+        ("upstash-workflow-url", "https://app.example.com/wf"),
+        ("upstash-workflow-calltype", "toCallback"),
+        ("upstash-workflow-sdk-version", "1"),
+        ("upstash-feature-set", "WF_NoDelete,InitialBody"),
+        ("upstash-retries", "0"),
+        ("upstash-callback", "https://app.example.com/wf"),
+        ("upstash-callback-workflow-runid", "wfr_abc"),
+        ("upstash-callback-workflow-calltype", "fromCallback"),
+        ("upstash-callback-workflow-init", "false"),
+        ("upstash-callback-feature-set", "LazyFetch"),
+        ("upstash-callback-forward-upstash-workflow-callback", "true"),
+        ("upstash-failure-callback", "https://app.example.com/wf"),
+        ("upstash-failure-callback-workflow-runid", "wfr_abc"),
+        ("upstash-failure-callback-workflow-calltype", "failureCall"),
+        (
+            "upstash-failure-callback-forward-upstash-workflow-is-failure",
+            "true",
+        ),
+    ]);
+    assert_eq!(
+        o.workflow,
+        Some(WorkflowHeaders {
+            run_id: "wfr_abc".into(),
+            init: false,
+            url: Some("https://app.example.com/wf".into()),
+            call_type: CallType::ToCallback,
+            retries_set: true,
+        })
+    );
+    assert!(
+        o.headers.is_empty(),
+        "nothing of it is forwarded: {:?}",
+        o.headers
+    );
+    let callback = o.callback.unwrap();
+    assert_eq!(
+        callback.workflow.map(|w| (w.run_id, w.call_type)),
+        Some(("wfr_abc".into(), CallType::FromCallback))
+    );
+    assert_eq!(
+        callback.headers,
+        [("Upstash-Workflow-Callback".to_owned(), "true".to_owned())]
+    );
+    let failure = o.failure_callback.unwrap();
+    assert_eq!(
+        failure.workflow.map(|w| w.call_type),
+        Some(CallType::FailureCall)
+    );
+    assert!(
+        err(&[("upstash-workflow-runid", "a/b")]).contains("Upstash-Workflow-RunId"),
+        "run ids go into URL paths unencoded"
+    );
+    assert!(ok(&[]).workflow.is_none());
+}

@@ -20,6 +20,7 @@ mod bulk_cancel;
 mod flows;
 mod leases;
 mod queues;
+mod workflows;
 
 use super::MemoryConfig;
 use super::dedup::DedupKeys;
@@ -148,6 +149,8 @@ pub(super) struct State {
     flows: HashMap<flows::FlowKeyName, flows::FlowState>,
     /// The deliverers' leases.
     leases: leases::Leases,
+    /// Workflow runs by tenant and run id.
+    workflows: HashMap<(TenantId, String), workflows::Run>,
 }
 
 impl State {
@@ -162,6 +165,7 @@ impl State {
             queues: HashMap::new(),
             flows: HashMap::new(),
             leases: leases::Leases::default(),
+            workflows: HashMap::new(),
         }
     }
 
@@ -831,16 +835,22 @@ impl State {
         );
     }
 
+    /// Every path that hands entries to a deliverer (read, takeover,
+    /// recovery) goes through here, so each gives step messages their
+    /// step-list bodies.
     fn claimed(&mut self, taken: Vec<(EntryPos, ReadyEntry)>, now_ms: u64) -> Vec<Claimed> {
         taken
             .into_iter()
-            .map(|(pos, (message_id, flow_slot))| Claimed {
-                entry: pos.render(),
-                message: self
+            .map(|(pos, (message_id, flow_slot))| {
+                let message = self
                     .live(&message_id, now_ms)
-                    .map(|r| r.stored(&message_id)),
-                message_id,
-                flow_slot,
+                    .map(|r| r.stored(&message_id));
+                Claimed {
+                    entry: pos.render(),
+                    message: message.and_then(|m| self.with_step_body(m, now_ms)),
+                    message_id,
+                    flow_slot,
+                }
             })
             .collect()
     }

@@ -50,6 +50,7 @@ fn message(created_at: u64) -> NewMessage {
             schedule_id: None,
             queue: None,
             flow_control: None,
+            workflow: None,
             topic: None,
             redact: None,
         },

@@ -175,6 +175,7 @@ fn gateway(raw: RawGateway, max_timeout: Duration) -> Result<GatewaySettings> {
         max_backlog: raw.max_backlog,
         dedup_window: section.duration("dedup_window", &raw.dedup_window)?,
         allow_second_cron: raw.allow_second_cron,
+        workflow_max_run_bytes: raw.workflow_max_run_bytes,
     })
 }
 

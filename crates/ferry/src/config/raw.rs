@@ -64,6 +64,7 @@ pub(super) struct RawGateway {
     pub(super) max_backlog: u64,
     pub(super) dedup_window: Text,
     pub(super) allow_second_cron: bool,
+    pub(super) workflow_max_run_bytes: u64,
     pub(super) limits: RawLimits,
 }
 

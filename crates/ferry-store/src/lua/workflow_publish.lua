@@ -1,0 +1,30 @@
+-- Stores a message of a workflow run and appends its raw step to the run's
+-- list. An Init message (ARGV 12 = '1') creates the run, replacing an ended
+-- one with the same id, unless the run is active (then nothing is stored); any
+-- other message needs an active run. The list never grows beyond its bound.
+-- KEYS: 1 run  2 steps  3 msg  4 ready  5 delayed  6 events
+-- ARGV: 1 id  2 tenant  3 spec  4 body  5 due_ms  6 now_ms  7 max_backlog
+--       8 events_retention  9 event detail  10 raw step  11 max run bytes
+--       12 init ('1' or '0')  13 run url  14 run created_at  15 user headers
+--       (JSON)  16 run config (JSON)  17 invoker (JSON, '' for none)
+-- Returns {'ok'} | {'dup'} | {'inactive'} | {'large'} | {'full'}
+local init = ARGV[12] == '1'
+local state = redis.call('HGET', KEYS[1], 'state')
+if init and state == 'RUN_STARTED' then return {'dup'} end
+if not init and state ~= 'RUN_STARTED' then return {'inactive'} end
+local size = 0
+if not init then size = tonumber(redis.call('HGET', KEYS[1], 'size') or '0') end
+size = size + #ARGV[10]
+if size > tonumber(ARGV[11]) then return {'large'} end
+local refused = publish_refusal(KEYS[4], KEYS[5], ARGV[7], nil, ARGV[1], 0)
+if refused then return refused end
+if init then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('HSET', KEYS[1], 'tenant', ARGV[2], 'state', 'RUN_STARTED', 'url', ARGV[13], 'created', ARGV[14],
+    'headers', ARGV[15], 'config', ARGV[16], 'invoker', ARGV[17])
+end
+redis.call('RPUSH', KEYS[2], ARGV[10])
+redis.call('HSET', KEYS[1], 'size', size)
+create_message(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[8],
+  ARGV[9])
+return {'ok'}

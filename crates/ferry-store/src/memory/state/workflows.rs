@@ -1,0 +1,205 @@
+//! Workflow runs in memory: the twin of `lua/workflow_*.lua` (see
+//! [`crate::workflows`]). Each method is one transition under the state's
+//! lock, as each script is one step in Redis.
+
+use bytes::Bytes;
+use ferry_core::ids::{MessageId, TenantId};
+use ferry_core::workflow::{RunConfig, raw_step, raw_step_message_id};
+
+use super::{Creation, State};
+use crate::workflows::{
+    NewRun, RUN_RETENTION, RunEnd, RunPublish, RunState, WorkflowRun, delivers_step_list,
+    prepare_step_body,
+};
+use crate::{NewMessage, StoredMessage};
+
+/// A stored run (the Redis run hash and its step list).
+#[derive(Debug)]
+pub(super) struct Run {
+    url: String,
+    created_at: u64,
+    state: RunState,
+    completed_at: Option<u64>,
+    response: Option<Bytes>,
+    user_headers: Vec<(String, String)>,
+    config: RunConfig,
+    invoker: Option<String>,
+    steps: Vec<String>,
+    /// Bytes of the step list.
+    size: u64,
+    /// Forgotten from here on (the retention after the run ended).
+    expires_at: Option<u64>,
+}
+
+impl Run {
+    fn new(run: &NewRun) -> Self {
+        Self {
+            url: run.url.clone(),
+            created_at: run.created_at,
+            state: RunState::Started,
+            completed_at: None,
+            response: None,
+            user_headers: run.user_headers.clone(),
+            config: run.config.clone(),
+            invoker: run.invoker.clone(),
+            steps: Vec::new(),
+            size: 0,
+            expires_at: None,
+        }
+    }
+}
+
+fn key(tenant: &TenantId, run_id: &str) -> (TenantId, String) {
+    (tenant.clone(), run_id.to_owned())
+}
+
+impl State {
+    pub(in crate::memory) fn workflow_publish(
+        &mut self,
+        msg: &NewMessage,
+        new_run: Option<&NewRun>,
+        max_run_bytes: u64,
+    ) -> RunPublish {
+        let Some(workflow) = &msg.spec.workflow else {
+            return RunPublish::Inactive;
+        };
+        let key = key(&msg.spec.tenant, &workflow.run_id);
+        let now_ms = msg.spec.created_at;
+        let active = self
+            .live_run(&key, now_ms)
+            .is_some_and(|r| r.state == RunState::Started);
+        match (new_run, active) {
+            (Some(_), true) => return RunPublish::Deduplicated,
+            (None, false) => return RunPublish::Inactive,
+            _ => {}
+        }
+        let entry = raw_step(&msg.id, &msg.body, workflow.call_type);
+        let size = match new_run {
+            Some(_) => 0,
+            None => self.workflows.get(&key).map_or(0, |r| r.size),
+        } + entry.len() as u64;
+        if size > max_run_bytes {
+            return RunPublish::TooLarge;
+        }
+        if let Some(refused) = self.admission_refusal(msg, None) {
+            return match refused {
+                crate::PublishOutcome::BacklogFull => RunPublish::BacklogFull,
+                // Without a deduplication key nothing else refuses.
+                _ => RunPublish::Inactive,
+            };
+        }
+        let run = match new_run {
+            Some(new_run) => self
+                .workflows
+                .entry(key)
+                .insert_entry(Run::new(new_run))
+                .into_mut(),
+            None => match self.workflows.get_mut(&key) {
+                Some(run) => run,
+                None => return RunPublish::Inactive,
+            },
+        };
+        run.steps.push(entry);
+        run.size = size;
+        self.create(
+            msg.id.partition(),
+            Creation {
+                id: &msg.id,
+                tenant: &msg.spec.tenant,
+                spec: &msg.spec,
+                body: msg.body.clone(),
+                due_ms: msg.spec.not_before,
+                now_ms,
+            },
+        );
+        RunPublish::Created
+    }
+
+    pub(in crate::memory) fn workflow_run(
+        &mut self,
+        tenant: &TenantId,
+        run_id: &str,
+        now_ms: u64,
+    ) -> Option<WorkflowRun> {
+        let run = self.live_run(&key(tenant, run_id), now_ms)?;
+        Some(WorkflowRun {
+            tenant: tenant.clone(),
+            run_id: run_id.to_owned(),
+            url: run.url.clone(),
+            created_at: run.created_at,
+            state: run.state,
+            completed_at: run.completed_at,
+            response: run.response.clone(),
+            user_headers: run.user_headers.clone(),
+            config: run.config.clone(),
+            invoker: run.invoker.clone(),
+            steps: run.steps.clone(),
+        })
+    }
+
+    pub(in crate::memory) fn end_workflow(
+        &mut self,
+        tenant: &TenantId,
+        run_id: &str,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> Option<RunState> {
+        let run = self.live_run(&key(tenant, run_id), now_ms)?;
+        let before = run.state;
+        if before != RunState::Started {
+            return Some(before);
+        }
+        run.state = end.state();
+        run.completed_at = Some(now_ms);
+        run.response = Some(Bytes::copy_from_slice(end.response()));
+        run.expires_at = Some(now_ms.saturating_add(super::millis(RUN_RETENTION)));
+        if *end == RunEnd::Canceled {
+            let ids: Vec<MessageId> = run
+                .steps
+                .iter()
+                .filter_map(|s| raw_step_message_id(s))
+                .filter_map(|id| MessageId::parse(&id).ok())
+                .collect();
+            for id in ids {
+                self.cancel(tenant, &id, now_ms);
+            }
+        }
+        Some(before)
+    }
+
+    /// `message` with its step-list body when it is a step message; `None`
+    /// when its entry is no longer in its run's list.
+    pub(super) fn with_step_body(
+        &mut self,
+        mut message: StoredMessage,
+        now_ms: u64,
+    ) -> Option<StoredMessage> {
+        let Some(run_id) = delivers_step_list(&message) else {
+            return Some(message);
+        };
+        let key = key(&message.spec.tenant, run_id);
+        let steps = self
+            .live_run(&key, now_ms)
+            .map(|r| r.steps.clone())
+            .unwrap_or_default();
+        if prepare_step_body(&mut message, &steps) {
+            Some(message)
+        } else {
+            tracing::warn!(msg.id = %message.id, "workflow step no longer in its run; skipping it");
+            None
+        }
+    }
+
+    /// The run unless it is absent or past its retention, which is
+    /// forgotten here (expiry is lazy, as for dead letters).
+    fn live_run(&mut self, key: &(TenantId, String), now_ms: u64) -> Option<&mut Run> {
+        if self
+            .workflows
+            .get(key)
+            .is_some_and(|r| r.expires_at.is_some_and(|at| at <= now_ms))
+        {
+            self.workflows.remove(key);
+        }
+        self.workflows.get_mut(key)
+    }
+}

@@ -1,0 +1,193 @@
+// A workflow app built on the official @upstash/workflow (pinned in
+// package.json), served on loopback with signature verification on, plus
+// the official Client to trigger runs. Driven by tests/it/workflow_js.rs.
+//
+// Routes:
+//   /wf/<name>        the workflows below (the SDK's `serve`)
+//   /echo             a third party for context.call: 201 with the request echoed
+//   /unauthorized     a third party that always answers 401
+//   POST /__trigger   {workflow, body, headers, retries, label, workflowRunId}
+//                     -> client.trigger(...) -> {workflowRunId}
+//   GET /__state      {counts, seen}: how often each step body ran, and what it saw
+//
+// Prints `listening <port>` once it accepts requests.
+import http from "node:http";
+import { Client, serve } from "@upstash/workflow";
+
+const env = {
+  QSTASH_URL: process.env.QSTASH_URL,
+  QSTASH_TOKEN: process.env.QSTASH_TOKEN,
+  QSTASH_CURRENT_SIGNING_KEY: process.env.QSTASH_CURRENT_SIGNING_KEY,
+  QSTASH_NEXT_SIGNING_KEY: process.env.QSTASH_NEXT_SIGNING_KEY,
+};
+const client = new Client({ baseUrl: env.QSTASH_URL, token: env.QSTASH_TOKEN });
+
+const counts = {};
+const seen = {};
+const bump = (name) => {
+  counts[name] = (counts[name] ?? 0) + 1;
+};
+let origin = "";
+
+const workflows = {
+  main: serve(
+    async (context) => {
+      const input = context.requestPayload;
+      const first = await context.run("step-1", () => {
+        bump("main/step-1");
+        seen.firstUser = context.headers.get("x-user");
+        return { n: input.n + 1 };
+      });
+      await context.sleep("sleep-1", 1);
+      const [p1, p2] = await Promise.all([
+        context.run("par-1", () => {
+          bump("main/par-1");
+          return "P1";
+        }),
+        context.run("par-2", () => {
+          bump("main/par-2");
+          return { v: 2 };
+        }),
+        context.sleep("par-sleep", 1),
+      ]);
+      const echoed = await context.call("call-1", {
+        url: `${origin}/echo`,
+        method: "POST",
+        body: { hello: "world" },
+        headers: { "x-h": "v" },
+      });
+      const refused = await context.call("call-2", {
+        url: `${origin}/unauthorized`,
+        method: "PATCH",
+        retries: 1,
+      });
+      await context.run("final", () => {
+        bump("main/final");
+        seen.main = {
+          first,
+          p1,
+          p2,
+          callStatus: echoed.status,
+          callBody: echoed.body,
+          callReply: echoed.header["X-Reply"]?.[0] ?? null,
+          refusedStatus: refused.status,
+          refusedBody: refused.body,
+          user: context.headers.get("x-user"),
+          label: context.label ?? null,
+          createdAt: typeof context.workflowRunCreatedAt,
+        };
+      });
+      return { done: true };
+    },
+    { env },
+  ),
+  failing: serve(
+    async (context) => {
+      await context.run("f-1", () => {
+        bump("failing/f-1");
+        return 1;
+      });
+      await context.run("f-2", () => {
+        bump("failing/f-2");
+        throw new Error("step exploded");
+      });
+    },
+    {
+      env,
+      failureFunction: async ({ context, failStatus, failResponse }) => {
+        bump("failing/failure");
+        seen.failure = {
+          failStatus,
+          failResponse,
+          payload: context.requestPayload,
+          user: context.headers.get("x-user"),
+        };
+      },
+    },
+  ),
+  once: serve(
+    async (context) => {
+      // Keeps the run active while the test triggers it again.
+      await context.sleep("hold", 2);
+      await context.run("once", () => {
+        bump("once/once");
+        seen.once = context.requestPayload;
+      });
+    },
+    { env },
+  ),
+};
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function requestHeaders(req) {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  return headers;
+}
+
+async function answer(res, response) {
+  const headers = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  res.writeHead(response.status, headers);
+  res.end(Buffer.from(await response.arrayBuffer()));
+}
+
+function json(res, status, value, headers = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(value));
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const body = await readBody(req);
+    const path = req.url.split("?")[0];
+    if (path.startsWith("/wf/")) {
+      const workflow = workflows[path.slice(4)];
+      if (!workflow) return json(res, 404, { error: "no such workflow" });
+      const request = new Request(`${origin}${req.url}`, {
+        method: req.method,
+        headers: requestHeaders(req),
+        body: ["GET", "HEAD"].includes(req.method) ? undefined : body,
+      });
+      return answer(res, await workflow.handler(request));
+    }
+    if (path === "/echo") {
+      bump("echo");
+      return json(res, 201, { echoed: JSON.parse(body.toString() || "null"), h: req.headers["x-h"] ?? null }, { "x-reply": "r1" });
+    }
+    if (path === "/unauthorized") {
+      bump("unauthorized");
+      return json(res, 401, { error: `attempt ${counts.unauthorized}` });
+    }
+    if (path === "/__trigger") {
+      const t = JSON.parse(body.toString());
+      const { workflowRunId } = await client.trigger({
+        url: `${origin}/wf/${t.workflow}`,
+        body: t.body,
+        headers: t.headers,
+        retries: t.retries,
+        label: t.label,
+        workflowRunId: t.workflowRunId,
+      });
+      return json(res, 200, { workflowRunId });
+    }
+    if (path === "/__state") return json(res, 200, { counts, seen });
+    json(res, 404, { error: "not found" });
+  } catch (error) {
+    json(res, 500, { error: String(error?.stack ?? error) });
+  }
+});
+
+server.listen(0, "127.0.0.1", () => {
+  origin = `http://127.0.0.1:${server.address().port}`;
+  console.log(`listening ${server.address().port}`);
+});
