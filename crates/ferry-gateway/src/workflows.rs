@@ -176,10 +176,8 @@ fn apply_run(
     add_missing(&mut spec.headers, user_headers);
     add_missing(&mut spec.headers, &run_headers);
     if let Some(config) = config {
-        if !wf.retries_set {
-            if let Some(retries) = config.retries {
-                spec.retries = retries;
-            }
+        if let Some(retries) = config.retries.filter(|_| !wf.retries_set) {
+            spec.retries = retries;
         }
         if spec.retry_delay.is_none() {
             spec.retry_delay.clone_from(&config.retry_delay);
