@@ -16,6 +16,7 @@ mod events;
 mod flow_control;
 mod lanes;
 mod queues;
+mod quotas;
 mod readme;
 mod redis_backed;
 mod retries;

@@ -17,6 +17,7 @@ mod groups;
 mod ownership;
 mod queue_flows;
 mod queues;
+mod quotas;
 mod schedules;
 mod signing_keys;
 mod tenancy;
@@ -102,4 +103,8 @@ conformance!(
     queue_flows::a_tick_of_a_queue_with_a_flow_key_takes_both,
     events::a_time_cursor_pages_from_that_time,
     schedules::a_tick_to_a_url_group_with_a_queue_enqueues_each_endpoint,
+    groups::a_group_holds_at_most_its_bound_of_endpoints,
+    quotas::one_tenants_full_quota_leaves_the_others_room,
+    quotas::waiting_in_a_paused_queue_or_under_a_flow_key_counts,
+    quotas::counts_go_down_on_delivery_dead_letter_and_cancel,
 );

@@ -58,6 +58,7 @@ pub(super) struct RawGateway {
     pub(super) max_concurrent_requests: usize,
     pub(super) shutdown_grace: Text,
     pub(super) max_backlog: u64,
+    pub(super) max_backlog_per_tenant: u64,
     pub(super) dedup_window: Text,
     pub(super) allow_second_cron: bool,
     pub(super) limits: RawLimits,
