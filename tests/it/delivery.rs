@@ -415,6 +415,9 @@ async fn headers_that_must_not_be_forwarded_are_dropped_and_the_rest_delivered()
         ("Upstash-Forward-Accept-Encoding", "gzip"),
         ("Upstash-Forward-Upstash-Signature", "eyJ.forged.sig"),
         ("Upstash-Forward-Upstash-Message-Id", "msg_forged"),
+        // Delivery headers Ferry owns: a publisher must not set them.
+        ("Upstash-Forward-Upstash-Topic-Name", "forged-group"),
+        ("Upstash-Forward-Upstash-Caller-Ip", "10.0.0.1"),
         ("Upstash-Forward-X-Kept", "yes"),
         // Sent back unprefixed by the JS SDK, which leaves `upstash-*` as is.
         ("Upstash-Schedule-Id", "scd_passed_on"),
@@ -436,9 +439,15 @@ async fn headers_that_must_not_be_forwarded_are_dropped_and_the_rest_delivered()
     assert_eq!(delivered.header("content-length"), Some("4"));
     assert_eq!(delivered.header("user-agent"), Some("Upstash-QStash"));
     assert_eq!(delivered.header("x-kept"), Some("yes"));
+    assert_eq!(delivered.header("upstash-caller-ip"), Some("127.0.0.1"));
     let raw = |name: &str| delivered.headers.get(name).map(|v| v.as_bytes().to_vec());
     assert_eq!(raw("x-utf8"), Some(utf8.as_bytes().to_vec()));
-    for absent in ["x-latin1", "accept-encoding", "upstash-schedule-id"] {
+    for absent in [
+        "x-latin1",
+        "accept-encoding",
+        "upstash-schedule-id",
+        "upstash-topic-name",
+    ] {
         assert!(raw(absent).is_none(), "{absent} was forwarded");
     }
     assert_eq!(delivered.body.as_ref(), b"step");

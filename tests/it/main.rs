@@ -18,6 +18,7 @@ mod flow_control;
 mod gateway_process;
 mod lanes;
 mod queues;
+mod quotas;
 mod readme;
 mod redis_backed;
 mod retries;

@@ -21,6 +21,7 @@ fn store_config(redis: &TestRedis) -> RedisConfig {
         partitions: 1,
         command_timeout: Duration::from_secs(5),
         max_backlog_per_partition: 0,
+        max_tenant_backlog_per_partition: 0,
         dedup_window: Duration::from_secs(600),
         dlq_retention: Duration::from_secs(3600),
         events_max_len: 100,

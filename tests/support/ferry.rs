@@ -30,6 +30,7 @@ pub struct TestOptions {
     pub gateway: GatewayConfig,
     pub partitions: u16,
     pub max_backlog_per_partition: u64,
+    pub max_tenant_backlog_per_partition: u64,
     /// Run the deliverer in-process (tests that spawn deliverer processes say no).
     pub run_deliverer: bool,
     pub aof: bool,
@@ -44,6 +45,7 @@ impl Default for TestOptions {
             gateway: GatewayConfig::default(),
             partitions: 2,
             max_backlog_per_partition: 0,
+            max_tenant_backlog_per_partition: 0,
             run_deliverer: true,
             aof: false,
             console: false,
@@ -114,6 +116,8 @@ impl TestFerry {
             .then(|| crate::console::sampler(&store, &mut registry));
         let gateway = GatewayConfig {
             max_backlog: options.max_backlog_per_partition * u64::from(options.partitions),
+            max_backlog_per_tenant: options.max_tenant_backlog_per_partition
+                * u64::from(options.partitions),
             ..options.gateway.clone()
         };
         let state = AppState {
@@ -243,6 +247,7 @@ fn redis_config(url: &str, prefix: &str, options: &TestOptions) -> RedisConfig {
         partitions: options.partitions,
         command_timeout: Duration::from_secs(5),
         max_backlog_per_partition: options.max_backlog_per_partition,
+        max_tenant_backlog_per_partition: options.max_tenant_backlog_per_partition,
         dedup_window: Duration::from_secs(600),
         dlq_retention: Duration::from_secs(7 * 86_400),
         events_max_len: 10_000,

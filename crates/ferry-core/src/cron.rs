@@ -15,12 +15,20 @@ use jiff::tz::TimeZone;
 
 const TZ_PREFIX: &str = "CRON_TZ=";
 
+/// Longest pattern accepted, in bytes, zone prefix included: room for any
+/// real pattern and zone name, while a refusal (which quotes the pattern)
+/// and the stored schedule stay small.
+pub const MAX_CRON_BYTES: usize = 256;
+
 /// Why a cron pattern is refused; the text goes to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CronError {
     /// No pattern at all (QStash's exact wording).
     #[error("Invalid cron expression empty spec string")]
     Empty,
+    /// Longer than [`MAX_CRON_BYTES`].
+    #[error("Invalid cron expression: {0} bytes long, the limit is {MAX_CRON_BYTES}")]
+    TooLong(usize),
     /// The `CRON_TZ=` zone is not a known IANA time zone.
     #[error("Invalid cron expression: unknown time zone {0:?}")]
     UnknownZone(String),
@@ -46,6 +54,9 @@ impl CronSchedule {
         let text = expr.trim_end();
         if text.trim().is_empty() {
             return Err(CronError::Empty);
+        }
+        if text.len() > MAX_CRON_BYTES {
+            return Err(CronError::TooLong(text.len()));
         }
         let (zone, pattern) = split_zone(text)?;
         let invalid = |reason: String| CronError::Invalid {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::flow::FlowControl;
 use crate::ids::{MessageId, TenantId};
-use crate::retry::{RetryDelayExpr, default_backoff};
+use crate::retry::{MAX_RETRY_DELAY, RetryDelayExpr, default_backoff};
 use crate::workflow::WorkflowRef;
 
 /// What a publish asked for, in the form the deliverer consumes.
@@ -118,11 +118,14 @@ impl MessageSpec {
     /// retries (0 before the first retry). A custom expression that fails to
     /// evaluate falls back to the default backoff rather than stalling the
     /// message; the expression was validated at publish, so this is rare.
+    /// A larger result than [`MAX_RETRY_DELAY`] waits that long, so every
+    /// retry happens (or the message is dead-lettered) within the delay a
+    /// publish may ask for.
     pub fn retry_delay_after(&self, retried: u32) -> Duration {
         self.retry_delay
             .as_ref()
             .and_then(|expr| expr.delay(retried).ok())
-            .unwrap_or_else(|| default_backoff(retried))
+            .map_or_else(|| default_backoff(retried), |d| d.min(MAX_RETRY_DELAY))
     }
 
     pub fn timeout(&self) -> Option<Duration> {

@@ -26,6 +26,12 @@ pub const MAX_TOKENS: usize = 128;
 /// Deepest nesting of parentheses, function calls and unary minus.
 pub const MAX_DEPTH: usize = 32;
 
+/// Longest wait before a retry that an expression can ask for: the default
+/// bound on `Upstash-Delay` (`gateway.limits.max_delay`), 365 days. A larger
+/// value (`pow(10, 300)`) would park the message for ever, never retried nor
+/// dead-lettered.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// The default backoff never waits longer than a day.
 const MAX_DEFAULT_BACKOFF_SECS: f64 = 86_400.0;
 /// The growth rate QStash documents for its default backoff.
@@ -89,7 +95,7 @@ impl RetryDelayExpr {
     /// The wait before the retry that follows `retried` earlier retries.
     ///
     /// Fractions of a millisecond are dropped and values beyond `u64`
-    /// milliseconds saturate; capping to a sensible maximum is the caller's
+    /// milliseconds saturate; capping to [`MAX_RETRY_DELAY`] is the caller's
     /// job. A result that is not a finite, non-negative number is an error.
     pub fn delay(&self, retried: u32) -> Result<Duration, ExprError> {
         let millis = self.root.eval(f64::from(retried));

@@ -58,6 +58,22 @@ pub enum Refused {
     },
 }
 
+impl Refused {
+    /// The refusal as told about a host name: the range, without the
+    /// address the name resolved to. Publishers see this reason (in dead
+    /// letters and the log), and the addresses behind names are the
+    /// operator's business: naming them would let a publisher map internal
+    /// names to internal addresses.
+    pub fn without_address(&self) -> String {
+        match self {
+            Self::Address { reason, .. } => {
+                format!("{reason} (add its network to {ALLOW_KEY} to permit it)")
+            }
+            Self::Scheme { .. } => self.to_string(),
+        }
+    }
+}
+
 /// Decides which addresses outbound calls may reach.
 ///
 /// Build it once from configuration and share it (it is immutable).
@@ -204,20 +220,35 @@ const DENIED: &[(IpNet, &str)] = &[
         v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
         "local-use NAT64 address (embeds an IPv4 address)",
     ),
+    // IPv4-translated addresses (`::ffff:0:a.b.c.d`, SIIT): unlike mapped
+    // ones, canonicalisation leaves them IPv6.
+    (
+        v6([0, 0, 0, 0, 0xffff, 0, 0, 0], 96),
+        "IPv4-translated address (embeds an IPv4 address)",
+    ),
     (v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64), "discard-only address"),
     (
         v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 32),
         "Teredo address (embeds an IPv4 address)",
+    ),
+    (
+        v6([0x2001, 2, 0, 0, 0, 0, 0, 0], 48),
+        "benchmarking address",
     ),
     (v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), DOCUMENTATION),
     (
         v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16),
         "6to4 address (embeds an IPv4 address)",
     ),
+    (v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), DOCUMENTATION),
     (
         v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
         "unique local address (this includes cloud metadata services)",
     ),
     (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10), "link-local address"),
+    (
+        v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
+        "site-local address (deprecated)",
+    ),
     (v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), MULTICAST),
 ];

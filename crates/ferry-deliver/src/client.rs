@@ -151,9 +151,10 @@ enum ResolveError {
     TimedOut { host: String, timeout: Duration },
     #[error("{host} has no addresses")]
     NoAddresses { host: String },
-    /// Every address was refused; the first refusal is named because
-    /// operators fix these one network at a time.
-    #[error("{host} resolves only to refused addresses: {first}")]
+    /// Every address was refused; the first refusal's range is named
+    /// because operators fix these one network at a time, but not the
+    /// address (see [`Refused::without_address`]); it is logged instead.
+    #[error("{host} resolves only to refused addresses: {}", .first.without_address())]
     Refused { host: String, first: Refused },
 }
 
@@ -222,7 +223,10 @@ fn admit(
     }
     let host = host.to_owned();
     Err(match first_refusal {
-        Some(first) => ResolveError::Refused { host, first },
+        Some(first) => {
+            tracing::warn!(dest.host = %host, refusal = %first, "destination refused by the address policy");
+            ResolveError::Refused { host, first }
+        }
         None => ResolveError::NoAddresses { host },
     })
 }

@@ -149,6 +149,7 @@ mod tests {
         MemoryStore::new(MemoryConfig {
             partitions: 1,
             max_backlog_per_partition: 0,
+            max_tenant_backlog_per_partition: 0,
             dedup_window: Duration::from_secs(60),
             dlq_retention: Duration::from_secs(60),
             events_max_len: 0,

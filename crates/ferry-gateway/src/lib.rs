@@ -67,6 +67,9 @@ pub struct GatewayConfig {
     /// The bound on messages waiting for delivery (0: none), reported in
     /// `Burst-RateLimit-Limit` when it refuses a publish.
     pub max_backlog: u64,
+    /// The bound on one tenant's messages waiting for delivery (0: none),
+    /// reported the same way.
+    pub max_backlog_per_tenant: u64,
     /// Bounds on publish options (retries, delay, timeout, headers).
     pub limits: Limits,
     /// Most request headers; more gets 431.
@@ -103,6 +106,7 @@ impl Default for GatewayConfig {
         Self {
             max_body_bytes: 10 * 1024 * 1024,
             max_backlog: 0,
+            max_backlog_per_tenant: 0,
             limits: Limits::default(),
             max_headers: 64,
             max_header_bytes: 64 * 1024,

@@ -14,7 +14,7 @@ use ferry_core::message::{MessageSpec, TopicRef};
 use ferry_core::publish::{self, Dedup, PublishOptions};
 use ferry_core::signing::body_hash;
 use ferry_core::wire::PublishResponse;
-use ferry_store::{NewMessage, PublishOutcome, Store, UrlGroup};
+use ferry_store::{BacklogBound, NewMessage, PublishOutcome, Store, UrlGroup};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use sha2::{Digest, Sha256};
@@ -209,6 +209,16 @@ pub(crate) async fn fan_out<S: Store>(
     request: PublishRequest,
     group: &UrlGroup,
 ) -> ApiResult<Vec<Prepared>> {
+    // A group grown past the limit by an earlier version, which checked
+    // each request only.
+    if group.endpoints.len() > crate::topics::MAX_ENDPOINTS {
+        return Err(ApiError::bad_request(format!(
+            "url group {:?} has {} endpoints, more than the limit of {} per group; remove some",
+            group.name,
+            group.endpoints.len(),
+            crate::topics::MAX_ENDPOINTS
+        )));
+    }
     let mut copies = Vec::with_capacity(group.endpoints.len());
     for endpoint in &group.endpoints {
         // Stored endpoints were validated when they were added.
@@ -374,14 +384,28 @@ async fn store<S: Store>(
             state.metrics.count("duplicate");
             Ok((StatusCode::ACCEPTED, response(original, url, Some(true))))
         }
-        PublishOutcome::BacklogFull => {
+        PublishOutcome::BacklogFull(bound) => {
             state.metrics.count("backlog_full");
-            Err(ApiError::Busy {
-                message: "backlog full: too many messages are waiting for delivery; retry later"
-                    .into(),
-                limit: state.cfg.max_backlog,
-            })
+            Err(backlog_full(&state.cfg, bound))
         }
+    }
+}
+
+/// The 429 for a full backlog, naming the bound that was reached.
+fn backlog_full(cfg: &crate::GatewayConfig, bound: BacklogBound) -> ApiError {
+    let (message, limit) = match bound {
+        BacklogBound::Total => (
+            "backlog full: too many messages are waiting for delivery (gateway.max_backlog); retry later",
+            cfg.max_backlog,
+        ),
+        BacklogBound::Tenant => (
+            "backlog full: too many of this tenant's messages are waiting for delivery (gateway.max_backlog_per_tenant); retry later",
+            cfg.max_backlog_per_tenant,
+        ),
+    };
+    ApiError::Busy {
+        message: message.into(),
+        limit,
     }
 }
 

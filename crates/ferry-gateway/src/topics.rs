@@ -16,9 +16,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::publish::read_body;
 use crate::{AppState, now_ms};
 
-/// The most endpoints one request may name.
-const MAX_ENDPOINTS: usize = 1_000;
+/// The most endpoints one request may name, and one group may hold (so a
+/// publish to a group creates at most this many messages).
+pub(crate) const MAX_ENDPOINTS: usize = 1_000;
 const MAX_BODY: usize = 1024 * 1024;
+/// Longest endpoint name, in bytes: names are stored with the group and
+/// shown on every listing.
+const MAX_ENDPOINT_NAME: usize = 128;
 
 fn checked_name(name: &str) -> ApiResult<()> {
     validate_name(name).map_err(|e| ApiError::bad_request(format!("invalid url group name: {e}")))
@@ -59,16 +63,26 @@ pub(crate) async fn upsert_endpoints<S: Store>(
             };
             let url = destination::parse(&url)
                 .map_err(|err| ApiError::bad_request(format!("endpoint {url:?}: {err}")))?;
+            if let Some(name) = e.name.as_ref().filter(|n| n.len() > MAX_ENDPOINT_NAME) {
+                return Err(ApiError::bad_request(format!(
+                    "endpoint name is {} bytes long; the limit is {MAX_ENDPOINT_NAME}",
+                    name.len()
+                )));
+            }
             Ok(GroupEndpoint {
                 url: url.to_string(),
                 name: e.name.filter(|n| !n.is_empty()),
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    state
-        .store
-        .upsert_endpoints(&tenant, &name, &endpoints, now_ms())
+    let added = (state.store)
+        .upsert_endpoints(&tenant, &name, &endpoints, MAX_ENDPOINTS, now_ms())
         .await?;
+    if !added {
+        return Err(ApiError::bad_request(format!(
+            "url group {name:?} would have more than {MAX_ENDPOINTS} endpoints, the limit per group; nothing was added"
+        )));
+    }
     Ok(StatusCode::OK)
 }
 

@@ -32,6 +32,12 @@ impl Keys {
         format!("{}:delayed", self.partition(p))
     }
 
+    /// The partition's backlog counts: pending messages per tenant, and of
+    /// all tenants under `*`.
+    pub(crate) fn backlog(&self, p: Partition) -> String {
+        format!("{}:backlog", self.partition(p))
+    }
+
     pub(crate) fn msg(&self, id: &MessageId) -> String {
         format!("{}:msg:{id}", self.partition(id.partition()))
     }
@@ -143,6 +149,7 @@ mod tests {
         let all = [
             keys.ready(p),
             keys.delayed(p),
+            keys.backlog(p),
             keys.msg(&id),
             keys.dedup(p, &tenant, "d:1"),
             keys.dlq(p, &tenant),

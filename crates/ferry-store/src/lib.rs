@@ -16,7 +16,8 @@
 //! |---|---|---|
 //! | `<prefix>:v1:{p<n>}:ready` | stream, group `ferry-deliver` | one entry `m=<message id>` per deliverable message (plus `f=<tenant>:<key>` when admitted under a flow-control key); pending entries are attempts in flight. Never trimmed: entries leave only by `XACK` + `XDEL` when their outcome is recorded |
 //! | `<prefix>:v1:{p<n>}:delayed` | sorted set | message ids scored by the Unix ms at which they become ready (delays and retry backoff) |
-//! | `<prefix>:v1:{p<n>}:msg:<id>` | hash | `tenant`, `spec` (JSON `MessageSpec`), `body`, `retried`, `state` (`pending` or `dead`), `q` (the queue of an enqueued message), `fc` (its flow-control key as `<tenant>:<key>`), last response `status`/`rhead`/`rbody`/`error`, and for dead letters `dlq_entry` and `dead_at`. Deleted on delivery or cancel; dead letters expire with the DLQ retention |
+//! | `<prefix>:v1:{p<n>}:backlog` | hash | the partition's backlog counts: `<tenant>` = that tenant's pending messages (stored and not yet delivered, dead-lettered or cancelled), `*` = all tenants'; see [Backlog bounds](#backlog-bounds) |
+//! | `<prefix>:v1:{p<n>}:msg:<id>` | hash | `tenant`, `spec` (JSON `MessageSpec`), `body`, `retried`, `state` (`pending` or `dead`), `b` (`1` while the message is counted in `backlog`), `q` (the queue of an enqueued message), `fc` (its flow-control key as `<tenant>:<key>`), last response `status`/`rhead`/`rbody`/`error`, and for dead letters `dlq_entry` and `dead_at`. Deleted on delivery or cancel; dead letters expire with the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:dedup:<tenant>:<dedup id>` | string | the id of the message first published with that deduplication id; expires after the dedup window |
 //! | `<prefix>:v1:{p<n>}:dlq:<tenant>` | stream | one entry `m=<message id>` per dead letter, trimmed by age (`MINID`) to the DLQ retention |
 //! | `<prefix>:v1:{p<n>}:events:<tenant>` | stream | the log: `m=<id> s=<STATE> d=<detail JSON>`, trimmed by length (approximately, `MAXLEN ~`) and by age (exactly, `XTRIM MINID` to the new line's time minus the maximum age) each time a line is added |
@@ -120,6 +121,29 @@
 //! `pending` module). The console's bounded list of pending messages is the
 //! same walk, collecting matches instead of cancelling them.
 //!
+//! # Backlog bounds
+//!
+//! Publishing is refused ([`PublishOutcome::BacklogFull`]) when the
+//! partition holds its bound of pending messages of all tenants, or of the
+//! publishing tenant. Pending means stored and not finished: ready, delayed,
+//! in flight, waiting in a queue (paused or not) or under a flow-control
+//! key. A single-slot script cannot see other partitions, so the counts
+//! live in each partition's `backlog` hash and the configured bounds are
+//! split evenly over the partitions (the `ferry` binary does that): a
+//! tenant's total stays within its quota, and a tenant whose queued or
+//! flow-controlled traffic all lands in its home partition gets that
+//! partition's share only.
+//!
+//! The scripts that create a message (publish, enqueue, flow publish, a
+//! schedule's tick, callbacks, a dead letter's retry) count it and mark its
+//! hash (`b`); the scripts through which it leaves (a delivered or dead
+//! outcome, a delivered batch, cancel, deleting its queue) release it once,
+//! taking the mark off. Messages stored before the counts existed carry no
+//! mark and are never released, so the counts cannot drift below zero;
+//! they are simply not counted until they finish. Schedule ticks, callbacks
+//! and dead-letter retries are counted but never refused: they are not a
+//! new publish, and refusing them would lose a tick or a callback.
+//!
 //! The backlog sample (`Store::backlog`) is length reads only (`XLEN`,
 //! `XPENDING`, `ZCARD`, `LLEN`); see the `backlog` module.
 //!
@@ -209,8 +233,19 @@ pub enum PublishOutcome {
     Created,
     /// A message with the same deduplication id exists; this is its id.
     Duplicate(MessageId),
-    /// The partition's backlog is at its configured bound; nothing was stored.
-    BacklogFull,
+    /// The partition's backlog is at one of its configured bounds; nothing
+    /// was stored.
+    BacklogFull(BacklogBound),
+}
+
+/// Which backlog bound refused a message (see the crate doc, "Backlog
+/// bounds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BacklogBound {
+    /// The messages of all tenants in the partition.
+    Total,
+    /// The messages of the publishing tenant in the partition.
+    Tenant,
 }
 
 /// The last response (or failure) of a message's attempts.
@@ -459,14 +494,17 @@ pub trait Store: Clone + Send + Sync + 'static {
         replacement: &NewMessage,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Adds endpoints to the tenant's URL group `name`, creating it.
+    /// Adds endpoints to the tenant's URL group `name`, creating it; false,
+    /// changing nothing, when the group would then have more than
+    /// `max_endpoints` endpoints.
     fn upsert_endpoints(
         &self,
         tenant: &TenantId,
         name: &str,
         endpoints: &[GroupEndpoint],
+        max_endpoints: usize,
         now_ms: u64,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Removes endpoints from a group, deleting a group left empty; false
     /// when the group does not exist.

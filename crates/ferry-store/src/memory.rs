@@ -54,8 +54,10 @@ use state::State;
 #[derive(Debug, Clone)]
 pub struct MemoryConfig {
     pub partitions: u16,
-    /// Bound on ready + delayed messages per partition; 0 disables it.
+    /// Bound on pending messages of all tenants per partition; 0 disables it.
     pub max_backlog_per_partition: u64,
+    /// Bound on one tenant's pending messages per partition; 0 disables it.
+    pub max_tenant_backlog_per_partition: u64,
     pub dedup_window: Duration,
     pub dlq_retention: Duration,
     /// Length kept of each tenant's event log; 0 disables it.
@@ -224,11 +226,12 @@ impl Store for MemoryStore {
         tenant: &TenantId,
         name: &str,
         endpoints: &[GroupEndpoint],
+        max_endpoints: usize,
         now_ms: u64,
-    ) -> Result<()> {
-        self.state()
-            .upsert_endpoints(tenant, name, endpoints, now_ms);
-        Ok(())
+    ) -> Result<bool> {
+        Ok(self
+            .state()
+            .upsert_endpoints(tenant, name, endpoints, max_endpoints, now_ms))
     }
 
     async fn remove_endpoints(

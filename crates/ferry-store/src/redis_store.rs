@@ -33,10 +33,10 @@ use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partit
 use crate::scripts;
 use crate::workflows::{NewRun, RunEnd, RunPublish, RunState, WorkflowRun};
 use crate::{
-    Backlog, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
-    GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, Outcome, OutcomeRecord,
-    PendingMessage, PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result, Store,
-    StoredMessage, UrlGroup,
+    Backlog, BacklogBound, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey,
+    FlowSlot, GroupEndpoint, KeyPair, KeyRotations, MessageFilter, NewMessage, Outcome,
+    OutcomeRecord, PendingMessage, PublishOutcome, Queue, QueueSettings, Reader, Recorded, Result,
+    Store, StoredMessage, UrlGroup,
 };
 
 mod backlog;
@@ -54,8 +54,10 @@ pub struct RedisConfig {
     pub partitions: u16,
     /// Timeout of every non-blocking command.
     pub command_timeout: Duration,
-    /// Bound on ready + delayed messages per partition; 0 disables it.
+    /// Bound on pending messages of all tenants per partition; 0 disables it.
     pub max_backlog_per_partition: u64,
+    /// Bound on one tenant's pending messages per partition; 0 disables it.
+    pub max_tenant_backlog_per_partition: u64,
     pub dedup_window: Duration,
     pub dlq_retention: Duration,
     /// Approximate length kept of each tenant's event log; 0 disables it.
@@ -73,6 +75,10 @@ impl std::fmt::Debug for RedisConfig {
             .field("partitions", &self.partitions)
             .field("command_timeout", &self.command_timeout)
             .field("max_backlog_per_partition", &self.max_backlog_per_partition)
+            .field(
+                "max_tenant_backlog_per_partition",
+                &self.max_tenant_backlog_per_partition,
+            )
             .field("dedup_window", &self.dedup_window)
             .field("dlq_retention", &self.dlq_retention)
             .field("events_max_len", &self.events_max_len)
@@ -285,7 +291,13 @@ impl RedisStore {
     fn publish_reply(&self, msg: &NewMessage, reply: &[String]) -> Result<PublishOutcome> {
         match reply {
             [ok] if ok == "ok" => Ok(PublishOutcome::Created),
-            [full] if full == "full" => Ok(PublishOutcome::BacklogFull),
+            [full, bound] if full == "full" => {
+                Ok(PublishOutcome::BacklogFull(if bound == "tenant" {
+                    BacklogBound::Tenant
+                } else {
+                    BacklogBound::Total
+                }))
+            }
             [dup, original] if dup == "dup" => MessageId::parse(original)
                 .map(PublishOutcome::Duplicate)
                 .map_err(|e| Error::Corrupt {
@@ -367,6 +379,7 @@ impl RedisStore {
             .key(self.keys.queue_waiting(p, tenant, queue))
             .key(self.keys.ready(p))
             .key(self.keys.flow_waiting(p, flow))
+            .key(self.keys.backlog(p))
             .arg(tenant.as_str())
             .arg(id.as_str())
             .arg(self.events_retention())
@@ -431,7 +444,8 @@ impl Store for RedisStore {
             .key(self.keys.msg(&msg.id))
             .key(self.keys.ready(p))
             .key(self.keys.delayed(p))
-            .key(self.keys.events(p, &msg.spec.tenant));
+            .key(self.keys.events(p, &msg.spec.tenant))
+            .key(self.keys.backlog(p));
         if let Some(dedup) = dedup {
             invocation.key(self.keys.dedup(p, &msg.spec.tenant, dedup));
         }
@@ -445,7 +459,8 @@ impl Store for RedisStore {
             .arg(self.cfg.max_backlog_per_partition)
             .arg(self.events_retention())
             .arg(Self::millis(self.cfg.dedup_window))
-            .arg(EventDetail::of(&msg.spec).to_json());
+            .arg(EventDetail::of(&msg.spec).to_json())
+            .arg(self.cfg.max_tenant_backlog_per_partition);
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
         self.publish_reply(msg, &reply)
     }
@@ -600,6 +615,7 @@ impl Store for RedisStore {
             .key(self.keys.events(p, tenant))
             .key(self.keys.queue(p, tenant, queue))
             .key(self.keys.queue_waiting(p, tenant, queue))
+            .key(self.keys.backlog(p))
             .arg(tenant.as_str())
             .arg(replacement.id.as_str())
             .arg(self.message_args(replacement)?)
@@ -618,21 +634,23 @@ impl Store for RedisStore {
         tenant: &TenantId,
         name: &str,
         endpoints: &[GroupEndpoint],
+        max_endpoints: usize,
         now_ms: u64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut invocation = scripts::GROUP_UPSERT.prepare_invoke();
         invocation
             .key(self.keys.groups(tenant))
             .key(self.keys.group(tenant, name))
             .arg(name)
-            .arg(now_ms);
+            .arg(now_ms)
+            .arg(max_endpoints);
         for endpoint in endpoints {
             invocation
                 .arg(&endpoint.url)
                 .arg(endpoint.name.as_deref().unwrap_or(""));
         }
-        let _: i64 = invocation.invoke_async(&mut self.conn()).await?;
-        Ok(())
+        let added: i64 = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(added == 1)
     }
 
     async fn remove_endpoints(
@@ -718,7 +736,8 @@ impl Store for RedisStore {
             .key(self.keys.events(p, tenant))
             .key(self.keys.queue(p, tenant, queue))
             .key(self.keys.queue_waiting(p, tenant, queue))
-            .key(self.keys.flow(p, &slot));
+            .key(self.keys.flow(p, &slot))
+            .key(self.keys.backlog(p));
         if let Some(dedup) = dedup {
             invocation.key(self.keys.dedup(p, tenant, dedup));
         }
@@ -736,7 +755,8 @@ impl Store for RedisStore {
             .arg(if flow.is_some() { slot.as_str() } else { "" })
             .arg(flow.and_then(|f| f.parallelism).unwrap_or(0))
             .arg(flow.and_then(|f| f.rate).unwrap_or(0))
-            .arg(flow.map_or(0, |f| f.period_ms));
+            .arg(flow.map_or(0, |f| f.period_ms))
+            .arg(self.cfg.max_tenant_backlog_per_partition);
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
         self.publish_reply(msg, &reply)
     }
@@ -805,6 +825,7 @@ impl Store for RedisStore {
                 .key(self.keys.queue(p, tenant, name))
                 .key(&waiting_key)
                 .key(self.keys.events(p, tenant))
+                .key(self.keys.backlog(p))
                 .arg(self.events_retention());
             for id in &waiting {
                 let msg_id = MessageId::parse(id).map_err(|e| Error::Corrupt {
@@ -1030,6 +1051,7 @@ impl Store for RedisStore {
             .key(self.keys.flow(partition, &slot))
             .key(self.keys.flow_waiting(partition, &slot))
             .key(self.keys.flow_wake(partition))
+            .key(self.keys.backlog(partition))
             .arg(member)
             .arg(expected_due_ms)
             .arg(next_due_ms.map(|n| n.to_string()).unwrap_or_default())
@@ -1208,7 +1230,8 @@ impl Store for RedisStore {
             .key(self.keys.flow(partition, slot))
             .key(self.keys.flow_waiting(partition, slot))
             .key(self.keys.flow_wake(partition))
-            .key(self.keys.lease(partition, consumer));
+            .key(self.keys.lease(partition, consumer))
+            .key(self.keys.backlog(partition));
         for new in &record.new_messages {
             debug_assert_eq!(
                 new.id.partition(),
@@ -1297,6 +1320,7 @@ impl Store for RedisStore {
         invocation
             .key(self.keys.ready(partition))
             .key(self.keys.lease(partition, consumer))
+            .key(self.keys.backlog(partition))
             .arg(GROUP)
             .arg(self.events_retention());
         for d in batch {

@@ -95,6 +95,9 @@ pub struct GatewaySettings {
     /// Messages waiting over all partitions before publishing is refused;
     /// 0 means unbounded.
     pub max_backlog: u64,
+    /// Messages of one tenant waiting over all partitions before its
+    /// publishing is refused; 0 means unbounded.
+    pub max_backlog_per_tenant: u64,
     pub dedup_window: Duration,
     /// Testing aid: accept a leading seconds field in `Upstash-Cron`.
     pub allow_second_cron: bool,
@@ -228,7 +231,7 @@ pub fn generate_token() -> (String, String) {
 }
 
 impl Config {
-    /// The store's settings; the backlog bound is split evenly over the
+    /// The store's settings; the backlog bounds are split evenly over the
     /// partitions, rounding up so the total is never below the configured
     /// one.
     pub fn redis_config(&self) -> RedisConfig {
@@ -237,15 +240,19 @@ impl Config {
             prefix: self.redis.prefix.clone(),
             partitions: self.redis.partitions,
             command_timeout: self.redis.command_timeout,
-            max_backlog_per_partition: self
-                .gateway
-                .max_backlog
-                .div_ceil(u64::from(self.redis.partitions)),
+            max_backlog_per_partition: self.per_partition(self.gateway.max_backlog),
+            max_tenant_backlog_per_partition: self
+                .per_partition(self.gateway.max_backlog_per_tenant),
             dedup_window: self.gateway.dedup_window,
             dlq_retention: self.retention.dlq,
             events_max_len: self.retention.events_max_len,
             events_max_age: self.retention.events_max_age,
         }
+    }
+
+    /// A bound over all partitions, as each partition applies it.
+    fn per_partition(&self, bound: u64) -> u64 {
+        bound.div_ceil(u64::from(self.redis.partitions))
     }
 }
 

@@ -63,6 +63,7 @@ fn memory_config(config: &Config) -> MemoryConfig {
     MemoryConfig {
         partitions: redis.partitions,
         max_backlog_per_partition: redis.max_backlog_per_partition,
+        max_tenant_backlog_per_partition: redis.max_tenant_backlog_per_partition,
         dedup_window: redis.dedup_window,
         dlq_retention: redis.dlq_retention,
         events_max_len: redis.events_max_len,

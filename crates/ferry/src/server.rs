@@ -187,6 +187,7 @@ fn gateway_config(config: &Config) -> GatewayConfig {
     GatewayConfig {
         max_body_bytes: g.max_body_bytes,
         max_backlog: g.max_backlog,
+        max_backlog_per_tenant: g.max_backlog_per_tenant,
         limits: g.limits.clone(),
         max_headers: g.max_headers,
         max_header_bytes: g.max_header_bytes,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferry_store::{Outcome, PublishOutcome, Store};
+use ferry_store::{BacklogBound, Outcome, PublishOutcome, Store};
 
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{
@@ -83,7 +83,7 @@ pub(crate) async fn backlog_bound_refuses_messages_until_one_leaves(backend: &im
     let refused = message(&acme, 0, "one too many");
     assert_eq!(
         store.publish(&refused, None).await.unwrap(),
-        PublishOutcome::BacklogFull
+        PublishOutcome::BacklogFull(BacklogBound::Total)
     );
     assert!(
         store.message(&acme, &refused.id).await.unwrap().is_none(),
@@ -95,7 +95,7 @@ pub(crate) async fn backlog_bound_refuses_messages_until_one_leaves(backend: &im
     let refused_dedup = message(&acme, 0, "deduplicated");
     assert_eq!(
         store.publish(&refused_dedup, Some("k")).await.unwrap(),
-        PublishOutcome::BacklogFull
+        PublishOutcome::BacklogFull(BacklogBound::Total)
     );
 
     record_done(&store, "x", &outcome(&claimed, &acme, Outcome::Delivered)).await;
@@ -106,7 +106,7 @@ pub(crate) async fn backlog_bound_refuses_messages_until_one_leaves(backend: &im
     );
     assert_eq!(
         store.publish(&refused, None).await.unwrap(),
-        PublishOutcome::BacklogFull
+        PublishOutcome::BacklogFull(BacklogBound::Total)
     );
 
     // The bound is per partition.

@@ -15,6 +15,7 @@ const EVENTS_MAX_LEN: u64 = 1_000;
 pub(crate) struct Settings {
     pub(crate) partitions: u16,
     pub(crate) max_backlog: u64,
+    pub(crate) max_tenant_backlog: u64,
     pub(crate) dedup_window: Duration,
     pub(crate) dlq_retention: Duration,
     pub(crate) events_max_age: Duration,
@@ -25,6 +26,7 @@ impl Default for Settings {
         Self {
             partitions: 1,
             max_backlog: 0,
+            max_tenant_backlog: 0,
             dedup_window: Duration::from_secs(60),
             dlq_retention: Duration::from_secs(3600),
             // Long enough never to matter, but the age bound is applied.
@@ -49,6 +51,7 @@ impl Backend for Memory {
         MemoryStore::new(MemoryConfig {
             partitions: settings.partitions,
             max_backlog_per_partition: settings.max_backlog,
+            max_tenant_backlog_per_partition: settings.max_tenant_backlog,
             dedup_window: settings.dedup_window,
             dlq_retention: settings.dlq_retention,
             events_max_len: EVENTS_MAX_LEN,
@@ -81,6 +84,7 @@ impl Backend for Redis {
             partitions: settings.partitions,
             command_timeout: Duration::from_secs(5),
             max_backlog_per_partition: settings.max_backlog,
+            max_tenant_backlog_per_partition: settings.max_tenant_backlog,
             dedup_window: settings.dedup_window,
             dlq_retention: settings.dlq_retention,
             events_max_len: EVENTS_MAX_LEN,

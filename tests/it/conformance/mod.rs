@@ -17,6 +17,7 @@ mod groups;
 mod ownership;
 mod queue_flows;
 mod queues;
+mod quotas;
 mod schedules;
 mod signing_keys;
 mod tenancy;
@@ -108,4 +109,8 @@ conformance!(
     workflows::cancel_takes_the_runs_pending_steps,
     workflows::the_step_list_is_bounded,
     workflows::taken_over_and_recovered_steps_carry_their_prefix,
+    groups::a_group_holds_at_most_its_bound_of_endpoints,
+    quotas::one_tenants_full_quota_leaves_the_others_room,
+    quotas::waiting_in_a_paused_queue_or_under_a_flow_key_counts,
+    quotas::counts_go_down_on_delivery_dead_letter_and_cancel,
 );

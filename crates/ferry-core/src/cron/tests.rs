@@ -21,6 +21,26 @@ fn check_next(expr: &str, from: &str, expected: &str) {
 }
 
 #[test]
+fn a_pattern_longer_than_the_limit_is_refused() {
+    let minutes: Vec<String> = (0..60).map(|m| m.to_string()).collect();
+    let hours: Vec<String> = (0..24).map(|h| h.to_string()).collect();
+    let days: Vec<String> = (1..32).map(|d| d.to_string()).collect();
+    let long = format!(
+        "{} {} {} * *",
+        minutes.join(","),
+        hours.join(","),
+        days.join(",")
+    );
+    assert!(long.len() > MAX_CRON_BYTES);
+    assert_eq!(
+        CronSchedule::parse(&long, false).unwrap_err(),
+        CronError::TooLong(long.len())
+    );
+    let within = format!("{} * * * *", minutes.join(","));
+    assert!(CronSchedule::parse(&within, false).is_ok());
+}
+
+#[test]
 fn patterns_fire_at_the_next_matching_time_in_utc() {
     check_next(
         "*/10 * * * *",

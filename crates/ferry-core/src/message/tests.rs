@@ -1,5 +1,6 @@
 use super::*;
 use crate::ids::Partition;
+use crate::publish::Limits;
 
 fn spec() -> MessageSpec {
     MessageSpec {
@@ -47,6 +48,14 @@ fn retry_delay_uses_the_expression_or_the_default() {
     s.retry_delay = Some(RetryDelayExpr::parse("1000 * (1 + retried)").unwrap());
     assert_eq!(s.retry_delay_after(0), Duration::from_millis(1000));
     assert_eq!(s.retry_delay_after(2), Duration::from_millis(3000));
+}
+
+#[test]
+fn a_huge_retry_delay_is_capped_like_upstash_delay() {
+    let mut s = spec();
+    s.retry_delay = Some(RetryDelayExpr::parse("pow(10, 300)").unwrap());
+    assert_eq!(s.retry_delay_after(0), MAX_RETRY_DELAY);
+    assert_eq!(MAX_RETRY_DELAY, Limits::default().max_delay);
 }
 
 #[test]

@@ -170,6 +170,9 @@ fn headers_that_must_not_be_forwarded_are_dropped_and_named() {
         ("upstash-forward-upstash-signature", "eyJ.forged"),
         ("upstash-forward-upstash-message-id", "msg_other"),
         ("upstash-forward-upstash-retried", "2"),
+        ("upstash-forward-upstash-topic-name", "forged-group"),
+        ("upstash-forward-upstash-caller-ip", "10.0.0.1"),
+        ("upstash-forward-upstash-schedule-id", "scd_forged"),
         ("upstash-callback-forward-host", "app.example"),
         ("upstash-forward-x-kept", "yes"),
         ("upstash-forward-upstash-workflow-sdk-version", "1"),
@@ -203,6 +206,9 @@ fn headers_that_must_not_be_forwarded_are_dropped_and_named() {
             "Upstash-Signature",
             "Upstash-Message-Id",
             "Upstash-Retried",
+            "Upstash-Topic-Name",
+            "Upstash-Caller-Ip",
+            "Upstash-Schedule-Id",
             "Host",
         ]
     );

@@ -37,6 +37,17 @@ fn refusal_message_names_address_reason_and_switch() {
 }
 
 #[test]
+fn a_refusal_told_about_a_host_name_names_no_address() {
+    let refused = AddressPolicy::deny_private()
+        .check_ip("10.1.2.3".parse().unwrap())
+        .unwrap_err();
+    assert_eq!(
+        refused.without_address(),
+        "private network address (add its network to deliver.allow_networks to permit it)",
+    );
+}
+
+#[test]
 fn loopback_is_refused_in_every_spelling() {
     let policy = AddressPolicy::deny_private();
     let v4_loopback = refused("127.0.0.1", "loopback address");
@@ -174,6 +185,20 @@ fn every_denied_ipv6_range_is_refused() {
         ),
         ("fe80::1", "link-local address"),
         ("ff02::1", "multicast address"),
+        (
+            "::ffff:0:7f00:1",
+            "IPv4-translated address (embeds an IPv4 address)",
+        ),
+        (
+            "::ffff:0:a9fe:a9fe",
+            "IPv4-translated address (embeds an IPv4 address)",
+        ),
+        ("fec0::1", "site-local address (deprecated)"),
+        ("feff:ffff::1", "site-local address (deprecated)"),
+        ("2001:2::1", "benchmarking address"),
+        ("2001:2:0:ffff::1", "benchmarking address"),
+        ("3fff::1", "documentation address"),
+        ("3fff:fff:ffff::1", "documentation address"),
     ] {
         check_ip(&policy, ip, &refused(ip, reason));
     }
@@ -206,6 +231,8 @@ fn public_ipv6_addresses_are_admitted() {
         "2a00:1450:4001::200e",
         "64:ff9c::1",
         "2003::1",
+        "2001:3::1",
+        "3fff:1000::1",
     ] {
         check_ip(&policy, ip, "ok");
     }

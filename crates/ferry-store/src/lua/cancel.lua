@@ -7,7 +7,7 @@
 -- already admitted, the slot is freed by whoever next handles its entry.
 -- KEYS: 1 msg  2 delayed  3 events  4 queue  5 waiting  6 ready (of the queue
 --       the caller read from the hash's `q`)  7 flow waiting (of the key
---       read from `fc`)
+--       read from `fc`)  8 backlog counts
 -- ARGV: 1 tenant  2 id  3 events_retention  4 queue name ('' for none)
 --       5 flow member ('' for none)
 -- Returns 1 cancelled, 0 not found (or not this tenant's, or dead-lettered).
@@ -22,6 +22,7 @@ if fields[5] and fields[5] == ARGV[5] then
   redis.call('LREM', KEYS[7], 1, ARGV[2])
 end
 redis.call('ZREM', KEYS[2], ARGV[2])
+backlog_release(KEYS[8], KEYS[1])
 redis.call('DEL', KEYS[1])
 log_event(KEYS[3], ARGV[2], 'CANCELED', fields[3] or '', ARGV[3])
 return 1

@@ -3,7 +3,7 @@
 -- message goes back into its queue and waits for a slot like any enqueued
 -- message (its dead letter lives in the queue's partition).
 -- KEYS: 1 old msg  2 dlq  3 new msg  4 ready  5 delayed  6 events  7 queue
---       8 waiting (of the queue the new spec names)
+--       8 waiting (of the queue the new spec names)  9 backlog counts
 -- ARGV: 1 tenant  2 new_id  3 new_spec  4 due_ms  5 now_ms  6 events_retention  7 event detail
 --       8 queue name ('' for none)
 -- Returns 1 retried, 0 not found.
@@ -18,4 +18,5 @@ else
   enqueue_message(KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], ARGV[2], ARGV[1], ARGV[3], fields[4], ARGV[5], ARGV[6],
     ARGV[7], ARGV[8])
 end
+backlog_add(KEYS[9], KEYS[3], ARGV[1])
 return 1

@@ -16,14 +16,39 @@ local function log_event(key, id, state, detail, retention)
   end
 end
 
--- Why a new message cannot be stored: {'full'} when the partition's backlog
--- is at its bound, {'dup', original_id} for a duplicate (else the dedup key
--- is claimed for `id`); nil when it can.
-local function publish_refusal(ready, delayed, max_backlog, dedup, id, dedup_ttl)
-  max_backlog = tonumber(max_backlog)
-  if max_backlog > 0 and redis.call('XLEN', ready) + redis.call('ZCARD', delayed) >= max_backlog then
-    return {'full'}
+-- The partition's backlog counts (see the crate doc): a hash of the messages
+-- stored and not yet finished (ready, delayed, in flight, or waiting in a
+-- queue or under a flow-control key) per tenant, and of all tenants under
+-- '*' (no tenant name contains it). A message is counted once, when it is
+-- created, and marked so (`b` in its hash); it is released when it leaves:
+-- delivered, dead-lettered or cancelled.
+local function backlog_add(counts, msg, tenant)
+  redis.call('HINCRBY', counts, '*', 1)
+  redis.call('HINCRBY', counts, tenant, 1)
+  redis.call('HSET', msg, 'b', 1)
+end
+
+-- Releases a finished message's count, once: only a message marked counted
+-- is released, and the mark goes with it (so messages stored before the
+-- counts existed never push them below what they hold).
+local function backlog_release(counts, msg)
+  local fields = redis.call('HMGET', msg, 'b', 'tenant')
+  if fields[1] ~= '1' then return end
+  redis.call('HDEL', msg, 'b')
+  for _, field in ipairs({'*', fields[2]}) do
+    if redis.call('HINCRBY', counts, field, -1) <= 0 then redis.call('HDEL', counts, field) end
   end
+end
+
+-- Why a new message cannot be stored: {'full', 'total'} or {'full', 'tenant'}
+-- when the partition's backlog of all tenants, or of this tenant, is at its
+-- bound (0 for none); {'dup', original_id} for a duplicate (else the dedup
+-- key is claimed for `id`); nil when it can.
+local function publish_refusal(counts, tenant, max_total, max_tenant, dedup, id, dedup_ttl)
+  local held = redis.call('HMGET', counts, '*', tenant)
+  max_total, max_tenant = tonumber(max_total), tonumber(max_tenant)
+  if max_total > 0 and tonumber(held[1] or '0') >= max_total then return {'full', 'total'} end
+  if max_tenant > 0 and tonumber(held[2] or '0') >= max_tenant then return {'full', 'tenant'} end
   if dedup then
     local original = redis.call('SET', dedup, id, 'NX', 'PX', dedup_ttl, 'GET')
     if original then return {'dup', original} end

@@ -11,8 +11,8 @@
 -- message was cancelled meanwhile.
 -- KEYS: 1 ready  2 delayed  3 msg  4 events  5 dlq  6 queue  7 waiting (of the
 --       queue the deliverer read from the spec)  8 flow  9 flow waiting
---       10 flow wake (of the slot's key)  11 lease (of the consumer), then one
---       msg key per new message
+--       10 flow wake (of the slot's key)  11 lease (of the consumer)
+--       12 backlog counts, then one msg key per new message
 -- ARGV: 1 group  2 entry  3 id  4 consumer  5 kind  6 due_ms  7 retried
 --       8 status  9 response_headers  10 response_body  11 error  12 now_ms
 --       13 events_retention  14 dlq_retention_ms  15 detail  16 tenant
@@ -31,13 +31,13 @@ if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 local queue_hand_over = {}
 local kind, id = ARGV[5], ARGV[3]
 local queue = redis.call('HGET', KEYS[3], 'q')
-local callbacks = #KEYS - 11
+local callbacks = #KEYS - 12
 if queue and (kind == 'delivered' or kind == 'dead') then
   if callbacks == 0 or redis.call('EXISTS', KEYS[6]) == 0 then
     queue_release(KEYS[6], KEYS[7], KEYS[1])
   else
     redis.call('HINCRBY', KEYS[6], 'active', callbacks - 1)
-    for k = 12, #KEYS do
+    for k = 13, #KEYS do
       queue_hand_over[#queue_hand_over + 1] = KEYS[k]
     end
   end
@@ -46,6 +46,7 @@ if kind == 'defer' then
   redis.call('ZADD', KEYS[2], ARGV[6], id)
   return 1
 end
+if kind == 'delivered' or kind == 'dead' then backlog_release(KEYS[12], KEYS[3]) end
 if kind == 'delivered' then
   redis.call('DEL', KEYS[3])
   log_event(KEYS[4], id, 'DELIVERED', ARGV[15], ARGV[13])
@@ -67,9 +68,10 @@ else
 end
 
 local a = 18
-for k = 12, #KEYS do
+for k = 13, #KEYS do
   create_message(KEYS[k], KEYS[1], KEYS[2], KEYS[4], ARGV[a], ARGV[16], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[12], ARGV[13], ARGV[a + 4])
+  backlog_add(KEYS[12], KEYS[k], ARGV[16])
   a = a + 5
 end
 for _, msg in ipairs(queue_hand_over) do

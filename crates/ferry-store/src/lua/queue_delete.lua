@@ -1,7 +1,8 @@
 -- Deletes a queue and cancels its waiting messages; admitted ones finish.
 -- The caller read the waiting list and declares those messages' keys; if
 -- the list changed since, nothing is done and -1 asks it to read again.
--- KEYS: 1 queue  2 waiting  3 events, then one msg key per waiting message
+-- KEYS: 1 queue  2 waiting  3 events  4 backlog counts, then one msg key per
+--       waiting message
 -- ARGV: 1 events_retention, then the waiting message ids, in list order
 -- Returns 1 when the queue existed, 0 otherwise, -1 when the list changed.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -11,8 +12,9 @@ for i, id in ipairs(waiting) do
   if ARGV[i + 1] ~= id then return -1 end
 end
 for i, id in ipairs(waiting) do
-  local msg = KEYS[3 + i]
+  local msg = KEYS[4 + i]
   local detail = redis.call('HGET', msg, 'ev')
+  backlog_release(KEYS[4], msg)
   redis.call('DEL', msg)
   log_event(KEYS[3], id, 'CANCELED', detail or '', ARGV[1])
 end

@@ -7,8 +7,8 @@
 -- waits for room under it (the schedule lives in that queue's or key's
 -- partition, its tenant's home).
 -- KEYS: 1 due (sorted set)  2 schedule (hash)  3 ready  4 delayed  5 events
---       6 queue  7 queue waiting  8 flow  9 flow waiting  10 flow wake,
---       then one msg key per message
+--       6 queue  7 queue waiting  8 flow  9 flow waiting  10 flow wake
+--       11 backlog counts, then one msg key per message
 -- ARGV: 1 member  2 expected due ms  3 next due ms ('' for none)  4 tenant
 --       5 now ms  6 events retention  7 message ids kept  8 queue name ('' for
 --       none)  9 flow member ('' for none)  10 parallelism  11 rate
@@ -30,7 +30,7 @@ local ids = {}
 if last then ids = cjson.decode(last) end
 local body = redis.call('HGET', KEYS[2], 'body') or ''
 local a = 13
-for k = 11, #KEYS do
+for k = 12, #KEYS do
   local msg, id, spec, due, detail = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   if ARGV[8] ~= '' then
     enqueue_message(msg, KEYS[3], KEYS[5], KEYS[6], KEYS[7], id, ARGV[4], spec, body, ARGV[5], ARGV[6], detail,
@@ -42,6 +42,7 @@ for k = 11, #KEYS do
   else
     create_message(msg, KEYS[3], KEYS[4], KEYS[5], id, ARGV[4], spec, body, due, ARGV[5], ARGV[6], detail)
   end
+  backlog_add(KEYS[11], msg, ARGV[4])
   table.insert(ids, id)
   a = a + 4
 end

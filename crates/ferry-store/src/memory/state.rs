@@ -5,7 +5,7 @@
 //! two backends agree on every outcome. Methods take the current time as an
 //! argument and never wait, which keeps them easy to test.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -32,8 +32,8 @@ use crate::flows::FlowSlot;
 use crate::paging::{EntryPos, Start};
 use crate::schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 use crate::{
-    Claimed, DeliveredEntry, EndpointSelection, GroupEndpoint, KeyPair, LastResponse, NewMessage,
-    Order, Outcome, OutcomeRecord, PublishOutcome, Recorded, StoredMessage, UrlGroup,
+    BacklogBound, Claimed, DeliveredEntry, EndpointSelection, GroupEndpoint, KeyPair, LastResponse,
+    NewMessage, Order, Outcome, OutcomeRecord, PublishOutcome, Recorded, StoredMessage, UrlGroup,
 };
 
 /// One line of a tenant's event log: message, state, detail.
@@ -101,11 +101,35 @@ struct PartitionState {
     dedup: DedupKeys,
     dlq: HashMap<TenantId, DlqStream>,
     events: HashMap<TenantId, EventLog>,
+    /// Pending messages (stored, not yet delivered, dead-lettered or
+    /// cancelled) per tenant, and of all tenants: the Redis `backlog` hash.
+    held: HashMap<TenantId, u64>,
+    held_total: u64,
 }
 
 impl PartitionState {
-    fn backlog(&self) -> u64 {
-        u64::try_from(self.ready.len() + self.delayed.len()).unwrap_or(u64::MAX)
+    fn hold(&mut self, tenant: &TenantId) {
+        self.held_total += 1;
+        *self.held.entry(tenant.clone()).or_default() += 1;
+    }
+
+    fn unhold(&mut self, tenant: &TenantId) {
+        self.held_total = self.held_total.saturating_sub(1);
+        if let Some(n) = self.held.get_mut(tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.held.remove(tenant);
+            }
+        }
+    }
+
+    /// Which bound, if any, refuses one more message of `tenant`.
+    fn full(&self, tenant: &TenantId, max_total: u64, max_tenant: u64) -> Option<BacklogBound> {
+        if max_total > 0 && self.held_total >= max_total {
+            return Some(BacklogBound::Total);
+        }
+        let held = self.held.get(tenant).copied().unwrap_or(0);
+        (max_tenant > 0 && held >= max_tenant).then_some(BacklogBound::Tenant)
     }
 
     /// Appends to the tenant's log within `retention`; a length of 0
@@ -335,8 +359,15 @@ impl State {
         tenant: &TenantId,
         name: &str,
         endpoints: &[GroupEndpoint],
+        max_endpoints: usize,
         now_ms: u64,
-    ) {
+    ) -> bool {
+        let existing = self.url_group(tenant, name).map(|g| g.endpoints);
+        let mut urls: HashSet<&str> = existing.iter().flatten().map(|e| e.url.as_str()).collect();
+        urls.extend(endpoints.iter().map(|e| e.url.as_str()));
+        if urls.len() > max_endpoints {
+            return false;
+        }
         let group = self
             .groups
             .entry(tenant.clone())
@@ -354,6 +385,7 @@ impl State {
             group.endpoints.push(endpoint.clone());
         }
         group.endpoints.sort_by(|a, b| a.url.cmp(&b.url));
+        true
     }
 
     pub(super) fn remove_endpoints(
@@ -450,7 +482,7 @@ impl State {
 
     /// Removes a pending message and logs its cancellation.
     fn forget_cancelled(&mut self, tenant: &TenantId, id: &MessageId, now_ms: u64) {
-        let Some(record) = self.messages.remove(id) else {
+        let Some(record) = self.remove_pending(id) else {
             return;
         };
         let detail = EventDetail::of(&record.spec);
@@ -663,7 +695,7 @@ impl State {
                 return Recorded::Done;
             }
             Outcome::Delivered => {
-                self.messages.remove(id);
+                self.remove_pending(id);
                 self.log(partition, record, EventState::Delivered);
             }
             Outcome::Retry {
@@ -749,8 +781,7 @@ impl State {
             );
             part.log(&delivered.tenant, event, retention, wall_ms);
             let queue = self
-                .messages
-                .remove(&delivered.message_id)
+                .remove_pending(&delivered.message_id)
                 .and_then(|r| r.queue);
             if let Some(name) = queue {
                 self.release(&(delivered.tenant.clone(), name), wall_ms);
@@ -795,6 +826,12 @@ impl State {
                 self.messages.remove(&id);
             }
         }
+        let held_by = (self.messages.get(&record.message_id))
+            .filter(|m| m.dead.is_none())
+            .map(|m| m.tenant.clone());
+        if let Some(tenant) = held_by {
+            self.partition(partition).unhold(&tenant);
+        }
         if let Some(message) = self.messages.get_mut(&record.message_id) {
             message.dead = Some(DeadLetter {
                 entry,
@@ -815,7 +852,7 @@ impl State {
     /// until due.
     fn create(&mut self, partition: Partition, new: Creation<'_>) {
         let record = Record::new(new.tenant, new.spec.clone(), new.body);
-        self.messages.insert(new.id.clone(), record);
+        self.insert_pending(new.id, record);
         let retention = self.log_retention();
         let part = self.partition(partition);
         if new.due_ms > new.now_ms {
@@ -833,6 +870,22 @@ impl State {
             retention,
             new.now_ms,
         );
+    }
+
+    /// Stores a new message, counting it in its partition's backlog.
+    fn insert_pending(&mut self, id: &MessageId, record: Record) {
+        self.partition(id.partition()).hold(&record.tenant);
+        self.messages.insert(id.clone(), record);
+    }
+
+    /// Forgets a message that finished (delivered or cancelled), releasing
+    /// its count unless it was already released as a dead letter.
+    fn remove_pending(&mut self, id: &MessageId) -> Option<Record> {
+        let record = self.messages.remove(id)?;
+        if record.dead.is_none() {
+            self.partition(id.partition()).unhold(&record.tenant);
+        }
+        Some(record)
     }
 
     /// Every path that hands entries to a deliverer (read, takeover,

@@ -16,6 +16,7 @@ fn config() -> MemoryConfig {
     MemoryConfig {
         partitions: 1,
         max_backlog_per_partition: 0,
+        max_tenant_backlog_per_partition: 0,
         dedup_window: Duration::from_millis(10),
         dlq_retention: Duration::from_millis(HOUR_MS),
         events_max_len: 100,

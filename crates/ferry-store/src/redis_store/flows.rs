@@ -59,7 +59,8 @@ impl RedisStore {
             .key(self.keys.events(p, tenant))
             .key(self.keys.flow(p, &slot))
             .key(self.keys.flow_waiting(p, &slot))
-            .key(self.keys.flow_wake(p));
+            .key(self.keys.flow_wake(p))
+            .key(self.keys.backlog(p));
         if let Some(dedup) = dedup {
             invocation.key(self.keys.dedup(p, tenant, dedup));
         }
@@ -77,7 +78,8 @@ impl RedisStore {
             .arg(slot.as_str())
             .arg(flow.parallelism.unwrap_or(0))
             .arg(flow.rate.unwrap_or(0))
-            .arg(flow.period_ms);
+            .arg(flow.period_ms)
+            .arg(self.cfg.max_tenant_backlog_per_partition);
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
         self.publish_reply(msg, &reply)
     }

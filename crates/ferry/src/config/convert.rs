@@ -173,6 +173,7 @@ fn gateway(raw: RawGateway, max_timeout: Duration) -> Result<GatewaySettings> {
         shutdown_grace: section.duration("shutdown_grace", &raw.shutdown_grace)?,
         limits: limits(raw.limits, max_timeout)?,
         max_backlog: raw.max_backlog,
+        max_backlog_per_tenant: raw.max_backlog_per_tenant,
         dedup_window: section.duration("dedup_window", &raw.dedup_window)?,
         allow_second_cron: raw.allow_second_cron,
         workflow_max_run_bytes: raw.workflow_max_run_bytes,

@@ -62,6 +62,7 @@ pub(super) struct RawGateway {
     pub(super) metrics_listen: Text,
     pub(super) shutdown_grace: Text,
     pub(super) max_backlog: u64,
+    pub(super) max_backlog_per_tenant: u64,
     pub(super) dedup_window: Text,
     pub(super) allow_second_cron: bool,
     pub(super) workflow_max_run_bytes: u64,

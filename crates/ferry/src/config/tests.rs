@@ -147,6 +147,7 @@ fn defaults_have_the_documented_values() {
         SocketAddr::from(([127, 0, 0, 1], 8080))
     );
     assert_eq!(config.gateway.max_backlog, 1_000_000);
+    assert_eq!(config.gateway.max_backlog_per_tenant, 100_000);
     assert_eq!(config.gateway.dedup_window, Duration::from_secs(600));
     assert_eq!(config.retention.dlq, Duration::from_secs(7 * 86_400));
     assert_eq!(config.retention.events_max_len, 10_000);
@@ -691,6 +692,18 @@ fn redis_config_splits_the_backlog_bound_over_partitions() {
         assert_eq!(
             redis.max_backlog_per_partition, expected,
             "{max_backlog} over {partitions}"
+        );
+        let per_tenant = loaded(
+            ONE_TENANT,
+            &[
+                ("FERRY_GATEWAY__MAX_BACKLOG_PER_TENANT", max_backlog),
+                ("FERRY_REDIS__PARTITIONS", partitions),
+            ],
+        );
+        assert_eq!(
+            per_tenant.redis_config().max_tenant_backlog_per_partition,
+            expected,
+            "{max_backlog} per tenant over {partitions}"
         );
     };
     check("10", "4", 3);

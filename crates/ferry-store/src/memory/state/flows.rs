@@ -172,7 +172,7 @@ impl State {
             return;
         }
         let record = Record::new(tenant, msg.spec.clone(), msg.body.clone());
-        self.messages.insert(msg.id.clone(), record);
+        self.insert_pending(&msg.id, record);
         let retention = self.log_retention();
         let event = (
             msg.id.clone(),

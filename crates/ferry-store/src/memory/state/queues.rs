@@ -129,7 +129,7 @@ impl State {
         let tenant = spec.tenant.clone();
         let mut record = Record::new(&tenant, spec.clone(), body);
         record.queue = Some(name.clone());
-        self.messages.insert(id.clone(), record);
+        self.insert_pending(id, record);
         let retention = self.log_retention();
         self.partition(p).log(
             &tenant,
@@ -273,11 +273,14 @@ impl State {
         msg: &NewMessage,
         dedup: Option<&str>,
     ) -> Option<PublishOutcome> {
-        let max_backlog = self.cfg.max_backlog_per_partition;
+        let (max_total, max_tenant) = (
+            self.cfg.max_backlog_per_partition,
+            self.cfg.max_tenant_backlog_per_partition,
+        );
         let window_ms = super::millis(self.cfg.dedup_window);
         let part = self.partition(msg.id.partition());
-        if max_backlog > 0 && part.backlog() >= max_backlog {
-            return Some(PublishOutcome::BacklogFull);
+        if let Some(bound) = part.full(&msg.spec.tenant, max_total, max_tenant) {
+            return Some(PublishOutcome::BacklogFull(bound));
         }
         let dedup = dedup?;
         part.dedup
