@@ -392,7 +392,7 @@ async fn store<S: Store>(
 }
 
 /// The 429 for a full backlog, naming the bound that was reached.
-fn backlog_full(cfg: &crate::GatewayConfig, bound: BacklogBound) -> ApiError {
+pub(crate) fn backlog_full(cfg: &crate::GatewayConfig, bound: BacklogBound) -> ApiError {
     let (message, limit) = match bound {
         BacklogBound::Total => (
             "backlog full: too many messages are waiting for delivery (gateway.max_backlog); retry later",

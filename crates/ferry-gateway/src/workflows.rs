@@ -246,10 +246,7 @@ pub(crate) async fn store<S: Store>(
                 state.cfg.workflow_max_run_bytes
             ),
         )),
-        RunPublish::BacklogFull => Err(ApiError::Busy {
-            message: "backlog full: too many messages are waiting for delivery; retry later".into(),
-            limit: state.cfg.max_backlog,
-        }),
+        RunPublish::BacklogFull(bound) => Err(crate::publish::backlog_full(&state.cfg, bound)),
     }
 }
 

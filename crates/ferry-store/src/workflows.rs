@@ -99,7 +99,8 @@ pub enum RunPublish {
     Inactive,
     /// The step list would exceed the bound: nothing was stored.
     TooLarge,
-    BacklogFull,
+    /// The backlog bound named is reached: nothing was stored.
+    BacklogFull(crate::BacklogBound),
 }
 
 /// How a run ends.

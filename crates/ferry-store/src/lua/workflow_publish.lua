@@ -2,12 +2,13 @@
 -- list. An Init message (ARGV 12 = '1') creates the run, replacing an ended
 -- one with the same id, unless the run is active (then nothing is stored); any
 -- other message needs an active run. The list never grows beyond its bound.
--- KEYS: 1 run  2 steps  3 msg  4 ready  5 delayed  6 events
+-- KEYS: 1 run  2 steps  3 msg  4 ready  5 delayed  6 events  7 backlog counts
 -- ARGV: 1 id  2 tenant  3 spec  4 body  5 due_ms  6 now_ms  7 max_backlog
 --       8 events_retention  9 event detail  10 raw step  11 max run bytes
 --       12 init ('1' or '0')  13 run url  14 run created_at  15 user headers
 --       (JSON)  16 run config (JSON)  17 invoker (JSON, '' for none)
--- Returns {'ok'} | {'dup'} | {'inactive'} | {'large'} | {'full'}
+--       18 max_tenant_backlog
+-- Returns {'ok'} | {'dup'} | {'inactive'} | {'large'} | {'full', 'total' | 'tenant'}
 local init = ARGV[12] == '1'
 local state = redis.call('HGET', KEYS[1], 'state')
 if init and state == 'RUN_STARTED' then return {'dup'} end
@@ -16,7 +17,7 @@ local size = 0
 if not init then size = tonumber(redis.call('HGET', KEYS[1], 'size') or '0') end
 size = size + #ARGV[10]
 if size > tonumber(ARGV[11]) then return {'large'} end
-local refused = publish_refusal(KEYS[4], KEYS[5], ARGV[7], nil, ARGV[1], 0)
+local refused = publish_refusal(KEYS[7], ARGV[2], ARGV[7], ARGV[18], nil, ARGV[1], 0)
 if refused then return refused end
 if init then
   redis.call('DEL', KEYS[1], KEYS[2])
@@ -27,4 +28,5 @@ redis.call('RPUSH', KEYS[2], ARGV[10])
 redis.call('HSET', KEYS[1], 'size', size)
 create_message(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[8],
   ARGV[9])
+backlog_add(KEYS[7], KEYS[3], ARGV[2])
 return {'ok'}

@@ -51,6 +51,7 @@ impl RedisStore {
             .key(self.keys.ready(p))
             .key(self.keys.delayed(p))
             .key(self.keys.events(p, tenant))
+            .key(self.keys.backlog(p))
             .arg(msg.id.as_str())
             .arg(tenant.as_str())
             .arg(self.message_args(msg)?)
@@ -67,14 +68,21 @@ impl RedisStore {
             .arg(created)
             .arg(headers)
             .arg(config)
-            .arg(invoker);
+            .arg(invoker)
+            .arg(self.cfg.max_tenant_backlog_per_partition);
         let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(RunPublish::Created),
             Some("dup") => Ok(RunPublish::Deduplicated),
             Some("inactive") => Ok(RunPublish::Inactive),
             Some("large") => Ok(RunPublish::TooLarge),
-            Some("full") => Ok(RunPublish::BacklogFull),
+            Some("full") => Ok(RunPublish::BacklogFull(
+                if reply.get(1).map(String::as_str) == Some("tenant") {
+                    crate::BacklogBound::Tenant
+                } else {
+                    crate::BacklogBound::Total
+                },
+            )),
             _ => Err(Error::Corrupt {
                 key: self.keys.msg(&msg.id),
                 reason: format!("unexpected workflow publish reply {reply:?}"),
@@ -163,6 +171,7 @@ impl RedisStore {
                 .key(self.keys.workflow_steps(p, tenant, run_id))
                 .key(self.keys.delayed(p))
                 .key(self.keys.events(p, tenant))
+                .key(self.keys.backlog(p))
                 .arg(end.state().as_str())
                 .arg(now_ms)
                 .arg(end.response())

@@ -83,7 +83,7 @@ impl State {
         }
         if let Some(refused) = self.admission_refusal(msg, None) {
             return match refused {
-                crate::PublishOutcome::BacklogFull => RunPublish::BacklogFull,
+                crate::PublishOutcome::BacklogFull(bound) => RunPublish::BacklogFull(bound),
                 // Without a deduplication key nothing else refuses.
                 _ => RunPublish::Inactive,
             };
