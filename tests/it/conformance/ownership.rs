@@ -80,17 +80,19 @@ pub(crate) async fn a_live_deliverer_keeps_its_entries_however_long<B: Backend>(
     let acme = tenant("acme");
     let msg = message(&acme, 0, "slow attempt");
     publish(&store, &msg).await;
-    within(store.acquire_lease("x", SHORT_LEASE)).await.unwrap();
+    // Renewed four times per lifetime, so a slow machine still renews in
+    // time; the attempt outlives four lifetimes.
+    let lease = Duration::from_secs(1);
+    within(store.acquire_lease("x", lease)).await.unwrap();
     let mut reader = within(store.reader(Partition(0), "x")).await.unwrap();
     let by_x = within(reader.read(1, Duration::from_millis(50)))
         .await
         .unwrap()
         .remove(0);
 
-    // Four lease lifetimes, renewed in time, with another deliverer looking.
-    for _ in 0..8 {
-        tokio::time::sleep(SHORT_LEASE / 2).await;
-        assert!(store.renew_lease("x", SHORT_LEASE).await.unwrap());
+    for _ in 0..16 {
+        tokio::time::sleep(lease / 4).await;
+        assert!(store.renew_lease("x", lease).await.unwrap());
         assert!(reclaim(&store, "y", 10).await.is_empty());
     }
     record_done(&store, "x", &outcome(&by_x, &acme, Outcome::Delivered)).await;
