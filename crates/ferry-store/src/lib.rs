@@ -186,6 +186,10 @@ pub enum Error {
         "redis maxmemory-policy is {0:?}: Ferry needs a policy that never evicts its keys (use noeviction)"
     )]
     EvictingPolicy(String),
+    /// A Redis Cluster does not serve every slot (`cluster_state` is not
+    /// `ok`), so some partitions cannot be reached.
+    #[error("redis cluster state is {0:?}, not \"ok\"")]
+    ClusterNotOk(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

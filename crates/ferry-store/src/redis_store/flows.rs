@@ -78,7 +78,7 @@ impl RedisStore {
             .arg(flow.parallelism.unwrap_or(0))
             .arg(flow.rate.unwrap_or(0))
             .arg(flow.period_ms);
-        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        let reply: Vec<String> = invocation.invoke_async(&mut self.publishing_conn()).await?;
         self.publish_reply(msg, &reply)
     }
 
