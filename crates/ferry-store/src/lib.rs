@@ -10,7 +10,8 @@
 //!
 //! Every key starts with the configured prefix (default `ferry`) and the
 //! layout version `v1`. Keys of one partition share the Redis Cluster hash
-//! tag `{p<n>}`, so every script below touches a single slot.
+//! tag `{p<n>}` (on a cluster `{p<n>.<k>}`, chosen to spread partitions over
+//! the primaries; see `keys`), so every script below touches a single slot.
 //!
 //! | key | type | holds |
 //! |---|---|---|
