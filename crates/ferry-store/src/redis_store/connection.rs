@@ -30,7 +30,8 @@ use crate::{Error, Result};
 pub(crate) enum Opener {
     Standalone(Client),
     Cluster {
-        client: ClusterClient,
+        /// Boxed: it is several times the size of a standalone `Client`.
+        client: Box<ClusterClient>,
         /// The seed addresses, for the pub/sub connection.
         nodes: Vec<String>,
     },
@@ -53,7 +54,7 @@ impl Opener {
         if nodes.is_empty() {
             return Ok(Self::Standalone(Client::open(url)?));
         }
-        let client = cluster_builder(nodes, timeout).build()?;
+        let client = Box::new(cluster_builder(nodes, timeout).build()?);
         Ok(Self::Cluster {
             client,
             nodes: nodes.to_vec(),
