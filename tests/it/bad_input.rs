@@ -75,7 +75,7 @@ impl Target {
 /// key layout documented in ferry-store, so "nothing was stored" is checked
 /// rather than assumed.
 async fn stored_messages(ferry: &TestFerry) -> Vec<String> {
-    let mut conn = ferry.redis.conn().await;
+    let mut conn = ferry.redis.standalone().conn().await;
     redis::cmd("KEYS")
         .arg(format!("{}:v1:*:msg:*", ferry.prefix))
         .query_async(&mut conn)

@@ -276,9 +276,9 @@ async fn a_deliverer_cut_off_from_redis_past_its_lease_carries_on_under_a_new_na
 
     // Redis is gone for longer than the lease; it comes back from its AOF
     // with the lease already expired.
-    ferry.redis.kill().await;
+    ferry.redis.standalone_mut().kill().await;
     tokio::time::sleep(lease_ttl + Duration::from_secs(1)).await;
-    ferry.redis.restart().await;
+    ferry.redis.standalone_mut().restart().await;
 
     // The first attempt's success cannot be recorded under the dead name,
     // so the entry is taken over and delivered again, then recorded.

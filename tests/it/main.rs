@@ -6,6 +6,7 @@ mod batch;
 mod bench;
 mod cancel;
 mod cli;
+mod cluster_failover;
 mod conformance;
 mod connections;
 mod console;

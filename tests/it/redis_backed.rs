@@ -17,6 +17,9 @@ use tokio::process::{Child, Command};
 fn store_config(redis: &TestRedis) -> RedisConfig {
     RedisConfig {
         url: redis.url(),
+        cluster_nodes: Vec::new(),
+        wait_replicas: 0,
+        wait_timeout: Duration::from_secs(1),
         prefix: unique_prefix(),
         partitions: 1,
         command_timeout: Duration::from_secs(5),

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ferry::config::dev_credentials;
 use ferry_sdk::{Method, PublishOptions, Receiver};
 use ferry_store::KeyPair;
-use ferry_tests::ferry::{OTHER_TOKEN, TOKEN, TestFerry};
+use ferry_tests::ferry::{OTHER_TOKEN, TOKEN, TestFerry, TestOptions};
 use ferry_tests::sink::TestSink;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -45,7 +45,21 @@ const SUITE_CHECKS: usize = 39;
 
 #[tokio::test]
 async fn the_official_js_sdk_works_against_ferry() {
-    let ferry = TestFerry::start().await;
+    js_suite(TestOptions::default()).await;
+}
+
+#[tokio::test]
+async fn the_official_js_sdk_works_against_ferry_on_a_redis_cluster() {
+    js_suite(TestOptions {
+        cluster: true,
+        ..TestOptions::default()
+    })
+    .await;
+}
+
+/// The JavaScript suite against a Ferry started with `options`.
+async fn js_suite(options: TestOptions) {
+    let ferry = TestFerry::start_with(options).await;
     // receiver.mjs is the sink: it answers 200, or 500 under `/fail`, and
     // reports what it received together with the official Receiver's verdict.
     let sink = JsReceiver::start(&ferry.keys, None).await;

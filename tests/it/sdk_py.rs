@@ -15,7 +15,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use ferry_sdk::{Method, PublishOptions};
-use ferry_tests::ferry::{OTHER_TOKEN, TOKEN, TestFerry};
+use ferry_tests::ferry::{OTHER_TOKEN, TOKEN, TestFerry, TestOptions};
 use ferry_tests::sink::{Recorded, Reply, TestSink};
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -177,7 +177,21 @@ fn assert_exited_cleanly(program: &str, output: &Output) {
 
 #[tokio::test]
 async fn the_official_python_sdk_works_against_ferry() {
-    let ferry = TestFerry::start().await;
+    python_suite(TestOptions::default()).await;
+}
+
+#[tokio::test]
+async fn the_official_python_sdk_works_against_ferry_on_a_redis_cluster() {
+    python_suite(TestOptions {
+        cluster: true,
+        ..TestOptions::default()
+    })
+    .await;
+}
+
+/// The Python suite against a Ferry started with `options`.
+async fn python_suite(options: TestOptions) {
+    let ferry = TestFerry::start_with(options).await;
     let sink = TestSink::start().await;
     // The suite expects paths under `/fail/` to answer 500.
     sink.respond_to_paths_containing("/fail/", Reply::status(500));

@@ -328,7 +328,7 @@ async fn a_js_run_survives_a_killed_deliverer_and_a_redis_restart() {
         tokio::time::sleep(POLL).await;
     }
     deliverer.kill().await;
-    ferry.redis.restart().await;
+    ferry.redis.standalone_mut().restart().await;
     let _deliverer = Deliverer::spawn(&config);
 
     run_in_state(&ferry, &run_id, RunState::Success).await;

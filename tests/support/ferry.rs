@@ -1,6 +1,7 @@
-//! A whole Ferry for one test: its own `redis-server`, a gateway on
-//! 127.0.0.1:0 and a deliverer, both in-process, under a unique key prefix.
-//! Two tenants exist so tests can check isolation.
+//! A whole Ferry for one test: its own `redis-server` (or, with
+//! `TestOptions::cluster`, its own three-primary Redis Cluster), a gateway
+//! on 127.0.0.1:0 and a deliverer, both in-process, under a unique key
+//! prefix. Two tenants exist so tests can check isolation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::redis::{TestRedis, unique_prefix};
+use crate::redis::{TestCluster, TestRedis, unique_prefix};
 use crate::sink::TestSink;
 
 pub const TOKEN: &str = "test-token-tenant-a";
@@ -36,6 +37,12 @@ pub struct TestOptions {
     pub aof: bool,
     /// Serve the console beside the API, with the backlog sampled every second.
     pub console: bool,
+    /// Run on a private three-primary Redis Cluster instead of one server.
+    pub cluster: bool,
+    /// With `cluster`, give each primary a replica (for failover tests).
+    pub cluster_replicas: bool,
+    /// `redis.wait_replicas` (only a cluster with replicas can meet it).
+    pub wait_replicas: u32,
 }
 
 impl Default for TestOptions {
@@ -49,6 +56,9 @@ impl Default for TestOptions {
             run_deliverer: true,
             aof: false,
             console: false,
+            cluster: false,
+            cluster_replicas: false,
+            wait_replicas: 0,
         }
     }
 }
@@ -70,8 +80,59 @@ pub fn test_deliver_config() -> DeliverConfig {
     }
 }
 
+/// The Redis a `TestFerry` runs on.
+pub enum Backing {
+    Standalone(TestRedis),
+    Cluster(TestCluster),
+}
+
+impl Backing {
+    async fn start(options: &TestOptions) -> Backing {
+        match (options.cluster, options.aof) {
+            (true, _) if options.cluster_replicas => {
+                Backing::Cluster(TestCluster::start_with_replicas().await)
+            }
+            (true, _) => Backing::Cluster(TestCluster::start().await),
+            (false, true) => Backing::Standalone(TestRedis::start_with_aof().await),
+            (false, false) => Backing::Standalone(TestRedis::start().await),
+        }
+    }
+
+    /// The standalone server, for tests that inspect it.
+    pub fn standalone(&self) -> &TestRedis {
+        match self {
+            Backing::Standalone(redis) => redis,
+            Backing::Cluster(_) => panic!("this test needs a standalone redis"),
+        }
+    }
+
+    /// The standalone server, for tests that kill and restart it.
+    pub fn standalone_mut(&mut self) -> &mut TestRedis {
+        match self {
+            Backing::Standalone(redis) => redis,
+            Backing::Cluster(_) => panic!("this test needs a standalone redis"),
+        }
+    }
+
+    /// The cluster, for tests that kill its nodes.
+    pub fn cluster_mut(&mut self) -> &mut TestCluster {
+        match self {
+            Backing::Cluster(cluster) => cluster,
+            Backing::Standalone(_) => panic!("this test needs a redis cluster"),
+        }
+    }
+
+    /// `redis.url` and `redis.cluster_nodes` for this backing.
+    fn addresses(&self) -> (String, Vec<String>) {
+        match self {
+            Backing::Standalone(redis) => (redis.url(), Vec::new()),
+            Backing::Cluster(cluster) => (String::new(), cluster.urls()),
+        }
+    }
+}
+
 pub struct TestFerry {
-    pub redis: TestRedis,
+    pub redis: Backing,
     pub store: RedisStore,
     pub prefix: String,
     pub base_url: String,
@@ -87,13 +148,9 @@ impl TestFerry {
     }
 
     pub async fn start_with(options: TestOptions) -> Self {
-        let redis = if options.aof {
-            TestRedis::start_with_aof().await
-        } else {
-            TestRedis::start().await
-        };
+        let redis = Backing::start(&options).await;
         let prefix = unique_prefix();
-        let store = RedisStore::connect(redis_config(&redis.url(), &prefix, &options))
+        let store = RedisStore::connect(redis_config(&redis, &prefix, &options))
             .await
             .expect("connect to the test redis");
         let keys = KeyPair {
@@ -230,7 +287,7 @@ impl TestFerry {
 
     /// The options a separate deliverer process needs to join this Ferry.
     pub fn redis_config(&self) -> RedisConfig {
-        redis_config(&self.redis.url(), &self.prefix, &self.options)
+        redis_config(&self.redis, &self.prefix, &self.options)
     }
 }
 
@@ -240,9 +297,13 @@ impl Drop for TestFerry {
     }
 }
 
-fn redis_config(url: &str, prefix: &str, options: &TestOptions) -> RedisConfig {
+fn redis_config(redis: &Backing, prefix: &str, options: &TestOptions) -> RedisConfig {
+    let (url, cluster_nodes) = redis.addresses();
     RedisConfig {
-        url: url.to_owned(),
+        url,
+        cluster_nodes,
+        wait_replicas: options.wait_replicas,
+        wait_timeout: Duration::from_secs(2),
         prefix: prefix.to_owned(),
         partitions: options.partitions,
         command_timeout: Duration::from_secs(5),

@@ -6,8 +6,11 @@
 //! behind. Helpers here panic instead of returning errors: they only run inside
 //! tests, where a panic with a precise message is the most useful failure.
 
+pub mod cluster;
 #[cfg(test)]
 mod tests;
+
+pub use cluster::TestCluster;
 
 use std::fs::File;
 use std::net::{Ipv4Addr, TcpListener};
@@ -44,6 +47,9 @@ pub struct TestRedis {
     /// Data and log directory; removed in `Drop`.
     dir: PathBuf,
     persistence: Persistence,
+    /// The cluster bus port of a cluster node (see `cluster`); `None` for a
+    /// plain server.
+    bus_port: Option<u16>,
     /// `None` between `kill` and `restart`.
     child: Option<Child>,
 }
@@ -56,14 +62,33 @@ enum Persistence {
     /// AOF with `everysec` fsync: a killed process loses nothing it
     /// acknowledged, because the writes already sit in the OS page cache.
     AppendOnly,
+    /// AOF as above, as a Redis Cluster node that declares a peer dead
+    /// after this many milliseconds.
+    ClusterNode(u64),
 }
 
 impl Persistence {
-    fn args(self) -> &'static [&'static str] {
-        match self {
-            Persistence::None => &["--appendonly", "no"],
-            Persistence::AppendOnly => &["--appendonly", "yes", "--appendfsync", "everysec"],
-        }
+    fn args(self) -> Vec<String> {
+        let aof = ["--appendonly", "yes", "--appendfsync", "everysec"];
+        let args: Vec<&str> = match self {
+            Persistence::None => vec!["--appendonly", "no"],
+            Persistence::AppendOnly => aof.to_vec(),
+            Persistence::ClusterNode(timeout_ms) => {
+                let mut args = aof.to_vec();
+                args.extend([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ]);
+                return args
+                    .into_iter()
+                    .map(str::to_owned)
+                    .chain(["--cluster-node-timeout".to_owned(), timeout_ms.to_string()])
+                    .collect();
+            }
+        };
+        args.into_iter().map(str::to_owned).collect()
     }
 }
 
@@ -132,16 +157,28 @@ impl TestRedis {
             .unwrap_or_else(|error| panic!("FLUSHALL on {}: {error}", self.url()));
     }
 
+    /// Starts an empty Redis Cluster node (AOF on, `cluster-node-timeout`
+    /// of `node_timeout_ms`), not yet part of any cluster.
+    pub(crate) async fn start_cluster_node(node_timeout_ms: u64) -> TestRedis {
+        TestRedis::launch_with(Persistence::ClusterNode(node_timeout_ms), true).await
+    }
+
     async fn launch(persistence: Persistence) -> TestRedis {
+        TestRedis::launch_with(persistence, false).await
+    }
+
+    async fn launch_with(persistence: Persistence, cluster: bool) -> TestRedis {
         let mut redis = TestRedis {
             port: 0,
             dir: create_data_dir(),
             persistence,
+            bus_port: None,
             child: None,
         };
         let mut attempts_left = PORT_ATTEMPTS;
         loop {
             redis.port = free_port();
+            redis.bus_port = cluster.then(free_port);
             match redis.boot().await {
                 Ok(()) => return redis,
                 Err(BootFailure::Exited(_)) if attempts_left > 1 && redis.lost_port_race() => {
@@ -177,9 +214,14 @@ impl TestRedis {
             .try_clone()
             .unwrap_or_else(|error| panic!("duplicating redis-server log handle: {error}"));
         let port = self.port.to_string();
+        let bus = self
+            .bus_port
+            .map(|bus| vec!["--cluster-port".to_owned(), bus.to_string()])
+            .unwrap_or_default();
         Command::new("redis-server")
             .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
             .args(self.persistence.args())
+            .args(bus)
             .arg("--dir")
             .arg(&self.dir)
             .stdin(Stdio::null())

@@ -162,9 +162,11 @@ impl ScratchReader {
     }
 }
 
-/// Deletes every key whose name starts with `<namespace>:` and returns how
-/// many there were. Meant for a standalone Redis: on a cluster, `SCAN` only
-/// sees the node it is sent to.
+/// Deletes every key whose name starts with `<namespace>:` on the server at
+/// `url` and returns how many there were. On a cluster `SCAN` sees only the
+/// node it is sent to, so call it for every node: a replica is skipped (its
+/// primary's deletions reach it), and each key is unlinked by a command of
+/// its own, as keys of different slots cannot share one.
 pub async fn remove_namespace(
     url: &str,
     namespace: &str,
@@ -172,6 +174,10 @@ pub async fn remove_namespace(
 ) -> Result<u64> {
     let client = Client::open(url)?;
     let mut conn = connect(&client, command_timeout, command_timeout).await?;
+    let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+    if !matches!(role.first(), Some(Value::BulkString(r)) if r.as_slice() == b"master") {
+        return Ok(0);
+    }
     let pattern = format!("{}:*", escape_glob(namespace));
     let mut cursor: u64 = 0;
     let mut n_removed = 0;
@@ -185,11 +191,12 @@ pub async fn remove_namespace(
             .query_async(&mut conn)
             .await?;
         if !keys.is_empty() {
-            let removed: u64 = redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await?;
-            n_removed += removed;
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.unlink(key);
+            }
+            let removed: Vec<u64> = pipe.query_async(&mut conn).await?;
+            n_removed += removed.iter().sum::<u64>();
         }
         if next == 0 {
             return Ok(n_removed);

@@ -10,7 +10,8 @@
 //!
 //! Every key starts with the configured prefix (default `ferry`) and the
 //! layout version `v1`. Keys of one partition share the Redis Cluster hash
-//! tag `{p<n>}`, so every script below touches a single slot.
+//! tag `{p<n>}` (on a cluster `{p<n>.<k>}`, chosen to spread partitions over
+//! the primaries; see `keys`), so every script below touches a single slot.
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -215,6 +216,10 @@ pub enum Error {
         "redis maxmemory-policy is {0:?}: Ferry needs a policy that never evicts its keys (use noeviction)"
     )]
     EvictingPolicy(String),
+    /// A Redis Cluster does not serve every slot (`cluster_state` is not
+    /// `ok`), so some partitions cannot be reached.
+    #[error("redis cluster state is {0:?}, not \"ok\"")]
+    ClusterNotOk(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,11 +1,17 @@
-//! The Redis backend of [`Store`].
+//! The Redis backend of [`Store`], on a standalone server or a Redis
+//! Cluster (see `connection`).
 //!
-//! One `ConnectionManager` (multiplexed, reconnecting) carries every
-//! non-blocking command; concurrent callers are pipelined on it
-//! automatically. Each [`RedisReader`] owns a separate connection because
-//! `XREADGROUP … BLOCK` holds its connection for the whole wait. redis-rs
-//! defaults to a 500 ms response timeout, so both kinds of connection get an
-//! explicit one (a blocking reader's exceeds its BLOCK time).
+//! One multiplexed, reconnecting connection carries every non-blocking
+//! command; concurrent callers are pipelined on it automatically. Each
+//! [`RedisReader`] owns a separate connection because `XREADGROUP … BLOCK`
+//! holds its connection for the whole wait. redis-rs defaults to a 500 ms
+//! response timeout, so both kinds of connection get an explicit one (a
+//! blocking reader's exceeds its BLOCK time).
+//!
+//! Redis replicates asynchronously, so a primary that fails right after
+//! answering a publish can take the message with it. With `wait_replicas`
+//! set, a publish is followed by `WAIT <n> <timeout>` on the same node
+//! connection, and is confirmed only once `n` replicas hold it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,9 +19,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferry_core::ids::{DlqId, MessageId, Partition, TenantId};
 use ferry_core::signing::SigningKey;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
-use redis::{AsyncCommands, AsyncConnectionConfig, Client, Value};
+use redis::{AsyncCommands, Value};
 
 mod flows;
 mod leases;
@@ -41,14 +46,25 @@ use crate::{
 
 mod backlog;
 mod bulk_cancel;
+mod connection;
+mod replicated;
 mod timed;
 
+use connection::{Conn, Opener};
+use replicated::Replicated;
 use timed::{RedisMetrics, TimedConnection};
 
 /// How a `RedisStore` is set up; every value comes from configuration.
 #[derive(Clone)]
 pub struct RedisConfig {
     pub url: String,
+    /// Seed nodes of a Redis Cluster; when not empty, `url` is unused.
+    pub cluster_nodes: Vec<String>,
+    /// Replicas that must hold a publish before it is confirmed (`WAIT`);
+    /// 0 confirms once the primary has it.
+    pub wait_replicas: u32,
+    /// How long a publish waits for those replicas before it fails.
+    pub wait_timeout: Duration,
     /// Namespace of every key; tests use a unique one each.
     pub prefix: String,
     pub partitions: u16,
@@ -73,6 +89,9 @@ impl std::fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("prefix", &self.prefix)
             .field("partitions", &self.partitions)
+            .field("cluster_nodes", &self.cluster_nodes.len())
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout", &self.wait_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("max_backlog_per_partition", &self.max_backlog_per_partition)
             .field(
@@ -89,8 +108,8 @@ impl std::fmt::Debug for RedisConfig {
 
 #[derive(Clone)]
 pub struct RedisStore {
-    client: Client,
-    conn: ConnectionManager,
+    opener: Opener,
+    conn: Conn,
     keys: Keys,
     cfg: RedisConfig,
     metrics: RedisMetrics,
@@ -110,15 +129,17 @@ impl RedisStore {
     /// Connects, refuses an evicting `maxmemory-policy`, and creates the
     /// consumer groups.
     pub async fn connect(cfg: RedisConfig) -> Result<Self> {
-        let client = Client::open(cfg.url.as_str())?;
-        let manager_cfg = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(cfg.command_timeout))
-            .set_connection_timeout(Some(cfg.command_timeout));
-        let conn = ConnectionManager::new_with_config(client.clone(), manager_cfg).await?;
+        let opener = Opener::new(&cfg.url, &cfg.cluster_nodes, cfg.command_timeout)?;
+        let conn = opener.shared(cfg.command_timeout).await?;
+        let keys = if opener.is_cluster() {
+            Keys::balanced(&cfg.prefix)
+        } else {
+            Keys::new(&cfg.prefix)
+        };
         let store = Self {
-            client,
+            opener,
             conn,
-            keys: Keys::new(&cfg.prefix),
+            keys,
             cfg,
             metrics: RedisMetrics::default(),
         };
@@ -173,6 +194,16 @@ impl RedisStore {
         TimedConnection {
             inner: self.conn.clone(),
             metrics: self.metrics.clone(),
+        }
+    }
+
+    /// The connection of a publish: its script is confirmed only once
+    /// `wait_replicas` replicas hold the write (see `replicated`).
+    fn publishing_conn(&self) -> Replicated {
+        Replicated {
+            inner: self.conn(),
+            replicas: self.cfg.wait_replicas,
+            timeout: self.cfg.wait_timeout,
         }
     }
 
@@ -428,8 +459,23 @@ impl Store for RedisStore {
         self.cfg.partitions
     }
 
+    /// On a cluster, every primary must answer and the cluster must say
+    /// `cluster_state:ok` (all slots served).
     async fn ping(&self) -> Result<()> {
-        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        let _: Value = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        if self.opener.is_cluster() {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query_async(&mut self.conn())
+                .await?;
+            let state = info
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("cluster_state:"))
+                .unwrap_or("unknown");
+            if state != "ok" {
+                return Err(Error::ClusterNotOk(state.to_owned()));
+            }
+        }
         Ok(())
     }
 
@@ -461,7 +507,7 @@ impl Store for RedisStore {
             .arg(Self::millis(self.cfg.dedup_window))
             .arg(EventDetail::of(&msg.spec).to_json())
             .arg(self.cfg.max_tenant_backlog_per_partition);
-        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        let reply: Vec<String> = invocation.invoke_async(&mut self.publishing_conn()).await?;
         self.publish_reply(msg, &reply)
     }
 
@@ -757,7 +803,7 @@ impl Store for RedisStore {
             .arg(flow.and_then(|f| f.rate).unwrap_or(0))
             .arg(flow.map_or(0, |f| f.period_ms))
             .arg(self.cfg.max_tenant_backlog_per_partition);
-        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        let reply: Vec<String> = invocation.invoke_async(&mut self.publishing_conn()).await?;
         self.publish_reply(msg, &reply)
     }
 
@@ -1199,7 +1245,7 @@ impl Store for RedisStore {
     }
 
     async fn watch_key_rotations(&self) -> Result<RedisKeyRotations> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
+        let mut pubsub = self.opener.pubsub().await?;
         pubsub.subscribe(self.keys.key_rotations()).await?;
         Ok(RedisKeyRotations {
             messages: Box::pin(pubsub.into_on_message()),
@@ -1485,7 +1531,7 @@ pub struct RedisReader {
     store: RedisStore,
     partition: Partition,
     consumer: String,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
 }
 
 impl std::fmt::Debug for RedisReader {
@@ -1498,17 +1544,15 @@ impl std::fmt::Debug for RedisReader {
 }
 
 impl RedisReader {
-    async fn connection(&mut self, block: Duration) -> Result<MultiplexedConnection> {
+    async fn connection(&mut self, block: Duration) -> Result<Conn> {
         if let Some(conn) = &self.conn {
             return Ok(conn.clone());
         }
-        let cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.store.cfg.command_timeout))
-            .set_response_timeout(Some(block + self.store.cfg.command_timeout));
+        let timeout = self.store.cfg.command_timeout;
         let conn = self
             .store
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
+            .opener
+            .dedicated(timeout, block + timeout)
             .await?;
         self.conn = Some(conn.clone());
         Ok(conn)

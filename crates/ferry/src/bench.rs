@@ -50,7 +50,7 @@ use self::load::{Clock, Counters, LoadSpec, Schedule, Sequencer, Target};
 use self::report::{Observed, Report, RunReport, Settings};
 use self::rss::{RssMeter, RssSamples};
 use self::sink::Sink;
-use self::spawn::{Roles, SpawnedFerry};
+use self::spawn::{Roles, SpawnRedis, SpawnedFerry};
 use crate::cli::EXIT_BAD_CONFIG;
 use crate::ops::OpsArgs;
 
@@ -82,6 +82,16 @@ pub struct BenchArgs {
     /// Redis for --spawn and --baseline, e.g. redis://127.0.0.1:6379
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+
+    /// A Redis Cluster for --spawn instead of --redis: some of its nodes,
+    /// comma-separated; list every primary so the keys are deleted at the end
+    #[arg(
+        long,
+        value_name = "URL[,URL...]",
+        value_delimiter = ',',
+        conflicts_with = "redis"
+    )]
+    redis_cluster: Vec<String>,
 
     /// With --spawn, run `ferry gateway` only: measures publishing alone,
     /// nothing is delivered and no loss is checked
@@ -146,12 +156,16 @@ pub struct BenchArgs {
 /// Flags that cannot work together, found before anything starts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 enum FlagError {
-    #[error("--spawn needs --redis <URL>, the Redis the spawned ferry uses")]
+    #[error(
+        "--spawn needs --redis <URL> or --redis-cluster <URL,...>, the Redis the spawned ferry uses"
+    )]
     SpawnWithoutRedis,
     #[error("--baseline needs --redis <URL>, the Redis the baseline runs on")]
     BaselineWithoutRedis,
     #[error("--redis is used only by --spawn and --baseline")]
     UnusedRedis,
+    #[error("--redis-cluster is used only by --spawn")]
+    UnusedCluster,
     #[error("--no-deliver applies only to a ferry started with --spawn")]
     NoDeliverWithoutSpawn,
     #[error("--baseline compares whole pipelines; it cannot be combined with --no-deliver")]
@@ -168,7 +182,7 @@ enum FlagError {
 
 /// Which Ferry is measured.
 enum Relay {
-    Spawn { redis: String, roles: Roles },
+    Spawn { redis: SpawnRedis, roles: Roles },
     Running { url: Url, token: String },
 }
 
@@ -285,16 +299,22 @@ impl Plan {
 
 /// The Ferry to measure: a spawned one, or the one at `--url`.
 fn relay(ops: &OpsArgs, args: &BenchArgs) -> Result<Relay, FlagError> {
+    let roles = if args.no_deliver {
+        Roles::GatewayOnly
+    } else {
+        Roles::Serve
+    };
+    let cluster = (!args.redis_cluster.is_empty()).then(|| args.redis_cluster.clone());
     match (args.spawn, &args.redis) {
         (true, Some(redis)) => Ok(Relay::Spawn {
-            redis: redis.clone(),
-            roles: if args.no_deliver {
-                Roles::GatewayOnly
-            } else {
-                Roles::Serve
-            },
+            redis: SpawnRedis::Standalone(redis.clone()),
+            roles,
         }),
-        (true, None) => Err(FlagError::SpawnWithoutRedis),
+        (true, None) => Ok(Relay::Spawn {
+            redis: SpawnRedis::Cluster(cluster.ok_or(FlagError::SpawnWithoutRedis)?),
+            roles,
+        }),
+        (false, _) if cluster.is_some() => Err(FlagError::UnusedCluster),
         (false, _) if args.no_deliver => Err(FlagError::NoDeliverWithoutSpawn),
         (false, Some(_)) if !args.baseline => Err(FlagError::UnusedRedis),
         (false, _) => Ok(Relay::Running {

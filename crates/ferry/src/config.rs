@@ -71,6 +71,12 @@ pub struct RedisSettings {
     pub partitions: u16,
     /// Timeout of every non-blocking command.
     pub command_timeout: Duration,
+    /// Seed nodes of a Redis Cluster; empty for standalone Redis at `url`.
+    /// May carry passwords; `Debug` prints only their number.
+    pub cluster_nodes: Vec<String>,
+    /// Replicas that must hold a publish before it is confirmed.
+    pub wait_replicas: u32,
+    pub wait_timeout: Duration,
 }
 
 /// The HTTP API's address, limits and admission control.
@@ -193,10 +199,17 @@ pub mod dev_credentials {
 /// loopback destinations allowed (they are refused everywhere else) and the
 /// console on.
 /// `FERRY_*` variables among `env` still apply on top.
-pub fn dev(port: u16, redis_url: Option<&str>, env: &[(String, String)]) -> anyhow::Result<Config> {
-    let redis = redis_url
-        .map(|url| format!("[redis]\nurl = {url:?}\n"))
-        .unwrap_or_default();
+pub fn dev(
+    port: u16,
+    redis_url: Option<&str>,
+    cluster_nodes: &[String],
+    env: &[(String, String)],
+) -> anyhow::Result<Config> {
+    let redis = match (redis_url, cluster_nodes) {
+        (_, [_, ..]) => format!("[redis]\ncluster_nodes = {cluster_nodes:?}\n"),
+        (Some(url), []) => format!("[redis]\nurl = {url:?}\n"),
+        (None, []) => String::new(),
+    };
     let overlay = format!(
         r#"{redis}
 [gateway]
@@ -237,6 +250,9 @@ impl Config {
     pub fn redis_config(&self) -> RedisConfig {
         RedisConfig {
             url: self.redis.url.clone(),
+            cluster_nodes: self.redis.cluster_nodes.clone(),
+            wait_replicas: self.redis.wait_replicas,
+            wait_timeout: self.redis.wait_timeout,
             prefix: self.redis.prefix.clone(),
             partitions: self.redis.partitions,
             command_timeout: self.redis.command_timeout,
@@ -263,6 +279,9 @@ impl fmt::Debug for RedisSettings {
             .field("prefix", &self.prefix)
             .field("partitions", &self.partitions)
             .field("command_timeout", &self.command_timeout)
+            .field("cluster_nodes", &self.cluster_nodes.len())
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout", &self.wait_timeout)
             .finish()
     }
 }

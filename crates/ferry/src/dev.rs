@@ -26,11 +26,20 @@ pub struct DevArgs {
     /// so they survive a restart.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+    /// Keep messages in this Redis Cluster instead of memory: some of its
+    /// nodes, comma-separated (`redis://host:7000,redis://host:7001`).
+    #[arg(
+        long,
+        value_name = "URL[,URL...]",
+        value_delimiter = ',',
+        conflicts_with = "redis"
+    )]
+    pub redis_cluster: Vec<String>,
 }
 
 /// The development configuration for `args`, with `FERRY_*` overrides.
 pub fn config(args: &DevArgs, env: &[(String, String)]) -> anyhow::Result<Config> {
-    config::dev(args.port, args.redis.as_deref(), env)
+    config::dev(args.port, args.redis.as_deref(), &args.redis_cluster, env)
 }
 
 pub async fn run(args: &DevArgs, config: Config) -> anyhow::Result<()> {
@@ -40,17 +49,18 @@ pub async fn run(args: &DevArgs, config: Config) -> anyhow::Result<()> {
         gateway: true,
         deliver: true,
     };
-    match &args.redis {
-        Some(_) => {
+    let on_redis = args.redis.is_some() || !args.redis_cluster.is_empty();
+    match on_redis {
+        true => {
             let store = RedisStore::connect(config.redis_config())
                 .await
-                .context("connecting to the redis given with --redis")?;
+                .context("connecting to the redis given with --redis or --redis-cluster")?;
             announce(&store, &config, "redis").await?;
             let mut registry = Registry::default();
             store.register_metrics(&mut registry);
             server::run_with_store(store, registry, &config, roles, shutdown).await
         }
-        None => {
+        false => {
             let store = MemoryStore::new(memory_config(&config));
             announce(&store, &config, "memory: messages are gone when it stops").await?;
             server::run_with_store(store, Registry::default(), &config, roles, shutdown).await

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ferry_store::{MemoryConfig, MemoryStore, RedisConfig, RedisStore, Store};
 
-use ferry_tests::redis::{TestRedis, unique_prefix};
+use ferry_tests::redis::{TestCluster, TestRedis, unique_prefix};
 
 /// Event log lines kept per tenant; large enough never to matter here.
 const EVENTS_MAX_LEN: u64 = 1_000;
@@ -78,20 +78,48 @@ impl Backend for Redis {
     type Store = RedisStore;
 
     async fn open(&self, settings: Settings) -> RedisStore {
-        let cfg = RedisConfig {
-            url: self.server.url(),
-            prefix: unique_prefix(),
-            partitions: settings.partitions,
-            command_timeout: Duration::from_secs(5),
-            max_backlog_per_partition: settings.max_backlog,
-            max_tenant_backlog_per_partition: settings.max_tenant_backlog,
-            dedup_window: settings.dedup_window,
-            dlq_retention: settings.dlq_retention,
-            events_max_len: EVENTS_MAX_LEN,
-            events_max_age: settings.events_max_age,
-        };
-        RedisStore::connect(cfg).await.unwrap_or_else(|e| {
-            panic!("connecting to the test redis at {}: {e}", self.server.url())
-        })
+        open_redis(self.server.url(), Vec::new(), settings).await
     }
+}
+
+/// A Redis Cluster of the test's own, three primaries.
+pub(crate) struct Cluster {
+    cluster: TestCluster,
+}
+
+impl Cluster {
+    pub(crate) async fn start() -> Self {
+        Self {
+            cluster: TestCluster::start().await,
+        }
+    }
+}
+
+impl Backend for Cluster {
+    type Store = RedisStore;
+
+    async fn open(&self, settings: Settings) -> RedisStore {
+        open_redis(String::new(), self.cluster.urls(), settings).await
+    }
+}
+
+async fn open_redis(url: String, cluster_nodes: Vec<String>, settings: Settings) -> RedisStore {
+    let cfg = RedisConfig {
+        url,
+        cluster_nodes,
+        wait_replicas: 0,
+        wait_timeout: Duration::from_secs(1),
+        prefix: unique_prefix(),
+        partitions: settings.partitions,
+        command_timeout: Duration::from_secs(5),
+        max_backlog_per_partition: settings.max_backlog,
+        max_tenant_backlog_per_partition: settings.max_tenant_backlog,
+        dedup_window: settings.dedup_window,
+        dlq_retention: settings.dlq_retention,
+        events_max_len: EVENTS_MAX_LEN,
+        events_max_age: settings.events_max_age,
+    };
+    RedisStore::connect(cfg.clone())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test redis ({cfg:?}): {e}"))
 }

@@ -1,7 +1,8 @@
 //! One conformance suite for both backends of `Store`: every case is written
 //! once, generic over a [`backend::Backend`], and runs against the
-//! in-process `MemoryStore` and against `RedisStore` on a `redis-server`
-//! that the test starts itself (the harness's `TestRedis`). Agreement between the two is what lets
+//! in-process `MemoryStore`, against `RedisStore` on a `redis-server`
+//! that the test starts itself (the harness's `TestRedis`), and against
+//! `RedisStore` on a private three-primary Redis Cluster (`TestCluster`). Agreement between the two is what lets
 //! `ferry dev` stand in for a real deployment.
 
 mod admission;
@@ -23,7 +24,8 @@ mod signing_keys;
 mod tenancy;
 mod workflows;
 
-/// Declares each case once per backend: `memory::<case>` and `redis::<case>`.
+/// Declares each case once per backend: `memory::<case>`, `redis::<case>`
+/// and `cluster::<case>`.
 macro_rules! conformance {
     ($($group:ident :: $case:ident),* $(,)?) => {
         mod memory {
@@ -40,6 +42,16 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $case() {
                     let backend = crate::conformance::backend::Redis::start().await;
+                    crate::conformance::$group::$case(&backend).await;
+                }
+            )*
+        }
+
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let backend = crate::conformance::backend::Cluster::start().await;
                     crate::conformance::$group::$case(&backend).await;
                 }
             )*

@@ -80,7 +80,7 @@ impl RedisStore {
             .arg(flow.rate.unwrap_or(0))
             .arg(flow.period_ms)
             .arg(self.cfg.max_tenant_backlog_per_partition);
-        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        let reply: Vec<String> = invocation.invoke_async(&mut self.publishing_conn()).await?;
         self.publish_reply(msg, &reply)
     }
 

@@ -11,9 +11,10 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::aio::ConnectionLike;
 use redis::{Arg, Cmd, Pipeline, RedisFuture, Value};
 
+use super::connection::Conn;
 use crate::scripts;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,7 +64,7 @@ impl RedisMetrics {
 /// A connection that times each command it carries.
 #[derive(Clone)]
 pub(crate) struct TimedConnection {
-    pub(crate) inner: ConnectionManager,
+    pub(crate) inner: Conn,
     pub(crate) metrics: RedisMetrics,
 }
 

@@ -70,7 +70,7 @@ impl RedisStore {
             .arg(config)
             .arg(invoker)
             .arg(self.cfg.max_tenant_backlog_per_partition);
-        let reply: Vec<String> = invocation.invoke_async(&mut self.conn()).await?;
+        let reply: Vec<String> = invocation.invoke_async(&mut self.publishing_conn()).await?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(RunPublish::Created),
             Some("dup") => Ok(RunPublish::Deduplicated),

@@ -6,7 +6,8 @@
 //! 127.0.0.0/8), and warnings-only logs on the benchmark's stderr. Every
 //! delivery setting is the shipped default: the figures are the ones users
 //! get. The Redis URL
-//! travels in `FERRY_REDIS__URL` rather than in the file, so a password is
+//! travels in `FERRY_REDIS__URL` (a cluster's nodes in
+//! `FERRY_REDIS__CLUSTER_NODES`) rather than in the file, so a password is
 //! never written to disk; every other inherited `FERRY_*` variable is
 //! removed so the user's environment cannot change what is measured. At the
 //! end the child is killed and its keys are deleted.
@@ -32,8 +33,39 @@ const READY_LIMIT: Duration = Duration::from_secs(30);
 const READY_POLL: Duration = Duration::from_millis(50);
 /// Timeout of the commands that delete the namespace at the end.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
-/// The environment variable that names the Redis to the child.
+/// The environment variables that name the Redis to the child.
 const REDIS_URL_VAR: &str = "FERRY_REDIS__URL";
+const CLUSTER_NODES_VAR: &str = "FERRY_REDIS__CLUSTER_NODES";
+
+/// The Redis the child runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SpawnRedis {
+    Standalone(String),
+    /// Some nodes of a Redis Cluster.
+    Cluster(Vec<String>),
+}
+
+impl SpawnRedis {
+    /// The variable and value that tell the child where Redis is.
+    fn env(&self) -> (&'static str, String) {
+        match self {
+            Self::Standalone(url) => (REDIS_URL_VAR, url.clone()),
+            Self::Cluster(nodes) => (
+                CLUSTER_NODES_VAR,
+                serde_json::to_string(nodes).unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// Every node to clean up: the server, or each node given of a cluster
+    /// (a cluster's keys are deleted node by node).
+    fn nodes(&self) -> &[String] {
+        match self {
+            Self::Standalone(url) => std::slice::from_ref(url),
+            Self::Cluster(nodes) => nodes,
+        }
+    }
+}
 
 /// Which roles the child runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +93,7 @@ pub(super) struct SpawnedFerry {
     token: String,
     keys: SigningKeys,
     namespace: String,
-    redis_url: String,
+    target: SpawnRedis,
     /// Removed when the child is gone.
     _config: ConfigFile,
 }
@@ -69,7 +101,7 @@ pub(super) struct SpawnedFerry {
 impl SpawnedFerry {
     /// Starts the child and waits until its API answers.
     pub(super) async fn start(
-        redis_url: &str,
+        target: &SpawnRedis,
         roles: Roles,
         namespace: &str,
     ) -> anyhow::Result<Self> {
@@ -79,11 +111,12 @@ impl SpawnedFerry {
         let exe = std::env::current_exe().context("finding this executable to start ferry")?;
         let mut command = Command::new(exe);
         remove_ferry_settings(&mut command);
+        let (redis_var, redis_value) = target.env();
         let mut child = command
             .arg(roles.subcommand())
             .arg("--config")
             .arg(&config.path)
-            .env(REDIS_URL_VAR, redis_url)
+            .env(redis_var, redis_value)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -98,7 +131,7 @@ impl SpawnedFerry {
             token,
             keys,
             namespace: namespace.to_owned(),
-            redis_url: redis_url.to_owned(),
+            target: target.clone(),
             _config: config,
         })
     }
@@ -129,9 +162,11 @@ impl SpawnedFerry {
             .wait()
             .await
             .context("waiting for the spawned ferry to exit")?;
-        ferry_store::baseline::remove_namespace(&self.redis_url, &self.namespace, CLEANUP_TIMEOUT)
-            .await
-            .with_context(|| format!("deleting the benchmark's keys {}:*", self.namespace))?;
+        for node in self.target.nodes() {
+            ferry_store::baseline::remove_namespace(node, &self.namespace, CLEANUP_TIMEOUT)
+                .await
+                .with_context(|| format!("deleting the benchmark's keys {}:*", self.namespace))?;
+        }
         Ok(())
     }
 }

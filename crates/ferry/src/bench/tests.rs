@@ -146,7 +146,7 @@ fn a_rate_selects_the_open_loop_and_spawn_options_select_the_roles() {
     assert_eq!(plan.load.duration, Duration::from_secs(2));
     assert!(plan.json);
     assert!(
-        matches!(plan.relay, Relay::Spawn { roles: Roles::Serve, ref redis } if redis == "redis://r")
+        matches!(plan.relay, Relay::Spawn { roles: Roles::Serve, redis: SpawnRedis::Standalone(ref redis) } if redis == "redis://r")
     );
 
     let publish_only =
@@ -159,6 +159,25 @@ fn a_rate_selects_the_open_loop_and_spawn_options_select_the_roles() {
         }
     ));
     assert!(!publish_only.checks_deliveries());
+}
+
+#[test]
+fn a_spawned_ferry_runs_on_the_cluster_given() {
+    let plan = plan(&[
+        "bench",
+        "--spawn",
+        "--redis-cluster",
+        "redis://a:7000,redis://b:7000",
+    ])
+    .unwrap();
+    let nodes = vec!["redis://a:7000".to_owned(), "redis://b:7000".to_owned()];
+    assert!(
+        matches!(plan.relay, Relay::Spawn { redis: SpawnRedis::Cluster(ref n), .. } if *n == nodes)
+    );
+    check_refused(
+        &["bench", "--token", "t", "--redis-cluster", "redis://a:7000"],
+        FlagError::UnusedCluster,
+    );
 }
 
 #[test]

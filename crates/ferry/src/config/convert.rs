@@ -108,22 +108,29 @@ impl Section {
 
 fn redis(raw: RawRedis) -> Result<RedisSettings> {
     let section = Section("redis");
-    check_redis_url(&raw.url.0)?;
+    check_redis_url("redis.url", &raw.url.0)?;
+    let cluster_nodes: Vec<String> = raw.cluster_nodes.into_iter().map(|n| n.0).collect();
+    for node in &cluster_nodes {
+        check_redis_url("redis.cluster_nodes", node)?;
+    }
     Ok(RedisSettings {
         url: raw.url.0,
         prefix: key_prefix(raw.prefix.0)?,
-        partitions: partitions(raw.partitions)?,
+        partitions: partitions(raw.partitions, !cluster_nodes.is_empty())?,
         command_timeout: section.nonzero_duration("command_timeout", &raw.command_timeout)?,
+        cluster_nodes,
+        wait_replicas: raw.wait_replicas,
+        wait_timeout: section.nonzero_duration("wait_timeout", &raw.wait_timeout)?,
     })
 }
 
-fn check_redis_url(url: &str) -> Result<()> {
+fn check_redis_url(key: &str, url: &str) -> Result<()> {
     // The URL may hold a password, so messages show it redacted, and not at
     // all when it does not parse.
-    let parsed = Url::parse(url).map_err(|e| anyhow!("redis.url: not a valid URL ({e})"))?;
+    let parsed = Url::parse(url).map_err(|e| anyhow!("{key}: not a valid URL ({e})"))?;
     ensure!(
         REDIS_SCHEMES.contains(&parsed.scheme()),
-        "redis.url: unsupported scheme {:?} in {} (use one of {})",
+        "{key}: unsupported scheme {:?} in {} (use one of {})",
         parsed.scheme(),
         redacted(parsed.clone()),
         REDIS_SCHEMES.join(", ")
@@ -145,12 +152,24 @@ fn key_prefix(prefix: String) -> Result<String> {
     Ok(prefix)
 }
 
-fn partitions(value: u64) -> Result<u16> {
+/// Partitions when `redis.partitions` is 0 and Ferry runs on a cluster:
+/// with the balanced hash tags, 16 spread 5/6/5 over 3 primaries and evenly
+/// over 2, 4, 8 or 16.
+const CLUSTER_PARTITIONS: u16 = 16;
+
+/// The partition count; 0 picks 1 on standalone Redis and
+/// [`CLUSTER_PARTITIONS`] on a cluster.
+fn partitions(value: u64, cluster: bool) -> Result<u16> {
+    if value == 0 {
+        return Ok(if cluster { CLUSTER_PARTITIONS } else { 1 });
+    }
     u16::try_from(value)
         .ok()
         .filter(|n| (1..=MAX_PARTITIONS).contains(n))
         .ok_or_else(|| {
-            anyhow!("redis.partitions: {value} is out of range (use 1 to {MAX_PARTITIONS})")
+            anyhow!(
+                "redis.partitions: {value} is out of range (use 0 for the default, or 1 to {MAX_PARTITIONS})"
+            )
         })
 }
 

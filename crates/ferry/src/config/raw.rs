@@ -44,6 +44,9 @@ pub(super) struct RawRedis {
     /// with the allowed range rather than a generic overflow.
     pub(super) partitions: u64,
     pub(super) command_timeout: Text,
+    pub(super) cluster_nodes: Vec<Text>,
+    pub(super) wait_replicas: u32,
+    pub(super) wait_timeout: Text,
 }
 
 #[derive(Deserialize)]

@@ -142,6 +142,9 @@ fn defaults_have_the_documented_values() {
     assert_eq!(config.redis.prefix, "ferry");
     assert_eq!(config.redis.partitions, 1);
     assert_eq!(config.redis.command_timeout, Duration::from_secs(5));
+    assert!(config.redis.cluster_nodes.is_empty());
+    assert_eq!(config.redis.wait_replicas, 0);
+    assert_eq!(config.redis.wait_timeout, Duration::from_secs(1));
     assert_eq!(
         config.gateway.listen,
         SocketAddr::from(([127, 0, 0, 1], 8080))
@@ -166,6 +169,28 @@ fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
     assert_eq!(config.redis.prefix, "from-env");
     assert_eq!(config.redis.partitions, 4);
     assert_eq!(config.redis.url, "redis://127.0.0.1:6379");
+}
+
+#[test]
+fn cluster_nodes_come_from_the_environment_and_default_to_sixteen_partitions() {
+    let nodes = r#"["redis://:secret@10.0.0.1:7000", "redis://10.0.0.2:7000"]"#;
+    let config = loaded(ONE_TENANT, &[("FERRY_REDIS__CLUSTER_NODES", nodes)]);
+    assert_eq!(
+        config.redis.cluster_nodes,
+        ["redis://:secret@10.0.0.1:7000", "redis://10.0.0.2:7000"]
+    );
+    assert_eq!(config.redis.partitions, 16);
+    assert!(!format!("{config:?}").contains("secret"));
+    let explicit = loaded(
+        ONE_TENANT,
+        &[
+            ("FERRY_REDIS__CLUSTER_NODES", nodes),
+            ("FERRY_REDIS__PARTITIONS", "8"),
+            ("FERRY_REDIS__WAIT_REPLICAS", "1"),
+        ],
+    );
+    assert_eq!(explicit.redis.partitions, 8);
+    assert_eq!(explicit.redis_config().wait_replicas, 1);
 }
 
 #[test]
@@ -417,8 +442,8 @@ fn invalid_values_name_the_key() {
         ),
         (
             "FERRY_REDIS__PARTITIONS",
-            "0",
-            &["redis.partitions: 0 is out of range (use 1 to 256)"],
+            "300",
+            &["redis.partitions: 300 is out of range (use 0 for the default, or 1 to 256)"],
         ),
         (
             "FERRY_REDIS__PARTITIONS",
@@ -878,7 +903,7 @@ fn the_console_is_off_by_default_and_its_secret_must_be_long() {
     );
     let message = error_message(ONE_TENANT, &[("FERRY_CONSOLE__SESSION_SECRET", "short")]);
     assert!(message.contains("console.session_secret"), "{message}");
-    let dev = dev(8080, None, &[]).expect("dev config");
+    let dev = dev(8080, None, &[], &[]).expect("dev config");
     assert!(dev.console.enabled, "ferry dev serves the console");
 }
 
