@@ -173,14 +173,14 @@ fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
 
 #[test]
 fn cluster_nodes_come_from_the_environment_and_default_to_sixteen_partitions() {
-    let nodes = r#"["redis://:secret@10.0.0.1:7000", "redis://10.0.0.2:7000"]"#;
+    let nodes = r#"["redis://:hunter2pw@10.0.0.1:7000", "redis://10.0.0.2:7000"]"#;
     let config = loaded(ONE_TENANT, &[("FERRY_REDIS__CLUSTER_NODES", nodes)]);
     assert_eq!(
         config.redis.cluster_nodes,
-        ["redis://:secret@10.0.0.1:7000", "redis://10.0.0.2:7000"]
+        ["redis://:hunter2pw@10.0.0.1:7000", "redis://10.0.0.2:7000"]
     );
     assert_eq!(config.redis.partitions, 16);
-    assert!(!format!("{config:?}").contains("secret"));
+    assert!(!format!("{config:?}").contains("hunter2pw"));
     let explicit = loaded(
         ONE_TENANT,
         &[
