@@ -437,17 +437,7 @@ impl State {
         if let Some(refused) = self.admission_refusal(msg, dedup) {
             return refused;
         }
-        self.create(
-            msg.id.partition(),
-            Creation {
-                id: &msg.id,
-                tenant: &msg.spec.tenant,
-                spec: &msg.spec,
-                body: msg.body.clone(),
-                due_ms: msg.spec.not_before,
-                now_ms: msg.spec.created_at,
-            },
-        );
+        self.create_published(msg);
         PublishOutcome::Created
     }
 
@@ -846,6 +836,22 @@ impl State {
         let event = (record.message_id.clone(), state, record.detail.clone());
         self.partition(partition)
             .log(&record.tenant, event, retention, record.now_ms);
+    }
+
+    /// Stores a published message as it was asked for: due at its
+    /// not-before time, as of its publish time.
+    fn create_published(&mut self, msg: &NewMessage) {
+        self.create(
+            msg.id.partition(),
+            Creation {
+                id: &msg.id,
+                tenant: &msg.spec.tenant,
+                spec: &msg.spec,
+                body: msg.body.clone(),
+                due_ms: msg.spec.not_before,
+                now_ms: msg.spec.created_at,
+            },
+        );
     }
 
     /// Stores a new message and makes it deliverable: ready now, or delayed

@@ -10,7 +10,7 @@ use ferry_core::flow::FlowControl;
 use ferry_core::ids::{MessageId, Partition, TenantId};
 use tokio::time::Instant;
 
-use super::{Creation, Record, State};
+use super::{Record, State};
 use crate::events::{EventDetail, EventState};
 use crate::flows::{FlowChange, FlowKey, FlowSlot};
 use crate::placement::home_partition;
@@ -158,17 +158,7 @@ impl State {
         self.flow_entry(tenant, &flow.key).configure(flow);
         let now_ms = msg.spec.created_at;
         if msg.spec.not_before > now_ms {
-            self.create(
-                msg.id.partition(),
-                Creation {
-                    id: &msg.id,
-                    tenant,
-                    spec: &msg.spec,
-                    body: msg.body.clone(),
-                    due_ms: msg.spec.not_before,
-                    now_ms,
-                },
-            );
+            self.create_published(msg);
             return;
         }
         let record = Record::new(tenant, msg.spec.clone(), msg.body.clone());

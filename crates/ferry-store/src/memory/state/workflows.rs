@@ -6,7 +6,7 @@ use bytes::Bytes;
 use ferry_core::ids::{MessageId, TenantId};
 use ferry_core::workflow::{RunConfig, raw_step, raw_step_message_id};
 
-use super::{Creation, State};
+use super::State;
 use crate::workflows::{
     NewRun, RUN_RETENTION, RunEnd, RunPublish, RunState, WorkflowRun, delivers_step_list,
     prepare_step_body,
@@ -101,17 +101,7 @@ impl State {
         };
         run.steps.push(entry);
         run.size = size;
-        self.create(
-            msg.id.partition(),
-            Creation {
-                id: &msg.id,
-                tenant: &msg.spec.tenant,
-                spec: &msg.spec,
-                body: msg.body.clone(),
-                due_ms: msg.spec.not_before,
-                now_ms,
-            },
-        );
+        self.create_published(msg);
         RunPublish::Created
     }
 
