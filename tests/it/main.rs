@@ -30,5 +30,6 @@ mod sdk_py;
 mod ssrf;
 mod timeouts;
 mod topics;
+mod workflow_events_js;
 mod workflow_js;
 mod workflow_py;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ferry_core::ids::TenantId;
 use ferry_store::{RunState, Store, WorkflowRun};
-use ferry_tests::ferry::{TENANT, TOKEN, TestFerry, TestOptions};
+use ferry_tests::ferry::{TENANT, TOKEN, TestFerry, TestOptions, WEBHOOK_TOKEN};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -53,6 +53,7 @@ impl WorkflowApp {
         command
             .env("QSTASH_URL", &ferry.base_url)
             .env("QSTASH_TOKEN", TOKEN)
+            .env("WEBHOOK_TOKEN", WEBHOOK_TOKEN)
             .env("QSTASH_CURRENT_SIGNING_KEY", ferry.keys.current.expose())
             .env("QSTASH_NEXT_SIGNING_KEY", ferry.keys.next.expose())
             .stdin(Stdio::null())
@@ -80,7 +81,7 @@ impl WorkflowApp {
     }
 
     /// Triggers a run with the official `Client`; returns its id.
-    async fn trigger(&self, trigger: Value) -> String {
+    pub(crate) async fn trigger(&self, trigger: Value) -> String {
         let response = self
             .http
             .post(format!("{}/__trigger", self.origin))

@@ -22,6 +22,9 @@ use crate::sink::TestSink;
 pub const TOKEN: &str = "test-token-tenant-a";
 pub const OTHER_TOKEN: &str = "test-token-tenant-b";
 pub const TENANT: &str = "tenant-a";
+/// A second token of [`TENANT`], shaped as the Upstash SDKs expect to find
+/// their user id in (base64 JSON `{"UserID":"tenant-a",…}`): webhooks need it.
+pub const WEBHOOK_TOKEN: &str = "eyJVc2VySUQiOiJ0ZW5hbnQtYSIsIlBhc3N3b3JkIjoid2ViaG9vay10ZXN0In0=";
 pub const OTHER_TENANT: &str = "tenant-b";
 
 /// Settings a test may change before starting Ferry.
@@ -320,6 +323,10 @@ fn test_tokens() -> Tokens {
     Tokens::new(vec![
         TokenEntry {
             digest: Tokens::digest(TOKEN),
+            tenant: TenantId::new(TENANT).expect("valid tenant name"),
+        },
+        TokenEntry {
+            digest: Tokens::digest(WEBHOOK_TOKEN),
             tenant: TenantId::new(TENANT).expect("valid tenant name"),
         },
         TokenEntry {

@@ -294,6 +294,7 @@ impl WorkflowFields {
             run_id,
             call_type: self.call_type(header)?,
             run_created_at: 0,
+            wait_event: None,
         }))
     }
 }

@@ -69,6 +69,12 @@ pub struct WorkflowRef {
     pub call_type: CallType,
     /// When the run was created, Unix ms (`Upstash-Workflow-CreatedAt`).
     pub run_created_at: u64,
+    /// Set on the message that answers a `waitForEvent` whose timeout
+    /// passed: the event waited for. Such a message is stored when the
+    /// wait is registered, due at its deadline, and joins the step list
+    /// only if the waiter is still there when it is claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_event: Option<String>,
 }
 
 impl WorkflowRef {
@@ -111,6 +117,29 @@ pub fn validate_run_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest event id accepted by `waitForEvent` and `notify`.
+pub const MAX_EVENT_ID_LEN: usize = 256;
+
+/// Checks an event id: 1 to [`MAX_EVENT_ID_LEN`] characters of
+/// `A-Z a-z 0-9 _ - . : @ ~`. The SDKs put event ids into URL paths
+/// without encoding them, so nothing else survives the trip anyway.
+pub fn validate_event_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_EVENT_ID_LEN {
+        return Err(format!(
+            "event id must have 1 to {MAX_EVENT_ID_LEN} characters"
+        ));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.:@~".contains(&b))
+    {
+        return Err(format!(
+            "invalid event id {id:?}: use letters, digits and _ - . : @ ~"
+        ));
+    }
+    Ok(())
+}
+
 /// The raw step a message adds to its run's list.
 pub fn raw_step(id: &MessageId, body: &[u8], call_type: CallType) -> String {
     #[derive(Serialize)]
@@ -127,6 +156,11 @@ pub fn raw_step(id: &MessageId, body: &[u8], call_type: CallType) -> String {
     };
     // A struct of strings always serialises.
     serde_json::to_string(&step).unwrap_or_default()
+}
+
+/// Standard base64 with padding, as raw steps and wait results carry bodies.
+pub fn base64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
 }
 
 /// The message id a raw step names, if it is one this module built.

@@ -46,6 +46,11 @@ impl Tokens {
         self.tenant_of_digest(&Self::digest(token))
     }
 
+    /// Whether some token belongs to `tenant`.
+    pub fn has_tenant(&self, tenant: &TenantId) -> bool {
+        self.0.iter().any(|entry| &entry.tenant == tenant)
+    }
+
     /// The tenant of the token with this SHA-256 digest, compared like
     /// [`Tokens::tenant_of`] compares tokens.
     pub fn tenant_of_digest(&self, digest: &[u8; 32]) -> Option<TenantId> {

@@ -53,6 +53,7 @@ mod queues;
 mod schedules;
 mod serve;
 mod topics;
+mod workflow_events;
 mod workflows;
 
 pub use auth::{Authenticated, TokenEntry, Tokens};
@@ -193,6 +194,17 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route(
             "/v2/workflows/runs/{id}",
             get(workflows::steps::<S>).delete(workflows::end::<S>),
+        )
+        .route("/v2/wait/{event}", post(workflow_events::wait::<S>))
+        .route("/v2/notify/{event}", post(workflow_events::notify::<S>))
+        .route(
+            "/v2/notify/{run}/{event}",
+            post(workflow_events::notify_run::<S>),
+        )
+        .route("/v2/waiters/{event}", get(workflow_events::waiters::<S>))
+        .route(
+            "/v2/workflows/hooks/{user}/{run}/{event}",
+            any(workflow_events::hook::<S>),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready::<S>));

@@ -269,6 +269,13 @@ pub(crate) struct Prepared {
     workflow: Option<workflows::Prepared>,
 }
 
+impl Prepared {
+    /// The message, for a caller that stores it its own way.
+    pub(crate) fn into_message(self) -> NewMessage {
+        self.message
+    }
+}
+
 async fn publish_one<S: Store>(
     state: &AppState<S>,
     request: PublishRequest,

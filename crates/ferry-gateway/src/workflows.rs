@@ -160,6 +160,7 @@ fn apply_run(
         run_id: wf.run_id.clone(),
         call_type: wf.call_type,
         run_created_at: created_at,
+        wait_event: None,
     });
     let run_headers = [
         (RUN_ID_HEADER.to_owned(), wf.run_id.clone()),
@@ -201,6 +202,7 @@ fn join_run(callback: &mut CallbackSpec, wf: &WorkflowHeaders, created_at: u64, 
         run_id: wf.run_id.clone(),
         call_type: call,
         run_created_at: created_at,
+        wait_event: None,
     });
     workflow.run_created_at = created_at;
 }

@@ -99,6 +99,18 @@ impl Keys {
         format!("{}:wfsteps:{tenant}:{run_id}", self.partition(p))
     }
 
+    pub(crate) fn workflow_waiters(&self, p: Partition, tenant: &TenantId, run_id: &str) -> String {
+        format!("{}:wfwait:{tenant}:{run_id}", self.partition(p))
+    }
+
+    pub(crate) fn workflow_waiting(&self, p: Partition, tenant: &TenantId) -> String {
+        format!("{}:wfwaiting:{tenant}", self.partition(p))
+    }
+
+    pub(crate) fn workflow_lookback(&self, p: Partition, tenant: &TenantId, run_id: &str) -> String {
+        format!("{}:wflook:{tenant}:{run_id}", self.partition(p))
+    }
+
     pub(crate) fn schedule(&self, p: Partition, tenant: &TenantId, id: &str) -> String {
         format!("{}:schedule:{tenant}:{id}", self.partition(p))
     }

@@ -37,6 +37,7 @@
 //! | `<prefix>:v1:{t:<tenant>}:queues` | hash | the tenant's queues: queue name = number of the partition holding it |
 //! | `<prefix>:v1:{t:<tenant>}:flows` | hash | the tenant's flow-control keys: key = number of the partition holding it; entries of expired keys are dropped when listed |
 //! | `<prefix>:v1:{p<n>}:wf:<tenant>:<run id>`, `…:wfsteps:<tenant>:<run id>` | hash, list | an Upstash Workflow run and its step list, in the run's partition (see the `workflows` module) |
+//! | `<prefix>:v1:{p<n>}:wfwait:<tenant>:<run id>`, `…:wfwaiting:<tenant>`, `…:wflook:<tenant>:<run id>` | hash, sorted set, hash | a run's waiters, the partition's index of them by event, and a run's lookback events (see the `waiters` module) |
 //! | `<prefix>:v1:{t:<tenant>}:home` | string | the number of the tenant's home partition, which holds its new queues and flow-control keys (see [Placement](#placement)) |
 //!
 //! # Transitions
@@ -178,6 +179,7 @@ mod record;
 mod redis_store;
 mod schedules;
 mod scripts;
+mod waiters;
 mod workflows;
 
 pub use backlog::{Backlog, PartitionBacklog, TenantBacklog};
@@ -191,6 +193,10 @@ pub use pending::{MessageFilter, PendingMessage, Place};
 pub use queues::{Queue, QueueSettings};
 pub use redis_store::{RedisConfig, RedisKeyRotations, RedisReader, RedisStore};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
+pub use waiters::{
+    EventStored, MAX_LOOKBACK_EVENTS, NewWaiter, Resolution, Resolved, ResolvedBy, WaitOutcome,
+    Waiter,
+};
 pub use workflows::{
     NewRun, RUN_RETENTION, RunEnd, RunPublish, RunState, WorkflowRun, run_partition,
 };
@@ -842,4 +848,35 @@ pub trait Store: Clone + Send + Sync + 'static {
         end: &RunEnd,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<RunState>>> + Send;
+
+    /// Registers a wait of an active run with its timeout message, unless
+    /// a lookback event for it is stored (returned instead) or the run
+    /// waits for that event already. See the `waiters` module.
+    fn workflow_wait(&self, wait: &NewWaiter) -> impl Future<Output = Result<WaitOutcome>> + Send;
+
+    /// Resolves a wait: removes the waiter (deleting its timeout message)
+    /// or the lookback event, and stores the step message answering it, in
+    /// one step; nothing when the waiter or event is gone already.
+    fn workflow_resolve(
+        &self,
+        resolution: &Resolution,
+        max_run_bytes: u64,
+    ) -> impl Future<Output = Result<Resolved>> + Send;
+
+    /// Stores a lookback event for an active run, unless the run waits for
+    /// it (that waiter is returned instead).
+    fn workflow_store_event(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        event_id: &str,
+        data: &Bytes,
+    ) -> impl Future<Output = Result<EventStored>> + Send;
+
+    /// The tenant's waiters of `event_id`, in every partition.
+    fn workflow_waiters(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Vec<Waiter>>> + Send;
 }

@@ -36,6 +36,7 @@ use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
+use crate::waiters::{EventStored, NewWaiter, Resolution, Resolved, WaitOutcome, Waiter};
 use crate::workflows::{NewRun, RunEnd, RunPublish, RunState, WorkflowRun};
 use crate::{
     Backlog, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey, FlowSlot,
@@ -533,6 +534,34 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<Option<RunState>> {
         Ok(self.state().end_workflow(tenant, run_id, end, now_ms))
+    }
+
+    async fn workflow_wait(&self, wait: &NewWaiter) -> Result<WaitOutcome> {
+        Ok(self.state().workflow_wait(wait))
+    }
+
+    async fn workflow_resolve(
+        &self,
+        resolution: &Resolution,
+        max_run_bytes: u64,
+    ) -> Result<Resolved> {
+        Ok(self.state().workflow_resolve(resolution, max_run_bytes))
+    }
+
+    async fn workflow_store_event(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        event_id: &str,
+        data: &Bytes,
+    ) -> Result<EventStored> {
+        Ok(self
+            .state()
+            .workflow_store_event(tenant, run_id, event_id, data, wall_ms()))
+    }
+
+    async fn workflow_waiters(&self, tenant: &TenantId, event_id: &str) -> Result<Vec<Waiter>> {
+        Ok(self.state().workflow_waiters(tenant, event_id))
     }
 }
 

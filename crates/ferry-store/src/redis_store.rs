@@ -25,6 +25,7 @@ use redis::{AsyncCommands, Value};
 mod flows;
 mod leases;
 mod placement;
+mod waiters;
 mod workflows;
 
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
@@ -36,6 +37,7 @@ use crate::paging::{EntryPos, Order, Source, Start};
 use crate::record::{RawHash, decode};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
+use crate::waiters::{EventStored, NewWaiter, Resolution, Resolved, WaitOutcome, Waiter};
 use crate::workflows::{NewRun, RunEnd, RunPublish, RunState, WorkflowRun};
 use crate::{
     Backlog, BacklogBound, Claimed, DeliveredEntry, EndpointSelection, Error, FlowChange, FlowKey,
@@ -248,6 +250,7 @@ impl RedisStore {
                 flow_slot,
             })
             .collect();
+        self.fire_wait_timeouts(&mut claimed).await?;
         self.prepare_workflow_bodies(&mut claimed).await?;
         Ok(claimed)
     }
@@ -1405,6 +1408,33 @@ impl Store for RedisStore {
         now_ms: u64,
     ) -> Result<Option<RunState>> {
         self.end_run(tenant, run_id, end, now_ms).await
+    }
+
+    async fn workflow_wait(&self, wait: &NewWaiter) -> Result<WaitOutcome> {
+        self.wait_workflow(wait).await
+    }
+
+    async fn workflow_resolve(
+        &self,
+        resolution: &Resolution,
+        max_run_bytes: u64,
+    ) -> Result<Resolved> {
+        self.resolve_workflow_wait(resolution, max_run_bytes).await
+    }
+
+    async fn workflow_store_event(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        event_id: &str,
+        data: &Bytes,
+    ) -> Result<EventStored> {
+        self.store_workflow_event(tenant, run_id, event_id, data)
+            .await
+    }
+
+    async fn workflow_waiters(&self, tenant: &TenantId, event_id: &str) -> Result<Vec<Waiter>> {
+        self.load_workflow_waiters(tenant, event_id).await
     }
 }
 

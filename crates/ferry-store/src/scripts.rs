@@ -77,3 +77,7 @@ script!(RECLAIM, "reclaim.lua");
 script!(HOME, "home.lua");
 script!(WORKFLOW_PUBLISH, "workflow_publish.lua");
 script!(WORKFLOW_END, "workflow_end.lua");
+script!(WORKFLOW_WAIT, "workflow_wait.lua");
+script!(WORKFLOW_RESOLVE, "workflow_resolve.lua");
+script!(WORKFLOW_TIMEOUT, "workflow_timeout.lua");
+script!(WORKFLOW_EVENT, "workflow_event.lua");

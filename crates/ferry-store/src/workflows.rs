@@ -10,6 +10,9 @@
 //! | `<prefix>:v1:{p<n>}:wf:<tenant>:<run id>` | hash | `state` (`RUN_STARTED`, `RUN_SUCCESS`, `RUN_FAILED`, `RUN_CANCELED`), `url`, `created` (ms), `headers` (JSON user headers of the trigger), `config` (JSON [`RunConfig`]), `invoker`, `size` (bytes of the step list), and once ended `completed` (ms) and `response` |
 //! | `<prefix>:v1:{p<n>}:wfsteps:<tenant>:<run id>` | list | the run's raw steps in append order; entry 0 is the initial payload |
 //!
+//! A run's waiters and lookback events (`wfwait`, `wfwaiting`, `wflook`)
+//! are in the same partition; see [`crate::waiters`].
+//!
 //! Both keys expire [`RUN_RETENTION`] after the run ended.
 //!
 //! **Bodies at delivery.** A step message's stored body is what was

@@ -22,6 +22,7 @@ mod quotas;
 mod schedules;
 mod signing_keys;
 mod tenancy;
+mod waiters;
 mod workflows;
 
 /// Declares each case once per backend: `memory::<case>`, `redis::<case>`
@@ -121,6 +122,11 @@ conformance!(
     workflows::cancel_takes_the_runs_pending_steps,
     workflows::the_step_list_is_bounded,
     workflows::taken_over_and_recovered_steps_carry_their_prefix,
+    waiters::a_notify_answers_a_wait_once_and_takes_its_timeout,
+    waiters::a_timeout_answers_a_wait_nobody_notified,
+    waiters::a_timeout_after_a_notify_is_skipped,
+    waiters::a_lookback_event_waits_for_its_wait,
+    waiters::a_runs_end_takes_its_waiters,
     groups::a_group_holds_at_most_its_bound_of_endpoints,
     quotas::one_tenants_full_quota_leaves_the_others_room,
     quotas::waiting_in_a_paused_queue_or_under_a_flow_key_counts,

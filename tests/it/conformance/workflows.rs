@@ -19,22 +19,23 @@ use crate::conformance::fixture::{
     LONG_LEASE, delayed, ids, now_ms, outcome, read, record_done, tenant, within,
 };
 
-const RUN: &str = "wfr_conformance";
+pub(crate) const RUN: &str = "wfr_conformance";
 const BOUND: u64 = 64 * 1024;
 
 /// A message of run `RUN` with `body`, in the run's partition.
-fn step(tenant: &TenantId, partitions: u16, body: &str, not_before: u64) -> NewMessage {
+pub(crate) fn step(tenant: &TenantId, partitions: u16, body: &str, not_before: u64) -> NewMessage {
     let p = run_partition(tenant, RUN, partitions);
     let mut msg = delayed(tenant, p.0, body, not_before);
     msg.spec.workflow = Some(WorkflowRef {
         run_id: RUN.into(),
         call_type: CallType::Step,
         run_created_at: 1_700_000_000_000,
+        wait_event: None,
     });
     msg
 }
 
-fn new_run() -> NewRun {
+pub(crate) fn new_run() -> NewRun {
     NewRun {
         run_id: RUN.into(),
         url: "https://example.com/wf".into(),

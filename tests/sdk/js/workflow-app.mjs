@@ -8,6 +8,8 @@
 //   /unauthorized     a third party that always answers 401
 //   POST /__trigger   {workflow, body, headers, retries, label, workflowRunId}
 //                     -> client.trigger(...) -> {workflowRunId}
+//   POST /__notify    {eventId, eventData, workflowRunId} -> client.notify(...)
+//   GET /__waiters?eventId=...  -> client.getWaiters(...)
 //   GET /__state      {counts, seen}: how often each step body ran, and what it saw
 //
 // Prints `listening <port>` once it accepts requests.
@@ -116,6 +118,52 @@ const workflows = {
     },
     { env },
   ),
+  // Waits for the event the payload names; `timeout` in seconds. A step
+  // before the wait holds the run for `hold` seconds first (lookback).
+  waiter: serve(
+    async (context) => {
+      const { key, timeout, hold } = context.requestPayload;
+      await context.run("before-wait", () => {
+        bump(`waiter/${key}/before`);
+      });
+      if (hold) await context.sleep("hold", hold);
+      const result = await context.waitForEvent("wait-event", `event-${key}`, { timeout });
+      await context.run("after-wait", () => {
+        bump(`waiter/${key}/after`);
+        seen[`waiter/${key}`] = result;
+      });
+    },
+    { env },
+  ),
+  // Creates a webhook, calls it itself before it waits (lookback), then
+  // waits for the call. Runs with a token that names its user, as
+  // createWebhook needs.
+  hook: serve(
+    async (context) => {
+      const webhook = await context.createWebhook("create-hook");
+      await context.run("call-hook", async () => {
+        bump("hook/call");
+        const response = await fetch(`${webhook.webhookUrl}?via=test`, {
+          method: "PUT",
+          headers: { "content-type": "application/json", "x-hook": "h1" },
+          body: JSON.stringify({ paid: 7 }),
+        });
+        return response.status;
+      });
+      const { request, timeout } = await context.waitForWebhook("wait-hook", webhook, "30s");
+      await context.run("after-hook", async () => {
+        bump("hook/after");
+        seen.hook = {
+          timeout,
+          sameUrl: request?.url === `${webhook.webhookUrl}?via=test`,
+          method: request?.method,
+          header: request?.headers.get("x-hook"),
+          body: request ? await request.json() : null,
+        };
+      });
+    },
+    { env: { ...env, QSTASH_TOKEN: process.env.WEBHOOK_TOKEN } },
+  ),
 };
 
 async function readBody(req) {
@@ -179,6 +227,14 @@ const server = http.createServer(async (req, res) => {
         workflowRunId: t.workflowRunId,
       });
       return json(res, 200, { workflowRunId });
+    }
+    if (path === "/__notify") {
+      const n = JSON.parse(body.toString());
+      return json(res, 200, await client.notify(n));
+    }
+    if (path === "/__waiters") {
+      const eventId = new URL(req.url, origin).searchParams.get("eventId");
+      return json(res, 200, await client.getWaiters({ eventId }));
     }
     if (path === "/__state") return json(res, 200, { counts, seen });
     json(res, 404, { error: "not found" });

@@ -20,6 +20,7 @@ mod bulk_cancel;
 mod flows;
 mod leases;
 mod queues;
+mod waiters;
 mod workflows;
 
 use super::MemoryConfig;
@@ -175,6 +176,8 @@ pub(super) struct State {
     leases: leases::Leases,
     /// Workflow runs by tenant and run id.
     workflows: HashMap<(TenantId, String), workflows::Run>,
+    /// Waiters and lookback events of workflow runs.
+    waits: waiters::Waits,
 }
 
 impl State {
@@ -190,6 +193,7 @@ impl State {
             flows: HashMap::new(),
             leases: leases::Leases::default(),
             workflows: HashMap::new(),
+            waits: waiters::Waits::default(),
         }
     }
 

@@ -172,12 +172,16 @@ impl RedisStore {
                 .key(self.keys.delayed(p))
                 .key(self.keys.events(p, tenant))
                 .key(self.keys.backlog(p))
+                .key(self.keys.workflow_waiters(p, tenant, run_id))
+                .key(self.keys.workflow_waiting(p, tenant))
+                .key(self.keys.workflow_lookback(p, tenant, run_id))
                 .arg(end.state().as_str())
                 .arg(now_ms)
                 .arg(end.response())
                 .arg(Self::millis(RUN_RETENTION))
                 .arg(self.events_retention())
-                .arg(steps.len());
+                .arg(steps.len())
+                .arg(run_id);
             for id in &ids {
                 invocation.key(self.keys.msg(id)).arg(id.as_str());
             }

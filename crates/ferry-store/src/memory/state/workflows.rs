@@ -49,6 +49,22 @@ impl Run {
     }
 }
 
+impl Run {
+    pub(super) fn state(&self) -> RunState {
+        self.state
+    }
+
+    /// Appends a raw step the caller checked may join the list.
+    pub(super) fn push(&mut self, entry: String) {
+        self.size += entry.len() as u64;
+        self.steps.push(entry);
+    }
+
+    pub(super) fn has(&self, entry: &str) -> bool {
+        self.steps.iter().any(|s| s == entry)
+    }
+}
+
 fn key(tenant: &TenantId, run_id: &str) -> (TenantId, String) {
     (tenant.clone(), run_id.to_owned())
 }
@@ -154,6 +170,7 @@ impl State {
                 self.cancel(tenant, &id, now_ms);
             }
         }
+        self.forget_waits(tenant, run_id);
         Some(before)
     }
 
@@ -164,6 +181,9 @@ impl State {
         mut message: StoredMessage,
         now_ms: u64,
     ) -> Option<StoredMessage> {
+        if !self.fire_wait_timeout(&message, now_ms) {
+            return None;
+        }
         let Some(run_id) = delivers_step_list(&message) else {
             return Some(message);
         };
@@ -182,7 +202,7 @@ impl State {
 
     /// The run unless it is absent or past its retention, which is
     /// forgotten here (expiry is lazy, as for dead letters).
-    fn live_run(&mut self, key: &(TenantId, String), now_ms: u64) -> Option<&mut Run> {
+    pub(super) fn live_run(&mut self, key: &(TenantId, String), now_ms: u64) -> Option<&mut Run> {
         if self
             .workflows
             .get(key)
