@@ -88,7 +88,12 @@ async fn a_js_wait_is_listed_then_answered_once_by_notify() {
     .await;
     let notified = notified.as_array().unwrap();
     assert_eq!(notified.len(), 1, "{notified:?}");
-    assert!(notified[0]["messageId"].as_str().unwrap().starts_with("msg_"));
+    assert!(
+        notified[0]["messageId"]
+            .as_str()
+            .unwrap()
+            .starts_with("msg_")
+    );
     assert_eq!(notified[0]["waiter"]["url"], listed[0]["url"]);
 
     run_in_state(&ferry, &run_id, RunState::Success).await;
@@ -147,8 +152,18 @@ async fn a_js_webhook_call_resumes_its_run() {
     let run_id = app.trigger(json!({"workflow": "hook", "body": {}})).await;
     run_in_state(&ferry, &run_id, RunState::Success).await;
     let state = app.state().await;
-    assert_eq!(state.counts.get("hook/call"), Some(&1), "{:#?}", state.counts);
-    assert_eq!(state.counts.get("hook/after"), Some(&1), "{:#?}", state.counts);
+    assert_eq!(
+        state.counts.get("hook/call"),
+        Some(&1),
+        "{:#?}",
+        state.counts
+    );
+    assert_eq!(
+        state.counts.get("hook/after"),
+        Some(&1),
+        "{:#?}",
+        state.counts
+    );
     assert_eq!(
         state.seen["hook"],
         json!({"timeout": false, "sameUrl": true, "method": "PUT", "header": "h1", "body": {"paid": 7}})
@@ -194,7 +209,11 @@ async fn webhook_calls_reach_only_their_own_run_and_are_bounded() {
     for (user, event, why) in [
         (OTHER_TENANT, hook, "another tenant's user id"),
         ("nobody", hook, "an unknown user id"),
-        (TENANT, "event-s1", "an event id createWebhook does not make"),
+        (
+            TENANT,
+            "event-s1",
+            "an event id createWebhook does not make",
+        ),
     ] {
         let response = call(user, event, b"{}".to_vec()).await.unwrap();
         assert_eq!(response.status(), 404, "{why}");

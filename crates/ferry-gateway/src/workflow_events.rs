@@ -149,8 +149,8 @@ pub(crate) async fn wait<S: Store>(
 ) -> ApiResult<Response> {
     validate_event_id(&event_id).map_err(refused)?;
     let body = read_body(body, state.cfg.max_body_bytes).await?;
-    let body: WaitBody = serde_json::from_slice(&body)
-        .map_err(|e| refused(format!("invalid wait body: {e}")))?;
+    let body: WaitBody =
+        serde_json::from_slice(&body).map_err(|e| refused(format!("invalid wait body: {e}")))?;
     let now = now_ms();
     let own = upstash_headers(&headers);
     let run_id = run_named(&state, &own, now)?;
@@ -181,8 +181,8 @@ pub(crate) async fn wait<S: Store>(
         step: body.step,
         timeout,
     };
-    let timeout_message = timeout_message(&state, &tenant, &run_id, &event_id, &data, deadline_ms)
-        .await?;
+    let timeout_message =
+        timeout_message(&state, &tenant, &run_id, &event_id, &data, deadline_ms).await?;
     let waiter = Waiter {
         run_id: run_id.clone(),
         event_id: event_id.clone(),
@@ -200,15 +200,26 @@ pub(crate) async fn wait<S: Store>(
     match outcome {
         WaitOutcome::Waiting | WaitOutcome::AlreadyWaiting => {}
         WaitOutcome::Lookback(event) => {
-            let resolution =
-                resolution(&state, &tenant, &data, &event_id, &event, ResolvedBy::Lookback).await?;
+            let resolution = resolution(
+                &state,
+                &tenant,
+                &data,
+                &event_id,
+                &event,
+                ResolvedBy::Lookback,
+            )
+            .await?;
             match state
                 .store
                 .workflow_resolve(&resolution, state.cfg.workflow_max_run_bytes)
                 .await?
             {
                 // Another wait took the event first: this one waits.
-                Resolved::Gone => return Err(refused("the lookback event was taken by another wait; retry")),
+                Resolved::Gone => {
+                    return Err(refused(
+                        "the lookback event was taken by another wait; retry",
+                    ));
+                }
                 other => check(&state, other, &run_id)?,
             }
         }
@@ -302,7 +313,12 @@ async fn prepare<S: Store>(
 
 /// The step a wait's answer carries: the waiting step plus the event id,
 /// the timeout, whether it passed, and the event data (base64) if not.
-fn step_body(step: &Map<String, Value>, event_id: &str, timeout: &str, out: Option<&[u8]>) -> Vec<u8> {
+fn step_body(
+    step: &Map<String, Value>,
+    event_id: &str,
+    timeout: &str,
+    out: Option<&[u8]>,
+) -> Vec<u8> {
     let mut step = step.clone();
     step.insert("waitEventId".into(), json!(event_id));
     step.insert("timeout".into(), json!(timeout));
@@ -528,7 +544,9 @@ pub(crate) async fn hook<S: Store>(
 fn hook_event(method: &Method, uri: &http::Uri, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let proto = text("x-forwarded-proto").unwrap_or("http");
-    let host = text("x-forwarded-host").or_else(|| text("host")).unwrap_or("");
+    let host = text("x-forwarded-host")
+        .or_else(|| text("host"))
+        .unwrap_or("");
     let mut header: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in headers {
         if let Ok(value) = value.to_str() {
@@ -572,7 +590,9 @@ fn upstash_headers(headers: &HeaderMap) -> Vec<(String, String)> {
             let name = name.as_str();
             name.starts_with("upstash-") || name == "content-type"
         })
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect()
 }
 
@@ -608,7 +628,8 @@ mod tests {
         let mut step = Map::new();
         step.insert("stepId".into(), json!(3));
         let notified: Value =
-            serde_json::from_slice(&step_body(&step, "e1", "30s", Some(&b"{\"paid\":42}"[..]))).unwrap();
+            serde_json::from_slice(&step_body(&step, "e1", "30s", Some(&b"{\"paid\":42}"[..])))
+                .unwrap();
         assert_eq!(
             notified,
             json!({"stepId":3,"waitEventId":"e1","timeout":"30s","waitTimeout":false,"out":"eyJwYWlkIjo0Mn0="})

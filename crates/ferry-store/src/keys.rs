@@ -107,7 +107,12 @@ impl Keys {
         format!("{}:wfwaiting:{tenant}", self.partition(p))
     }
 
-    pub(crate) fn workflow_lookback(&self, p: Partition, tenant: &TenantId, run_id: &str) -> String {
+    pub(crate) fn workflow_lookback(
+        &self,
+        p: Partition,
+        tenant: &TenantId,
+        run_id: &str,
+    ) -> String {
         format!("{}:wflook:{tenant}:{run_id}", self.partition(p))
     }
 

@@ -122,7 +122,9 @@ impl RedisStore {
             "inactive" => Ok(EventStored::Inactive),
             "full" => Ok(EventStored::Full),
             "waiting" => {
-                let value = reply.get(1).map(|v| String::from_utf8_lossy(v).into_owned());
+                let value = reply
+                    .get(1)
+                    .map(|v| String::from_utf8_lossy(v).into_owned());
                 value
                     .and_then(|v| Waiter::parse(run_id, event_id, &v))
                     .map(EventStored::Waiting)

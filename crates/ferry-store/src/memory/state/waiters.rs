@@ -38,7 +38,12 @@ impl State {
         if !self.run_active(&run, msg.spec.created_at) {
             return WaitOutcome::Inactive;
         }
-        if let Some(data) = self.waits.lookback.get(&run).and_then(|l| l.get(&waiter.event_id)) {
+        if let Some(data) = self
+            .waits
+            .lookback
+            .get(&run)
+            .and_then(|l| l.get(&waiter.event_id))
+        {
             return WaitOutcome::Lookback(data.clone());
         }
         if self
