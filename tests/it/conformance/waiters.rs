@@ -93,7 +93,10 @@ pub(crate) async fn a_notify_answers_a_wait_once_and_takes_its_timeout<B: Backen
         WaitOutcome::AlreadyWaiting,
         "one waiter per run and event"
     );
-    assert_eq!(waiters(&store, &acme, EVENT).await, [wait.waiter.clone()]);
+    assert_eq!(
+        waiters(&store, &acme, EVENT).await,
+        std::slice::from_ref(&wait.waiter)
+    );
     assert!(waiters(&store, &acme, "other").await.is_empty());
     assert!(waiters(&store, &tenant("globex"), EVENT).await.is_empty());
 
