@@ -181,12 +181,12 @@ pub(crate) async fn wait<S: Store>(
         step: body.step,
         timeout,
     };
-    let timeout_message =
+    let on_timeout =
         timeout_message(&state, &tenant, &run_id, &event_id, &data, deadline_ms).await?;
     let waiter = Waiter {
         run_id: run_id.clone(),
         event_id: event_id.clone(),
-        timeout_message: timeout_message.id.clone(),
+        timeout_message: on_timeout.id.clone(),
         data: serde_json::to_string(&data).map_err(|e| ApiError::Internal(e.to_string()))?,
     };
     let outcome = state
@@ -194,7 +194,7 @@ pub(crate) async fn wait<S: Store>(
         .workflow_wait(&NewWaiter {
             tenant: tenant.clone(),
             waiter,
-            timeout: timeout_message,
+            timeout: on_timeout,
         })
         .await?;
     match outcome {
