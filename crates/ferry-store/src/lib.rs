@@ -178,6 +178,7 @@ mod record;
 mod redis_store;
 mod schedules;
 mod scripts;
+pub mod server_stats;
 mod workflows;
 
 pub use backlog::{Backlog, PartitionBacklog, TenantBacklog};
