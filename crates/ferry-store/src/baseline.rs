@@ -205,7 +205,7 @@ pub async fn remove_namespace(
     }
 }
 
-async fn connect(
+pub(crate) async fn connect(
     client: &Client,
     connect_timeout: Duration,
     response_timeout: Duration,

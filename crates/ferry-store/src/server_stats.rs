@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
+use redis::Client;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client};
 
 use crate::Result;
-use crate::baseline::escape_glob;
+use crate::baseline::{self, escape_glob};
 
 #[cfg(test)]
 mod tests;
@@ -113,13 +113,7 @@ async fn cluster_nodes(url: &str, timeout: Duration) -> Result<String> {
 }
 
 async fn connect(url: &str, timeout: Duration) -> Result<MultiplexedConnection> {
-    let client = Client::open(url)?;
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout));
-    Ok(client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?)
+    baseline::connect(&Client::open(url)?, timeout, timeout).await
 }
 
 /// The URLs of the primaries in a `CLUSTER NODES` answer that serve slots
