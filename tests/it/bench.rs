@@ -8,7 +8,7 @@
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use ferry_tests::redis::TestRedis;
+use ferry_tests::redis::{TestCluster, TestRedis};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::process::{Child, Command};
@@ -21,8 +21,15 @@ const EXIT_BAD_FLAGS: i32 = 64;
 /// `ferry bench --spawn` against `redis` with small numbers and a JSON
 /// report, plus `extra` flags.
 fn bench(redis: &TestRedis, extra: &[&str]) -> Child {
+    bench_on(&["--redis", &redis.url()], extra)
+}
+
+/// `ferry bench --spawn` on the Redis named by `target` (its flag and
+/// value) with small numbers and a JSON report, plus `extra` flags.
+fn bench_on(target: &[&str], extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ferry-under-test"))
-        .args(["bench", "--spawn", "--redis", &redis.url()])
+        .args(["bench", "--spawn"])
+        .args(target)
         .args(["--concurrency", "8", "--body-size", "64", "--json"])
         .args(extra)
         .stdin(Stdio::null())
@@ -99,6 +106,51 @@ async fn a_healthy_run_delivers_every_accepted_message_and_exits_zero() {
     );
     assert!(run.report["baseline"].is_null());
     assert_memory_measured(&run.report["ferry"]);
+    let redis_cost = &run.report["ferry"]["redis"];
+    let per_msg = |name: &str| redis_cost[name].as_f64().unwrap_or_default();
+    assert!(
+        per_msg("commands_per_msg") > 1.0 && per_msg("scripts_per_msg") > 0.0,
+        "Redis's work per message is measured: {redis_cost:#}"
+    );
+    assert!(per_msg("redis_cpu_us_per_msg") > 0.0, "{redis_cost:#}");
+    assert_eq!(redis_cost["primaries"].as_array().map(Vec::len), Some(1));
+    assert!(
+        redis_cost["commands_even"].is_null(),
+        "one server has no spread"
+    );
+}
+
+#[tokio::test]
+async fn on_a_cluster_the_report_spreads_keys_and_commands_over_every_primary() {
+    let cluster = TestCluster::start().await;
+    // One node is enough: the others are found through it.
+    let one_node = cluster.urls()[0].clone();
+    let run = finish(
+        bench_on(&["--redis-cluster", &one_node], &["--duration", "2s"]),
+        String::new(),
+    )
+    .await;
+
+    assert!(run.status.success(), "exit {}\n{}", run.status, run.stderr);
+    assert_clean(&run.report["ferry"], &run.stderr);
+    let redis_cost = &run.report["ferry"]["redis"];
+    let primaries = redis_cost["primaries"].as_array().expect("primaries");
+    assert_eq!(primaries.len(), 3, "{redis_cost:#}");
+    for share in ["key_share", "command_share"] {
+        let shares: Vec<f64> = primaries
+            .iter()
+            .map(|p| p[share].as_f64().unwrap_or_default())
+            .collect();
+        assert!(shares.iter().all(|s| *s > 0.0), "{share}: {redis_cost:#}");
+        let sum: f64 = shares.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-6, "{share}: {redis_cost:#}");
+    }
+    assert!(redis_cost["keys_even"].is_boolean(), "{redis_cost:#}");
+    assert!(redis_cost["commands_even"].is_boolean(), "{redis_cost:#}");
+    assert!(
+        !run.report.to_string().contains(&one_node),
+        "nodes are named by host and port only"
+    );
 }
 
 /// Checks that the spawned ferry's resident memory was sampled: the first

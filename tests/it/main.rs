@@ -18,6 +18,7 @@ mod events;
 mod flow_control;
 mod gateway_process;
 mod lanes;
+mod partition_metrics;
 mod queues;
 mod quotas;
 mod readme;

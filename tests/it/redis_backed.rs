@@ -1,7 +1,8 @@
 //! Behaviour that depends on the Redis server itself: the eviction-policy
 //! check at start, `ferry dev --redis` keeping messages across restarts,
-//! and a tenant's recorded home partition outliving a change of the
-//! partition count.
+//! a tenant's recorded home partition outliving a change of the partition
+//! count, and processes refusing to start with a count other than the one
+//! the installation recorded.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -104,6 +105,62 @@ async fn a_tenants_home_partition_outlives_a_change_of_the_partition_count() {
         "a home no deliverer reads is replaced: {moved:?}"
     );
     assert_eq!(two.flow_home(&tenant, "api").await.unwrap(), moved);
+}
+
+#[tokio::test]
+async fn a_process_configured_with_another_partition_count_refuses_to_start() {
+    let redis = TestRedis::start().await;
+    let two = RedisConfig {
+        partitions: 2,
+        ..store_config(&redis)
+    };
+    let store = RedisStore::connect(two.clone()).await.unwrap();
+    store
+        .claim_partition_count()
+        .await
+        .expect("the first start records its count");
+    store
+        .claim_partition_count()
+        .await
+        .expect("the recorded count starts again");
+
+    let config = std::env::temp_dir().join(format!("{}.toml", two.prefix));
+    std::fs::write(
+        &config,
+        format!(
+            "[redis]\nurl = \"{}\"\nprefix = \"{}\"\npartitions = 4\n\n\
+             [gateway]\nlisten = \"127.0.0.1:{}\"\n\n\
+             [[tenants]]\nname = \"t\"\ntokens = [\"a-token-for-this-test\"]\n",
+            redis.url(),
+            two.prefix,
+            free_port()
+        ),
+    )
+    .unwrap();
+    let gateway = Command::new(env!("CARGO_BIN_EXE_ferry-under-test"))
+        .arg("gateway")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), gateway)
+        .await
+        .expect("the gateway exits instead of serving")
+        .unwrap();
+    let _ = std::fs::remove_file(&config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("redis.partitions is 4, but this installation was started with 2 partitions"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(":v1:partitions"), "names the key: {stderr}");
+    store
+        .claim_partition_count()
+        .await
+        .expect("the refused start changed nothing");
 }
 
 /// `ferry dev --redis URL --port N` as a child process.

@@ -205,7 +205,7 @@ pub async fn remove_namespace(
     }
 }
 
-async fn connect(
+pub(crate) async fn connect(
     client: &Client,
     connect_timeout: Duration,
     response_timeout: Duration,
@@ -234,7 +234,7 @@ fn entry(stream_id: StreamId) -> Entry {
 
 /// Escapes the characters `SCAN MATCH` treats as a pattern, so a namespace
 /// only ever matches itself.
-fn escape_glob(literal: &str) -> String {
+pub(crate) fn escape_glob(literal: &str) -> String {
     let mut escaped = String::with_capacity(literal.len());
     for c in literal.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {

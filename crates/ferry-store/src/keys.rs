@@ -150,6 +150,11 @@ impl Keys {
         format!("{}:lease:{consumer}", self.partition(p))
     }
 
+    /// The partition count the installation was started with.
+    pub(crate) fn partition_count(&self) -> String {
+        format!("{}:{VERSION}:partitions", self.prefix)
+    }
+
     /// The channel on which key rotations are announced.
     pub(crate) fn key_rotations(&self) -> String {
         format!("{}:{VERSION}:keys-rotated", self.prefix)

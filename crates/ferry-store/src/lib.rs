@@ -30,6 +30,7 @@
 //! | `<prefix>:v1:{p<n>}:flowwait:<tenant>:<key>` | list | ids of the key's messages waiting for room, oldest first |
 //! | `<prefix>:v1:{p<n>}:flows:wake` | sorted set | members `<tenant>:<key>` whose full rate window holds back waiting messages, scored by the Unix ms at which it ends |
 //! | `<prefix>:v1:{p<n>}:lease:<consumer>` | string | a deliverer's lease in the partition, expiring (`PX`) unless renewed; see the `leases` module |
+//! | `<prefix>:v1:partitions` | string | the partition count the installation was first started with; a process configured with another refuses to start (`RedisStore::claim_partition_count`) |
 //! | `<prefix>:v1:tenant:<tenant>:keys` | hash | the tenant's signing keys `current` and `next`; a rotation is announced on the channel `<prefix>:v1:keys-rotated` |
 //! | `<prefix>:v1:{t:<tenant>}:groups` | set | the names of the tenant's URL groups |
 //! | `<prefix>:v1:{t:<tenant>}:group:<name>` | hash | a URL group: `created_at`, `updated_at`, and `u:<endpoint url>` = endpoint name (empty for none) |
@@ -179,6 +180,7 @@ mod record;
 mod redis_store;
 mod schedules;
 mod scripts;
+pub mod server_stats;
 mod waiters;
 mod workflows;
 
@@ -226,6 +228,21 @@ pub enum Error {
     /// `ok`), so some partitions cannot be reached.
     #[error("redis cluster state is {0:?}, not \"ok\"")]
     ClusterNotOk(String),
+    /// `redis.partitions` differs from the count this installation (this
+    /// Redis and prefix) was started with.
+    #[error(
+        "redis.partitions is {configured}, but this installation was started with {recorded} \
+         partitions (recorded in the key {key}). Changing the count strands the messages of \
+         dropped partitions and loses track of running workflow runs and deduplication ids; \
+         set redis.partitions = {recorded}, or to change it: stop publishing, wait until the \
+         backlog is empty and no workflow run is active, stop every ferry process, delete {key}, \
+         and start them all with the new count"
+    )]
+    PartitionCountChanged {
+        recorded: u16,
+        configured: u16,
+        key: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -49,6 +49,7 @@ use crate::{
 mod backlog;
 mod bulk_cancel;
 mod connection;
+mod partition_count;
 mod replicated;
 mod timed;
 

@@ -24,6 +24,7 @@ mod body;
 mod cpu;
 mod http;
 mod load;
+mod redis_cost;
 mod report;
 mod rss;
 mod sink;
@@ -47,6 +48,7 @@ use url::Url;
 use self::baseline::BaselineRelay;
 use self::cpu::{CpuMeter, CpuSource};
 use self::load::{Clock, Counters, LoadSpec, Schedule, Sequencer, Target};
+use self::redis_cost::RedisMeter;
 use self::report::{Observed, Report, RunReport, Settings};
 use self::rss::{RssMeter, RssSamples};
 use self::sink::Sink;
@@ -84,7 +86,7 @@ pub struct BenchArgs {
     redis: Option<String>,
 
     /// A Redis Cluster for --spawn instead of --redis: some of its nodes,
-    /// comma-separated; list every primary so the keys are deleted at the end
+    /// comma-separated (the other primaries are found through them)
     #[arg(
         long,
         value_name = "URL[,URL...]",
@@ -378,6 +380,7 @@ async fn measure_baseline(plan: &Plan, redis: &str) -> anyhow::Result<RunReport>
         // Its memory is this program's, which the sink and the load
         // generator share: there is no figure of its own to read.
         rss: RssMeter::new(Vec::new()),
+        redis: None,
     };
     let report = run
         .measure(plan, "baseline", &relay.target(), &sink, &meters, true)
@@ -388,16 +391,18 @@ async fn measure_baseline(plan: &Plan, redis: &str) -> anyhow::Result<RunReport>
 
 async fn measure_ferry(plan: &Plan) -> anyhow::Result<RunReport> {
     let run = Run::new();
-    let (spawned, base_url, token, keys) = match &plan.relay {
+    let (spawned, redis_meter, base_url, token, keys) = match &plan.relay {
         Relay::Spawn { redis, roles } => {
-            let spawned = SpawnedFerry::start(redis, *roles, &namespace()).await?;
+            let namespace = namespace();
+            let redis_meter = RedisMeter::new(redis, &namespace).await?;
+            let spawned = SpawnedFerry::start(redis, *roles, &namespace).await?;
             let (base_url, token) = (spawned.base_url().to_owned(), spawned.token().to_owned());
             let keys = spawned.keys().clone();
-            (Some(spawned), base_url, token, keys)
+            (Some(spawned), Some(redis_meter), base_url, token, keys)
         }
         Relay::Running { url, token } => {
             let keys = signing_keys(url, token).await?;
-            (None, url.to_string(), token.clone(), keys)
+            (None, None, url.to_string(), token.clone(), keys)
         }
     };
     let receiver = Receiver::new(keys.current, keys.next)
@@ -421,6 +426,7 @@ async fn measure_ferry(plan: &Plan) -> anyhow::Result<RunReport> {
     let meters = Meters {
         cpu: CpuMeter::new(CpuSource::Processes(pids.clone())),
         rss: RssMeter::new(pids),
+        redis: redis_meter,
     };
     let report = run
         .measure(
@@ -433,7 +439,8 @@ async fn measure_ferry(plan: &Plan) -> anyhow::Result<RunReport> {
         )
         .await;
     if let Some(spawned) = spawned {
-        spawned.stop().await?;
+        let primaries = meters.redis.as_ref().map(RedisMeter::primaries);
+        spawned.stop(primaries.unwrap_or_default()).await?;
     }
     report
 }
@@ -458,10 +465,12 @@ fn namespace() -> String {
     format!("ferry-bench-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// What is read of the measured relay's processes (or threads).
+/// What is read of the measured relay's processes (or threads), and of
+/// its Redis when the benchmark knows it (a spawned Ferry's).
 struct Meters {
     cpu: CpuMeter,
     rss: RssMeter,
+    redis: Option<RedisMeter>,
 }
 
 /// The clock and sequence numbers one measured relay shares with its sink.
@@ -489,6 +498,10 @@ impl Run {
         check_deliveries: bool,
     ) -> anyhow::Result<RunReport> {
         let counters = Arc::new(Counters::default());
+        let redis_start = match &meters.redis {
+            Some(redis) => Some(redis.sample().await?),
+            None => None,
+        };
         let cpu_start = meters.cpu.ticks();
         let mut watch = Watch::new(label, self.clock, &counters, sink, &meters.rss);
         let published = watch
@@ -501,6 +514,10 @@ impl Run {
             ))
             .await?;
         watch.end_of_publishing();
+        let redis_keys = match &meters.redis {
+            Some(redis) => redis.keys().await?,
+            None => Vec::new(),
+        };
         let observed = if check_deliveries {
             let drain = watch
                 .during(sink.drain(&published.accepted, plan.drain))
@@ -514,12 +531,12 @@ impl Run {
             None
         };
         let cpu_s = meters.cpu.seconds_between(cpu_start, meters.cpu.ticks());
-        Ok(RunReport::new(
-            published,
-            observed,
-            cpu_s,
-            watch.rss.summary(),
-        ))
+        let mut report = RunReport::new(published, observed, cpu_s, watch.rss.summary());
+        if let (Some(redis), Some(start)) = (&meters.redis, redis_start) {
+            let end = redis.sample().await?;
+            report.redis = Some(redis.report(&start, &end, &redis_keys, report.processed()));
+        }
+        Ok(report)
     }
 }
 

@@ -55,6 +55,7 @@ pub async fn run(args: &DevArgs, config: Config) -> anyhow::Result<()> {
             let store = RedisStore::connect(config.redis_config())
                 .await
                 .context("connecting to the redis given with --redis or --redis-cluster")?;
+            store.claim_partition_count().await?;
             announce(&store, &config, "redis").await?;
             let mut registry = Registry::default();
             store.register_metrics(&mut registry);

@@ -31,6 +31,7 @@ pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let store = RedisStore::connect(config.redis_config())
         .await
         .context("connecting to redis (check redis.url and that Redis is running)")?;
+    store.claim_partition_count().await?;
     let shutdown = CancellationToken::new();
     crate::signal::cancel_on_signal(shutdown.clone());
     let mut registry = Registry::default();

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::load::Published;
+use super::redis_cost::RedisReport;
 use super::rss::RssMib;
 use super::sink::{Arrivals, Drain};
 use super::stats::{self, Percentiles};
@@ -67,6 +68,9 @@ pub(super) struct RunReport {
     /// Resident memory of the relay's processes; `None` when it runs inside
     /// the benchmark (the baseline) or cannot be read.
     pub(super) rss_mib: Option<RssMib>,
+    /// Commands, Redis CPU and their spread over the primaries, when the
+    /// benchmark knows the relay's Redis (a spawned Ferry).
+    pub(super) redis: Option<RedisReport>,
 }
 
 /// What reached the sink, counted per message.
@@ -117,7 +121,7 @@ impl RunReport {
         let publish_us = published.finished_us.saturating_sub(published.started_us);
         let n_ok = published.accepted.len() as u64;
         let deliveries = observed.map(|observed| DeliveryReport::new(&published, observed));
-        let n_processed = deliveries.as_ref().map_or(n_ok, |d| d.delivered_unique);
+        let n_processed = processed(n_ok, deliveries.as_ref());
         let cpu_s_per_1k = cpu_s
             .filter(|_| n_processed > 0)
             .map(|s| s * 1000.0 / n_processed as f64);
@@ -133,7 +137,14 @@ impl RunReport {
             cpu_s,
             cpu_s_per_1k,
             rss_mib,
+            redis: None,
         }
+    }
+
+    /// The messages the run's costs are divided by: those delivered, or
+    /// those published when deliveries are not checked.
+    pub(super) fn processed(&self) -> u64 {
+        processed(self.published_ok, self.deliveries.as_ref())
     }
 
     /// Why this run must fail the benchmark.
@@ -252,6 +263,9 @@ impl Report {
             s.relay, s.body_size, s.duration_s, s.drain_limit_s
         );
         text.push_str(&self.table());
+        if let Some(redis) = &self.ferry.redis {
+            text.push_str(&redis.to_table());
+        }
         for (label, run) in self.runs() {
             if let Some(failure) = &run.first_failure {
                 let _ = writeln!(text, "\n{label}: first publish failure: {failure}");
@@ -312,6 +326,10 @@ impl Report {
         }
         align(&rows)
     }
+}
+
+fn processed(published_ok: u64, deliveries: Option<&DeliveryReport>) -> u64 {
+    deliveries.map_or(published_ok, |d| d.delivered_unique)
 }
 
 fn e2e_rate(run: &RunReport) -> Option<f64> {

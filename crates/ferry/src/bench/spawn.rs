@@ -10,7 +10,7 @@
 //! `FERRY_REDIS__CLUSTER_NODES`) rather than in the file, so a password is
 //! never written to disk; every other inherited `FERRY_*` variable is
 //! removed so the user's environment cannot change what is measured. At the
-//! end the child is killed and its keys are deleted.
+//! end the child is killed and its keys are deleted from every primary.
 
 use std::io::Write as _;
 use std::net::{Ipv4Addr, TcpListener};
@@ -56,15 +56,6 @@ impl SpawnRedis {
             ),
         }
     }
-
-    /// Every node to clean up: the server, or each node given of a cluster
-    /// (a cluster's keys are deleted node by node).
-    fn nodes(&self) -> &[String] {
-        match self {
-            Self::Standalone(url) => std::slice::from_ref(url),
-            Self::Cluster(nodes) => nodes,
-        }
-    }
 }
 
 /// Which roles the child runs.
@@ -93,7 +84,6 @@ pub(super) struct SpawnedFerry {
     token: String,
     keys: SigningKeys,
     namespace: String,
-    target: SpawnRedis,
     /// Removed when the child is gone.
     _config: ConfigFile,
 }
@@ -131,7 +121,6 @@ impl SpawnedFerry {
             token,
             keys,
             namespace: namespace.to_owned(),
-            target: target.clone(),
             _config: config,
         })
     }
@@ -153,8 +142,9 @@ impl SpawnedFerry {
         self.child.id()
     }
 
-    /// Kills the child and deletes every key it wrote.
-    pub(super) async fn stop(mut self) -> anyhow::Result<()> {
+    /// Kills the child and deletes every key it wrote on `primaries` (every
+    /// primary of its Redis).
+    pub(super) async fn stop(mut self, primaries: &[String]) -> anyhow::Result<()> {
         // Killing a child that already exited is not an error worth
         // reporting; the wait below reaps it either way.
         let _ = self.child.start_kill();
@@ -162,7 +152,7 @@ impl SpawnedFerry {
             .wait()
             .await
             .context("waiting for the spawned ferry to exit")?;
-        for node in self.target.nodes() {
+        for node in primaries {
             ferry_store::baseline::remove_namespace(node, &self.namespace, CLEANUP_TIMEOUT)
                 .await
                 .with_context(|| format!("deleting the benchmark's keys {}:*", self.namespace))?;
