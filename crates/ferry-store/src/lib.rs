@@ -139,9 +139,10 @@
 //!
 //! The scripts that create a message (publish, enqueue, flow publish, a
 //! schedule's tick, callbacks, a dead letter's retry) count it and mark its
-//! hash (`b`); the scripts through which it leaves (a delivered or dead
-//! outcome, a delivered batch, cancel, deleting its queue) release it once,
-//! taking the mark off. Messages stored before the counts existed carry no
+//! hash (`b`, written with its other fields); the scripts through which it
+//! leaves (a delivered or dead outcome, a delivered batch, cancel, deleting
+//! its queue) release it once, deleting the hash, or for a dead letter the
+//! mark. A delivered batch releases its counts with one decrement per tenant. Messages stored before the counts existed carry no
 //! mark and are never released, so the counts cannot drift below zero;
 //! they are simply not counted until they finish. Schedule ticks, callbacks
 //! and dead-letter retries are counted but never refused: they are not a

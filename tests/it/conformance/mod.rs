@@ -131,4 +131,5 @@ conformance!(
     quotas::one_tenants_full_quota_leaves_the_others_room,
     quotas::waiting_in_a_paused_queue_or_under_a_flow_key_counts,
     quotas::counts_go_down_on_delivery_dead_letter_and_cancel,
+    quotas::a_batch_of_deliveries_releases_each_tenants_count,
 );

@@ -7,7 +7,8 @@
 use ferry_core::flow::FlowControl;
 use ferry_core::ids::{Partition, TenantId};
 use ferry_store::{
-    BacklogBound, DeliveredEntry, NewMessage, Outcome, PublishOutcome, QueueSettings, Store,
+    BacklogBound, DeliveredEntry, EventDetail, NewMessage, Outcome, PublishOutcome, QueueSettings,
+    Store,
 };
 
 use crate::conformance::backend::{Backend, Settings};
@@ -204,4 +205,51 @@ pub(crate) async fn counts_go_down_on_delivery_dead_letter_and_cancel(backend: &
             .unwrap()
     );
     assert_room(&store, &acme).await;
+}
+
+/// A batch of deliveries of several tenants gives each its own count back,
+/// once: recording the batch again releases nothing more.
+pub(crate) async fn a_batch_of_deliveries_releases_each_tenants_count(backend: &impl Backend) {
+    let store = backend
+        .open(Settings {
+            max_backlog: 3,
+            ..quota(2)
+        })
+        .await;
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    for msg in [
+        message(&acme, 0, "a1"),
+        message(&globex, 0, "g1"),
+        message(&acme, 0, "a2"),
+    ] {
+        publish(&store, &msg).await;
+    }
+    let claimed = read(&store, 0, "x", 10).await;
+    assert_eq!(claimed.len(), 3);
+    let batch: Vec<DeliveredEntry> = claimed
+        .iter()
+        .map(|c| DeliveredEntry {
+            entry: c.entry.clone(),
+            message_id: c.message_id.clone(),
+            tenant: c.message.as_ref().expect("stored").spec.tenant.clone(),
+            detail: EventDetail::default(),
+            queue: None,
+        })
+        .collect();
+    let recorded = within(store.record_delivered(Partition(0), "x", &batch)).await;
+    assert_eq!(recorded.unwrap(), Some(3));
+
+    // Both tenants have their whole quota back, and the partition its total.
+    let refill = [
+        message(&acme, 0, "a3"),
+        message(&acme, 0, "a4"),
+        message(&globex, 0, "g2"),
+    ];
+    for msg in &refill {
+        publish(&store, msg).await;
+    }
+    assert_refused(&store, &message(&globex, 0, "g3"), BacklogBound::Total).await;
+    let again = within(store.record_delivered(Partition(0), "x", &batch)).await;
+    assert_eq!(again.unwrap(), Some(0), "nothing is recorded twice");
+    assert_refused(&store, &message(&globex, 0, "g3"), BacklogBound::Total).await;
 }

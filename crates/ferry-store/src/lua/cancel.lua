@@ -11,7 +11,7 @@
 -- ARGV: 1 tenant  2 id  3 events_retention  4 queue name ('' for none)
 --       5 flow member ('' for none)
 -- Returns 1 cancelled, 0 not found (or not this tenant's, or dead-lettered).
-local fields = redis.call('HMGET', KEYS[1], 'tenant', 'state', 'ev', 'q', 'fc')
+local fields = redis.call('HMGET', KEYS[1], 'tenant', 'state', 'ev', 'q', 'fc', 'b')
 if fields[1] ~= ARGV[1] or fields[2] == 'dead' then return 0 end
 if fields[4] and fields[4] == ARGV[4] then
   if redis.call('LREM', KEYS[5], 1, ARGV[2]) == 0 then
@@ -22,7 +22,7 @@ if fields[5] and fields[5] == ARGV[5] then
   redis.call('LREM', KEYS[7], 1, ARGV[2])
 end
 redis.call('ZREM', KEYS[2], ARGV[2])
-backlog_release(KEYS[8], KEYS[1])
+backlog_uncount(KEYS[8], fields[6], fields[1])
 redis.call('DEL', KEYS[1])
 log_event(KEYS[3], ARGV[2], 'CANCELED', fields[3] or '', ARGV[3])
 return 1

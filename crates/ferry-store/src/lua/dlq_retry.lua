@@ -18,5 +18,5 @@ else
   enqueue_message(KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], ARGV[2], ARGV[1], ARGV[3], fields[4], ARGV[5], ARGV[6],
     ARGV[7], ARGV[8])
 end
-backlog_add(KEYS[9], KEYS[3], ARGV[1])
+backlog_add(KEYS[9], ARGV[1])
 return 1

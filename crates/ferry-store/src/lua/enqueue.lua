@@ -17,5 +17,5 @@ enqueue_message(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], A
 if ARGV[11] ~= '' then
   flow_hold(KEYS[1], KEYS[7], ARGV[11], ARGV[5], ARGV[12], ARGV[13], ARGV[14])
 end
-backlog_add(KEYS[8], KEYS[1], ARGV[2])
+backlog_add(KEYS[8], ARGV[2])
 return {'ok'}

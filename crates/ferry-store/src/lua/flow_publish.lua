@@ -12,5 +12,5 @@ local refused = publish_refusal(KEYS[8], ARGV[2], ARGV[7], ARGV[15], KEYS[9], AR
 if refused then return refused end
 flow_create(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
   ARGV[5], ARGV[6], ARGV[8], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14])
-backlog_add(KEYS[8], KEYS[1], ARGV[2])
+backlog_add(KEYS[8], ARGV[2])
 return {'ok'}

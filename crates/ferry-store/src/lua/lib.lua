@@ -1,43 +1,74 @@
 -- Helpers shared by every Ferry script; concatenated in front of each one.
 
+-- Appends a line to a tenant's log without the trim by age (see log_event);
+-- returns its entry id, or nil when the log is disabled.
+local function log_line(key, id, state, detail, retention)
+  local maxlen = string.match(retention, '^(%d+):%d+$')
+  if tonumber(maxlen) == 0 then return nil end
+  return redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'm', id, 's', state, 'd', detail)
+end
+
+-- Trims the lines older than the age bound before `entry` (see log_event).
+-- One trim after the last of several lines of a log has the effect of one
+-- after each.
+local function log_trim(key, entry, retention)
+  local max_age = tonumber(string.match(retention, '^%d+:(%d+)$'))
+  if not entry or max_age == 0 then return end
+  local ms = tonumber(string.match(entry, '^(%d+)'))
+  redis.call('XTRIM', key, 'MINID', math.max(0, ms - max_age))
+end
+
 -- Appends a state change to a tenant's events stream (its log). `retention`
 -- is `<max length>:<max age ms>`: length 0 disables the log, age 0 keeps
 -- lines of any age. Lines older than the age before the new line's time are
 -- trimmed exactly (no `~`): approximate trimming drops only whole stream
 -- nodes, so a quiet log would list lines long past the bound.
 local function log_event(key, id, state, detail, retention)
-  local maxlen, max_age = string.match(retention, '^(%d+):(%d+)$')
-  if tonumber(maxlen) > 0 then
-    local entry = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'm', id, 's', state, 'd', detail)
-    if tonumber(max_age) > 0 then
-      local ms = tonumber(string.match(entry, '^(%d+)'))
-      redis.call('XTRIM', key, 'MINID', math.max(0, ms - tonumber(max_age)))
-    end
-  end
+  log_trim(key, log_line(key, id, state, detail, retention), retention)
 end
 
 -- The partition's backlog counts (see the crate doc): a hash of the messages
 -- stored and not yet finished (ready, delayed, in flight, or waiting in a
 -- queue or under a flow-control key) per tenant, and of all tenants under
 -- '*' (no tenant name contains it). A message is counted once, when it is
--- created, and marked so (`b` in its hash); it is released when it leaves:
+-- created, and marked so (`b` in its hash): the helpers below that store a
+-- message write the mark with its other fields, and every script that calls
+-- them counts the message with backlog_add. It is released when it leaves:
 -- delivered, dead-lettered or cancelled.
-local function backlog_add(counts, msg, tenant)
+local function backlog_add(counts, tenant)
   redis.call('HINCRBY', counts, '*', 1)
   redis.call('HINCRBY', counts, tenant, 1)
-  redis.call('HSET', msg, 'b', 1)
 end
 
--- Releases a finished message's count, once: only a message marked counted
--- is released, and the mark goes with it (so messages stored before the
--- counts existed never push them below what they hold).
+local function backlog_decrement(counts, field, by)
+  if redis.call('HINCRBY', counts, field, -by) <= 0 then redis.call('HDEL', counts, field) end
+end
+
+-- Releases the counts of finished messages: `released` maps each tenant to
+-- how many of its messages marked counted (`b`) finished.
+local function backlog_uncount_all(counts, released)
+  local total = 0
+  for tenant, by in pairs(released) do
+    backlog_decrement(counts, tenant, by)
+    total = total + by
+  end
+  if total > 0 then backlog_decrement(counts, '*', total) end
+end
+
+-- Releases the count of a finished message whose mark (`b`) and tenant the
+-- caller read, when it is marked (so messages stored before the counts
+-- existed never push them below what they hold). The caller deletes the
+-- hash, or the mark of a hash it keeps.
+local function backlog_uncount(counts, mark, tenant)
+  if mark == '1' then backlog_uncount_all(counts, {[tenant] = 1}) end
+end
+
+-- Releases a finished message's count, once: reads its mark, and removes it.
 local function backlog_release(counts, msg)
   local fields = redis.call('HMGET', msg, 'b', 'tenant')
   if fields[1] ~= '1' then return end
   redis.call('HDEL', msg, 'b')
-  for _, field in ipairs({'*', fields[2]}) do
-    if redis.call('HINCRBY', counts, field, -1) <= 0 then redis.call('HDEL', counts, field) end
-  end
+  backlog_uncount(counts, fields[1], fields[2])
 end
 
 -- Why a new message cannot be stored: {'full', 'total'} or {'full', 'tenant'}
@@ -61,7 +92,7 @@ end
 -- lines written later without the spec at hand (cancel).
 local function create_message(msg, ready, delayed, events, id, tenant, spec, body, due, now, retention, detail)
   redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
-    'state', 'pending', 'ev', detail)
+    'state', 'pending', 'ev', detail, 'b', 1)
   if tonumber(due) > tonumber(now) then
     redis.call('ZADD', delayed, due, id)
   else
@@ -176,7 +207,7 @@ local function enqueue_message(msg, ready, events, queue, waiting, id, tenant, s
     redis.call('HSET', queue, 'parallelism', 1, 'paused', 0, 'active', 0, 'created_at', now, 'updated_at', now)
   end
   redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
-    'state', 'pending', 'ev', detail, 'q', name)
+    'state', 'pending', 'ev', detail, 'q', name, 'b', 1)
   redis.call('RPUSH', waiting, id)
   log_event(events, id, 'CREATED', detail, retention)
   queue_dispatch(queue, waiting, ready)
@@ -217,7 +248,7 @@ local function flow_create(msg, ready, delayed, events, flow, waiting, wake, id,
     redis.call('PERSIST', flow)
   else
     redis.call('HSET', msg, 'tenant', tenant, 'spec', spec, 'body', body, 'retried', 0,
-      'state', 'pending', 'ev', detail)
+      'state', 'pending', 'ev', detail, 'b', 1)
     log_event(events, id, 'CREATED', detail, retention)
     redis.call('RPUSH', waiting, id)
     flow_dispatch(flow, waiting, ready, wake, member, now)

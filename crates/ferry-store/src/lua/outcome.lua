@@ -26,11 +26,13 @@ ack(KEYS[1], ARGV[1], ARGV[2])
 if ARGV[17] ~= '' then
   flow_release(KEYS[8], KEYS[9], KEYS[1], KEYS[10], ARGV[17], tonumber(ARGV[12]))
 end
-if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+-- Every stored message names its tenant: no tenant, no message.
+local fields = redis.call('HMGET', KEYS[3], 'tenant', 'q', 'b')
+if not fields[1] then return 0 end
 
 local queue_hand_over = {}
 local kind, id = ARGV[5], ARGV[3]
-local queue = redis.call('HGET', KEYS[3], 'q')
+local queue = fields[2]
 local callbacks = #KEYS - 12
 if queue and (kind == 'delivered' or kind == 'dead') then
   if callbacks == 0 or redis.call('EXISTS', KEYS[6]) == 0 then
@@ -46,7 +48,7 @@ if kind == 'defer' then
   redis.call('ZADD', KEYS[2], ARGV[6], id)
   return 1
 end
-if kind == 'delivered' or kind == 'dead' then backlog_release(KEYS[12], KEYS[3]) end
+if kind == 'delivered' or kind == 'dead' then backlog_uncount(KEYS[12], fields[3], fields[1]) end
 if kind == 'delivered' then
   redis.call('DEL', KEYS[3])
   log_event(KEYS[4], id, 'DELIVERED', ARGV[15], ARGV[13])
@@ -62,6 +64,7 @@ else
     local retention = tonumber(ARGV[14])
     local entry = redis.call('XADD', KEYS[5], 'MINID', '~', math.max(0, now - retention), '*', 'm', id)
     redis.call('HSET', KEYS[3], 'state', 'dead', 'dlq_entry', entry, 'dead_at', now)
+    redis.call('HDEL', KEYS[3], 'b')
     redis.call('PEXPIRE', KEYS[3], retention)
     log_event(KEYS[4], id, 'FAILED', ARGV[15], ARGV[13])
   end
@@ -71,7 +74,7 @@ local a = 18
 for k = 13, #KEYS do
   create_message(KEYS[k], KEYS[1], KEYS[2], KEYS[4], ARGV[a], ARGV[16], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[12], ARGV[13], ARGV[a + 4])
-  backlog_add(KEYS[12], KEYS[k], ARGV[16])
+  backlog_add(KEYS[12], ARGV[16])
   a = a + 5
 end
 for _, msg in ipairs(queue_hand_over) do

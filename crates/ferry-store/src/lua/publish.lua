@@ -8,5 +8,5 @@ local refused = publish_refusal(KEYS[5], ARGV[2], ARGV[7], ARGV[11], KEYS[6], AR
 if refused then return refused end
 create_message(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[8],
   ARGV[10])
-backlog_add(KEYS[5], KEYS[1], ARGV[2])
+backlog_add(KEYS[5], ARGV[2])
 return {'ok'}

@@ -13,10 +13,10 @@ for i, id in ipairs(waiting) do
 end
 for i, id in ipairs(waiting) do
   local msg = KEYS[4 + i]
-  local detail = redis.call('HGET', msg, 'ev')
-  backlog_release(KEYS[4], msg)
+  local fields = redis.call('HMGET', msg, 'ev', 'b', 'tenant')
+  backlog_uncount(KEYS[4], fields[2], fields[3])
   redis.call('DEL', msg)
-  log_event(KEYS[3], id, 'CANCELED', detail or '', ARGV[1])
+  log_event(KEYS[3], id, 'CANCELED', fields[1] or '', ARGV[1])
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1

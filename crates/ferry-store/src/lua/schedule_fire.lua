@@ -42,7 +42,7 @@ for k = 12, #KEYS do
   else
     create_message(msg, KEYS[3], KEYS[4], KEYS[5], id, ARGV[4], spec, body, due, ARGV[5], ARGV[6], detail)
   end
-  backlog_add(KEYS[11], msg, ARGV[4])
+  backlog_add(KEYS[11], ARGV[4])
   table.insert(ids, id)
   a = a + 4
 end

@@ -28,5 +28,5 @@ redis.call('RPUSH', KEYS[2], ARGV[10])
 redis.call('HSET', KEYS[1], 'size', size)
 create_message(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[8],
   ARGV[9])
-backlog_add(KEYS[7], KEYS[3], ARGV[2])
+backlog_add(KEYS[7], ARGV[2])
 return {'ok'}
