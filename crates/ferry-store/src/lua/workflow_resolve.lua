@@ -40,5 +40,5 @@ redis.call('RPUSH', KEYS[2], ARGV[12])
 redis.call('HSET', KEYS[1], 'size', size)
 create_message(KEYS[6], KEYS[7], KEYS[8], KEYS[9], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
   ARGV[11])
-backlog_add(KEYS[10], KEYS[6], ARGV[5])
+backlog_add(KEYS[10], ARGV[5])
 return {'ok'}

@@ -20,5 +20,5 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], 0, ARGV[2])
 create_message(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
   ARGV[11])
-backlog_add(KEYS[9], KEYS[5], ARGV[5])
+backlog_add(KEYS[9], ARGV[5])
 return {'ok'}
