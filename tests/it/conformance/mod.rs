@@ -127,6 +127,7 @@ conformance!(
     waiters::a_timeout_after_a_notify_is_skipped,
     waiters::a_lookback_event_waits_for_its_wait,
     waiters::a_runs_end_takes_its_waiters,
+    waiters::a_waits_timeout_counts_in_its_tenants_backlog,
     groups::a_group_holds_at_most_its_bound_of_endpoints,
     quotas::one_tenants_full_quota_leaves_the_others_room,
     quotas::waiting_in_a_paused_queue_or_under_a_flow_key_counts,

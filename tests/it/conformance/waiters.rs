@@ -6,12 +6,12 @@ use bytes::Bytes;
 use ferry_core::ids::{Partition, TenantId};
 use ferry_core::workflow::{CallType, raw_step};
 use ferry_store::{
-    EventStored, NewMessage, NewWaiter, Resolution, Resolved, ResolvedBy, RunEnd, RunPublish,
+    BacklogBound, EventStored, PublishOutcome, NewMessage, NewWaiter, Resolution, Resolved, ResolvedBy, RunEnd, RunPublish,
     Store, WaitOutcome, Waiter, run_partition,
 };
 
 use crate::conformance::backend::{Backend, Settings};
-use crate::conformance::fixture::{ids, now_ms, read, tenant, within};
+use crate::conformance::fixture::{ids, message, now_ms, read, tenant, within};
 use crate::conformance::workflows::{RUN, new_run, step};
 
 const BOUND: u64 = 64 * 1024;
@@ -284,4 +284,35 @@ pub(crate) async fn a_runs_end_takes_its_waiters<B: Backend>(backend: &B) {
         within(store.workflow_wait(&again)).await.unwrap(),
         WaitOutcome::Waiting
     );
+}
+
+/// Checks that the tenant's backlog is at its bound: one more message of
+/// its own is refused.
+async fn assert_tenant_full<S: Store>(store: &S, tenant: &TenantId, why: &str) {
+    let probe = message(tenant, 0, "probe");
+    assert_eq!(
+        within(store.publish(&probe, None)).await.unwrap(),
+        PublishOutcome::BacklogFull(BacklogBound::Tenant),
+        "{why}"
+    );
+}
+
+/// A wait's timeout message counts in its tenant's backlog like any stored
+/// message, and answering the wait swaps it for the answer.
+pub(crate) async fn a_waits_timeout_counts_in_its_tenants_backlog<B: Backend>(backend: &B) {
+    let store = backend
+        .open(Settings {
+            max_tenant_backlog: 2,
+            ..Settings::default()
+        })
+        .await;
+    let acme = tenant("acme");
+    started(&store, &acme).await;
+    let wait = wait(&acme, EVENT, now_ms() + 3_600_000);
+    within(store.workflow_wait(&wait)).await.unwrap();
+    assert_tenant_full(&store, &acme, "the init and the timeout count").await;
+    let timeout_id = wait.waiter.timeout_message.clone();
+    let notify = answer(&acme, EVENT, ResolvedBy::Waiter(timeout_id));
+    assert_eq!(resolve(&store, &notify).await, Resolved::Resolved);
+    assert_tenant_full(&store, &acme, "the answer replaced the timeout").await;
 }

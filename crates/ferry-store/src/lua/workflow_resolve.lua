@@ -21,8 +21,13 @@ elseif redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
 end
 local size = tonumber(redis.call('HGET', KEYS[1], 'size') or '0') + #ARGV[12]
 if size > tonumber(ARGV[13]) then return {'large'} end
-local refused = publish_refusal(KEYS[10], ARGV[5], ARGV[14], ARGV[15], nil, ARGV[4], 0)
-if refused then return refused end
+-- An answer by the waiter takes the place of its stored timeout message, so
+-- a full backlog does not refuse it.
+local replaces = by_waiter and redis.call('EXISTS', KEYS[11]) == 1
+if not replaces then
+  local refused = publish_refusal(KEYS[10], ARGV[5], ARGV[14], ARGV[15], nil, ARGV[4], 0)
+  if refused then return refused end
+end
 if by_waiter then
   redis.call('HDEL', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[2])

@@ -10,6 +10,7 @@ use ferry_core::ids::TenantId;
 use ferry_core::workflow::{CallType, raw_step};
 
 use super::State;
+use super::workflows::Admission;
 use crate::waiters::{
     EventStored, MAX_LOOKBACK_EVENTS, NewWaiter, Resolution, Resolved, ResolvedBy, WaitOutcome,
     Waiter,
@@ -96,7 +97,15 @@ impl State {
         if !present {
             return Resolved::Gone;
         }
-        match self.workflow_publish(msg, None, max_run_bytes) {
+        // An answer by the waiter takes the place of its stored timeout
+        // message, so a full backlog does not refuse it.
+        let admission = match &resolution.by {
+            ResolvedBy::Waiter(timeout) if self.messages.contains_key(timeout) => {
+                Admission::Replacing
+            }
+            _ => Admission::Bounded,
+        };
+        match self.append_step(msg, None, max_run_bytes, admission) {
             RunPublish::Created => {}
             RunPublish::TooLarge => return Resolved::TooLarge,
             RunPublish::BacklogFull(bound) => return Resolved::BacklogFull(bound),

@@ -69,12 +69,33 @@ fn key(tenant: &TenantId, run_id: &str) -> (TenantId, String) {
     (tenant.clone(), run_id.to_owned())
 }
 
+/// Whether a step is subject to the backlog bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Admission {
+    Bounded,
+    /// The step takes the place of a counted message the same call removes.
+    Replacing,
+}
+
 impl State {
     pub(in crate::memory) fn workflow_publish(
         &mut self,
         msg: &NewMessage,
         new_run: Option<&NewRun>,
         max_run_bytes: u64,
+    ) -> RunPublish {
+        self.append_step(msg, new_run, max_run_bytes, Admission::Bounded)
+    }
+
+    /// Appends `msg` to its run and stores it; `admission` says whether the
+    /// backlog bounds apply (not to a message taking the place of one the
+    /// same call removes).
+    pub(super) fn append_step(
+        &mut self,
+        msg: &NewMessage,
+        new_run: Option<&NewRun>,
+        max_run_bytes: u64,
+        admission: Admission,
     ) -> RunPublish {
         let Some(workflow) = &msg.spec.workflow else {
             return RunPublish::Inactive;
@@ -97,7 +118,9 @@ impl State {
         if size > max_run_bytes {
             return RunPublish::TooLarge;
         }
-        if let Some(refused) = self.admission_refusal(msg, None) {
+        if admission == Admission::Bounded
+            && let Some(refused) = self.admission_refusal(msg, None)
+        {
             return match refused {
                 crate::PublishOutcome::BacklogFull(bound) => RunPublish::BacklogFull(bound),
                 // Without a deduplication key nothing else refuses.
