@@ -53,7 +53,7 @@ use tokio::process::{Child, ChildStdout, Command};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+pub(crate) const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
 /// This file, which holds the Rust snippet.
 const THIS_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/it/readme.rs");
 const RUST_BEGIN: &str = "// README: rust begin";
@@ -287,7 +287,7 @@ fn transcript(output: &Output) -> String {
 
 /// One fenced code block of the README.
 #[derive(Debug)]
-struct Fence {
+pub(crate) struct Fence {
     /// The word after the opening backticks, e.g. `js`.
     language: String,
     /// The lines between the fences, each ending in a newline.
@@ -295,7 +295,7 @@ struct Fence {
 }
 
 /// The fenced code blocks of a Markdown document, in order.
-fn fences(markdown: &str) -> Vec<Fence> {
+pub(crate) fn fences(markdown: &str) -> Vec<Fence> {
     let mut fences = Vec::new();
     let mut open: Option<Fence> = None;
     for line in markdown.lines() {
@@ -331,7 +331,7 @@ fn marked_region(source: &str, begin: &str, end: &str) -> String {
 
 /// Panics unless one of `fences` is a `language` block holding exactly
 /// `snippet`.
-fn check_quoted(fences: &[Fence], name: &str, language: &str, snippet: &str) {
+pub(crate) fn check_quoted(fences: &[Fence], name: &str, language: &str, snippet: &str) {
     let quoted = fences
         .iter()
         .any(|fence| fence.language == language && fence.text.trim_end() == snippet.trim_end());

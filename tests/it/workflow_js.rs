@@ -43,7 +43,7 @@ pub(crate) struct AppState {
 }
 
 impl WorkflowApp {
-    async fn start(ferry: &TestFerry) -> Self {
+    pub(crate) async fn start(ferry: &TestFerry) -> Self {
         Self::spawn(node("workflow-app.mjs"), ferry).await
     }
 
@@ -80,7 +80,7 @@ impl WorkflowApp {
     }
 
     /// Triggers a run with the official `Client`; returns its id.
-    async fn trigger(&self, trigger: Value) -> String {
+    pub(crate) async fn trigger(&self, trigger: Value) -> String {
         let response = self
             .http
             .post(format!("{}/__trigger", self.origin))
@@ -111,7 +111,7 @@ impl WorkflowApp {
     }
 }
 
-fn tenant() -> TenantId {
+pub(crate) fn tenant() -> TenantId {
     TenantId::new(TENANT).unwrap()
 }
 

@@ -53,6 +53,8 @@ mod queues;
 mod schedules;
 mod serve;
 mod topics;
+mod workflow_invoke;
+mod workflow_runs;
 mod workflows;
 
 pub use auth::{Authenticated, TokenEntry, Tokens};
@@ -194,6 +196,9 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             "/v2/workflows/runs/{id}",
             get(workflows::steps::<S>).delete(workflows::end::<S>),
         )
+        .route("/v2/workflows/runs", delete(workflow_runs::cancel::<S>))
+        .route("/v2/workflows/events", get(workflow_runs::logs::<S>))
+        .route("/v2/workflows/logs", get(workflow_runs::logs::<S>))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready::<S>));
     let router = if state.cfg.metrics_on_api {

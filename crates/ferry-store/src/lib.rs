@@ -37,6 +37,7 @@
 //! | `<prefix>:v1:{t:<tenant>}:queues` | hash | the tenant's queues: queue name = number of the partition holding it |
 //! | `<prefix>:v1:{t:<tenant>}:flows` | hash | the tenant's flow-control keys: key = number of the partition holding it; entries of expired keys are dropped when listed |
 //! | `<prefix>:v1:{p<n>}:wf:<tenant>:<run id>`, `…:wfsteps:<tenant>:<run id>` | hash, list | an Upstash Workflow run and its step list, in the run's partition (see the `workflows` module) |
+//! | `<prefix>:v1:{p<n>}:wfruns:<tenant>` | sorted set | the tenant's runs created in the partition, by creation time (see the `run_index` module) |
 //! | `<prefix>:v1:{t:<tenant>}:home` | string | the number of the tenant's home partition, which holds its new queues and flow-control keys (see [Placement](#placement)) |
 //!
 //! # Transitions
@@ -167,6 +168,7 @@ mod dlq;
 pub mod events;
 mod flows;
 mod groups;
+mod invoke;
 mod keys;
 mod leases;
 mod memory;
@@ -176,6 +178,7 @@ mod placement;
 mod queues;
 mod record;
 mod redis_store;
+mod run_index;
 mod schedules;
 mod scripts;
 mod workflows;
@@ -185,11 +188,13 @@ pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
 pub use flows::{FlowChange, FlowKey, FlowSlot};
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
+pub use invoke::{Invoker, end_workflow_run};
 pub use memory::{MemoryConfig, MemoryKeyRotations, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
 pub use pending::{MessageFilter, PendingMessage, Place};
 pub use queues::{Queue, QueueSettings};
 pub use redis_store::{RedisConfig, RedisKeyRotations, RedisReader, RedisStore};
+pub use run_index::{RunFilter, RunPage, RunQuery, parse_member as parse_run_cursor};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 pub use workflows::{
     NewRun, RUN_RETENTION, RunEnd, RunPublish, RunState, WorkflowRun, run_partition,
@@ -842,4 +847,12 @@ pub trait Store: Clone + Send + Sync + 'static {
         end: &RunEnd,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<RunState>>> + Send;
+
+    /// A page of the tenant's runs, newest first, with their step lists
+    /// (see the `run_index` module).
+    fn workflow_runs(
+        &self,
+        tenant: &TenantId,
+        query: &RunQuery,
+    ) -> impl Future<Output = Result<RunPage>> + Send;
 }

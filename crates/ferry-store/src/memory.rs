@@ -35,6 +35,7 @@ use tokio::time::Instant;
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
+use crate::run_index::{RunPage, RunQuery};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::workflows::{NewRun, RunEnd, RunPublish, RunState, WorkflowRun};
 use crate::{
@@ -533,6 +534,10 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<Option<RunState>> {
         Ok(self.state().end_workflow(tenant, run_id, end, now_ms))
+    }
+
+    async fn workflow_runs(&self, tenant: &TenantId, query: &RunQuery) -> Result<RunPage> {
+        Ok(self.state().workflow_runs(tenant, query, wall_ms()))
     }
 }
 

@@ -25,6 +25,7 @@ use redis::{AsyncCommands, Value};
 mod flows;
 mod leases;
 mod placement;
+mod run_index;
 mod workflows;
 
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
@@ -34,6 +35,7 @@ use crate::events::{
 use crate::keys::{GROUP, Keys};
 use crate::paging::{EntryPos, Order, Source, Start};
 use crate::record::{RawHash, decode};
+use crate::run_index::{RunPage, RunQuery};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
 use crate::workflows::{NewRun, RunEnd, RunPublish, RunState, WorkflowRun};
@@ -1405,6 +1407,10 @@ impl Store for RedisStore {
         now_ms: u64,
     ) -> Result<Option<RunState>> {
         self.end_run(tenant, run_id, end, now_ms).await
+    }
+
+    async fn workflow_runs(&self, tenant: &TenantId, query: &RunQuery) -> Result<RunPage> {
+        self.list_workflow_runs(tenant, query).await
     }
 }
 

@@ -77,3 +77,4 @@ script!(RECLAIM, "reclaim.lua");
 script!(HOME, "home.lua");
 script!(WORKFLOW_PUBLISH, "workflow_publish.lua");
 script!(WORKFLOW_END, "workflow_end.lua");
+script!(RUN_INDEX_PRUNE, "run_index_prune.lua");

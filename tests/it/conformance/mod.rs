@@ -19,9 +19,11 @@ mod ownership;
 mod queue_flows;
 mod queues;
 mod quotas;
+mod run_index;
 mod schedules;
 mod signing_keys;
 mod tenancy;
+mod workflow_invoke;
 mod workflows;
 
 /// Declares each case once per backend: `memory::<case>`, `redis::<case>`
@@ -121,6 +123,9 @@ conformance!(
     workflows::cancel_takes_the_runs_pending_steps,
     workflows::the_step_list_is_bounded,
     workflows::taken_over_and_recovered_steps_carry_their_prefix,
+    workflow_invoke::an_invoked_run_tells_its_invoker_once,
+    workflow_invoke::an_ended_invoker_drops_the_result,
+    run_index::runs_are_listed_newest_first_by_cursor,
     groups::a_group_holds_at_most_its_bound_of_endpoints,
     quotas::one_tenants_full_quota_leaves_the_others_room,
     quotas::waiting_in_a_paused_queue_or_under_a_flow_key_counts,

@@ -8,6 +8,7 @@ use ferry_core::workflow::raw_step_message_id;
 use super::RedisStore;
 use crate::events::EventDetail;
 use crate::record::RawHash;
+use crate::run_index::index_member;
 use crate::workflows::{
     NewRun, RUN_RETENTION, RunEnd, RunPublish, RunState, WorkflowRun, delivers_step_list,
     prepare_step_body, run_partition,
@@ -52,6 +53,7 @@ impl RedisStore {
             .key(self.keys.delayed(p))
             .key(self.keys.events(p, tenant))
             .key(self.keys.backlog(p))
+            .key(self.keys.workflow_index(p, tenant))
             .arg(msg.id.as_str())
             .arg(tenant.as_str())
             .arg(self.message_args(msg)?)
@@ -69,7 +71,8 @@ impl RedisStore {
             .arg(headers)
             .arg(config)
             .arg(invoker)
-            .arg(self.cfg.max_tenant_backlog_per_partition);
+            .arg(self.cfg.max_tenant_backlog_per_partition)
+            .arg(index_member(created, &workflow.run_id));
         let reply: Vec<String> = invocation.invoke_async(&mut self.publishing_conn()).await?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(RunPublish::Created),

@@ -17,7 +17,7 @@ use crate::{NewMessage, StoredMessage};
 #[derive(Debug)]
 pub(super) struct Run {
     url: String,
-    created_at: u64,
+    pub(super) created_at: u64,
     state: RunState,
     completed_at: Option<u64>,
     response: Option<Bytes>,
@@ -46,6 +46,30 @@ impl Run {
             size: 0,
             expires_at: None,
         }
+    }
+}
+
+impl Run {
+    /// The run as the store shows it.
+    pub(super) fn view(&self, tenant: &TenantId, run_id: &str) -> WorkflowRun {
+        WorkflowRun {
+            tenant: tenant.clone(),
+            run_id: run_id.to_owned(),
+            url: self.url.clone(),
+            created_at: self.created_at,
+            state: self.state,
+            completed_at: self.completed_at,
+            response: self.response.clone(),
+            user_headers: self.user_headers.clone(),
+            config: self.config.clone(),
+            invoker: self.invoker.clone(),
+            steps: self.steps.clone(),
+        }
+    }
+
+    /// Whether the run is past its retention.
+    pub(super) fn expired(&self, now_ms: u64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now_ms)
     }
 }
 
@@ -112,19 +136,7 @@ impl State {
         now_ms: u64,
     ) -> Option<WorkflowRun> {
         let run = self.live_run(&key(tenant, run_id), now_ms)?;
-        Some(WorkflowRun {
-            tenant: tenant.clone(),
-            run_id: run_id.to_owned(),
-            url: run.url.clone(),
-            created_at: run.created_at,
-            state: run.state,
-            completed_at: run.completed_at,
-            response: run.response.clone(),
-            user_headers: run.user_headers.clone(),
-            config: run.config.clone(),
-            invoker: run.invoker.clone(),
-            steps: run.steps.clone(),
-        })
+        Some(run.view(tenant, run_id))
     }
 
     pub(in crate::memory) fn end_workflow(
@@ -183,11 +195,7 @@ impl State {
     /// The run unless it is absent or past its retention, which is
     /// forgotten here (expiry is lazy, as for dead letters).
     fn live_run(&mut self, key: &(TenantId, String), now_ms: u64) -> Option<&mut Run> {
-        if self
-            .workflows
-            .get(key)
-            .is_some_and(|r| r.expires_at.is_some_and(|at| at <= now_ms))
-        {
+        if self.workflows.get(key).is_some_and(|r| r.expired(now_ms)) {
             self.workflows.remove(key);
         }
         self.workflows.get_mut(key)
