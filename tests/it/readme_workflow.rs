@@ -5,7 +5,6 @@
 //! scripts see nothing of this process's environment but `PATH` and what
 //! the README tells the reader to set.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,74 +15,48 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::readme::{README, check_quoted, fences};
+use crate::readme::{self, README, ScriptExample, check_quoted, fences};
 
-const JS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/js");
-const PY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/py");
-const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/py/.venv/bin/python");
 /// How long the endpoint may take to listen, the trigger to run, and the
 /// run to finish (it sleeps a second).
 const LIMIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 
-/// A README workflow example: an endpoint script and a trigger script.
+/// A README workflow example: an endpoint script and a trigger script, run
+/// like the README's QStash examples of the same SDK.
 struct Example {
-    sdk_dir: &'static str,
-    interpreter: &'static str,
+    sdk: &'static ScriptExample,
     workflow: &'static str,
     trigger: &'static str,
-    runtime_env: &'static [(&'static str, &'static str)],
-    language: &'static str,
     /// The order id the trigger sends.
     order: &'static str,
 }
 
 const JS: Example = Example {
-    sdk_dir: JS_DIR,
-    interpreter: "node",
+    sdk: &readme::JS,
     workflow: "readme/workflow.mjs",
     trigger: "readme/trigger.mjs",
-    runtime_env: &[],
-    language: "js",
     order: "A-1",
 };
 
 const PY: Example = Example {
-    sdk_dir: PY_DIR,
-    interpreter: PYTHON,
+    sdk: &readme::PYTHON,
     workflow: "readme/workflow.py",
     trigger: "readme/trigger.py",
-    runtime_env: &[("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")],
-    language: "python",
     order: "B-2",
 };
 
 impl Example {
+    /// `script` with the settings the README names.
     fn command(&self, script: &str, ferry: &TestFerry, url: &str) -> Command {
-        assert!(
-            self.interpreter == "node" || Path::new(self.interpreter).exists(),
-            "run cargo xtask sdks (installs the pinned official SDKs)"
-        );
-        let mut command = Command::new(self.interpreter);
+        let mut command = self.sdk.command(script);
         command
-            .arg(script)
-            .current_dir(self.sdk_dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(self.runtime_env.iter().copied())
             .env("QSTASH_URL", &ferry.base_url)
             .env("QSTASH_TOKEN", TOKEN)
             .env("QSTASH_CURRENT_SIGNING_KEY", ferry.keys.current.expose())
             .env("QSTASH_NEXT_SIGNING_KEY", ferry.keys.next.expose())
-            .env("WORKFLOW_URL", url)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+            .env("WORKFLOW_URL", url);
         command
-    }
-
-    fn source(&self, script: &str) -> String {
-        let path = Path::new(self.sdk_dir).join(script);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     async fn check_runs_each_step_once(&self) {
@@ -135,7 +108,12 @@ impl Example {
 
     fn check_quoted(&self, readme_fences: &[crate::readme::Fence]) {
         for script in [self.workflow, self.trigger] {
-            check_quoted(readme_fences, script, self.language, &self.source(script));
+            check_quoted(
+                readme_fences,
+                script,
+                self.sdk.language,
+                &self.sdk.source(script),
+            );
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// dropped.
 pub(crate) struct WorkflowApp {
     pub(crate) origin: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     _stdout: Lines<BufReader<ChildStdout>>,
     _child: Child,
 }

@@ -91,7 +91,8 @@ impl WorkflowApp {
     }
 
     async fn call(&self, path: &str, argument: Value) -> Value {
-        let response = reqwest::Client::new()
+        let response = self
+            .http
             .post(format!("{}{path}", self.origin))
             .json(&argument)
             .send()

@@ -4,15 +4,16 @@
 //! The gateway builds, when the invoked run is created, the whole message
 //! that will carry the result to the invoker (destination, headers, the
 //! invoking run's configuration, the step it waits on) and the run keeps it
-//! as its [`Invoker`]. When the run ends, [`end_workflow_run`] ends it and, if it was
-//! the call that ended it, stores that message, with the outcome as the
-//! step's `out`, as a message of the invoking run: the store's own publish
-//! step checks the invoker is still active (an ended invoker drops the
-//! result) and appends it to the invoker's step list.
+//! as its [`Invoker`]. When the run ends, [`end_workflow_run`] ends it and,
+//! if it was the call that ended it, stores that message, with the outcome
+//! as the step's `out`, as a message of the invoking run: the store's own
+//! publish step checks the invoker is still active (an ended invoker drops
+//! the result) and appends it to the invoker's step list.
 //!
 //! The two are separate steps because the runs live in different
-//! partitions. A crash between them loses the result; a repeat cannot
-//! happen, since only the call that ended the run publishes it.
+//! partitions. A crash between them loses the result; otherwise only the
+//! call that ended the run publishes it (see [`end_workflow_run`] for the
+//! one window where that can go wrong).
 
 use bytes::Bytes;
 use ferry_core::ids::{MessageId, TenantId};
@@ -104,11 +105,13 @@ fn outcome(end: &RunEnd) -> Value {
 /// [`Store::end_workflow`]) and, when this call ended an invoked run, tells
 /// its invoker. Returns the run's state before.
 ///
-/// The invoker is read before the end: a run's invoker never changes, and
-/// the end only acts on a started run, so the invoker read is the ended
-/// run's unless the run ended and was started again with the same id in
-/// between; then the end finds it started by the new trigger, whose
-/// invoker was read.
+/// The invoker is read before the end (the end script is shared with the
+/// other run transitions and returns only the state): a run's invoker never
+/// changes, so the invoker read is the ended run's, except in one window:
+/// if, between the read and the end, the run is ended elsewhere and a new
+/// run is started under the same id, the new run's invoker is not told
+/// (the old one's may be told twice, which the SDK skips as a duplicate
+/// step).
 pub async fn end_workflow_run<S: Store>(
     store: &S,
     tenant: &TenantId,
