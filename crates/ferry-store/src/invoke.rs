@@ -4,16 +4,36 @@
 //! The gateway builds, when the invoked run is created, the whole message
 //! that will carry the result to the invoker (destination, headers, the
 //! invoking run's configuration, the step it waits on) and the run keeps it
-//! as its [`Invoker`]. When the run ends, [`end_workflow_run`] ends it and,
-//! if it was the call that ended it, stores that message, with the outcome
-//! as the step's `out`, as a message of the invoking run: the store's own
-//! publish step checks the invoker is still active (an ended invoker drops
-//! the result) and appends it to the invoker's step list.
+//! as its [`Invoker`]. When the run ends, [`end_workflow_run`] stores that
+//! message, with the outcome as the step's `out`, as a message of the
+//! invoking run, then ends the run. The invoking run's publish checks it is
+//! still active (an ended invoker drops the result) and appends the result
+//! to its step list.
 //!
-//! The two are separate steps because the runs live in different
-//! partitions. A crash between them loses the result; otherwise only the
-//! call that ended the run publishes it (see [`end_workflow_run`] for the
-//! one window where that can go wrong).
+//! **Order.** The runs live in different partitions, so telling and ending
+//! are two scripts, and a crash or a store error can fall between them.
+//! Telling comes first, so that an interruption leaves the invoked run
+//! active: whoever ends it again (the SDK retries its `DELETE` when it
+//! failed; a failed run is failed again by the next failure of one of its
+//! messages; a cancel can be repeated) tells again and ends it. Ending first
+//! would lose the result: the ended run would never be ended, nor its
+//! invoker told, again.
+//!
+//! **Exactly once.** Telling is idempotent: the result carries a told token
+//! naming the invoked run's generation (its id and creation ms), the
+//! invoking run records it with the result in the same script, and a repeat
+//! stores nothing ([`Store::workflow_tell`]). Each end tells before it ends,
+//! so once the run is ended its invoker has been told, at least once, and by
+//! the token, exactly once; two ends racing both tell (once in all) and one
+//! ends the run. The outcome told is the one of the first tell to land,
+//! which is the run's recorded end except when two different ends race,
+//! then the invoker's step may say, for example, failed where the run says
+//! cancelled.
+//!
+//! **Generation.** The end names the generation it read
+//! ([`Store::end_workflow_generation`]): if the run ended and a new run was
+//! started under the same id in between, the new run is left alone, and its
+//! invoker is told only by its own end.
 
 use bytes::Bytes;
 use ferry_core::ids::{MessageId, TenantId};
@@ -101,17 +121,9 @@ fn outcome(end: &RunEnd) -> Value {
     Value::Object(out)
 }
 
-/// Ends the tenant's run `run_id` as `end` says (see
-/// [`Store::end_workflow`]) and, when this call ended an invoked run, tells
-/// its invoker. Returns the run's state before.
-///
-/// The invoker is read before the end (the end script is shared with the
-/// other run transitions and returns only the state): a run's invoker never
-/// changes, so the invoker read is the ended run's, except in one window:
-/// if, between the read and the end, the run is ended elsewhere and a new
-/// run is started under the same id, the new run's invoker is not told
-/// (the old one's may be told twice, which the SDK skips as a duplicate
-/// step).
+/// Tells the invoker of the tenant's run `run_id`, if it has one, how the
+/// run ends, then ends it as `end` says (see [`Store::end_workflow`]).
+/// Returns the run's state before. See the module doc for the order.
 pub async fn end_workflow_run<S: Store>(
     store: &S,
     tenant: &TenantId,
@@ -119,32 +131,35 @@ pub async fn end_workflow_run<S: Store>(
     end: &RunEnd,
     now_ms: u64,
 ) -> Result<Option<RunState>> {
-    let invoker = store
-        .workflow_run(tenant, run_id)
-        .await?
-        .filter(|run| run.state == RunState::Started)
-        .and_then(|run| run.invoker)
-        .and_then(|json| Invoker::from_json(&json));
-    let before = store.end_workflow(tenant, run_id, end, now_ms).await?;
-    if before == Some(RunState::Started)
-        && let Some(invoker) = invoker
-    {
-        tell_invoker(store, &invoker, end, now_ms).await?;
+    let Some(run) = store.workflow_run(tenant, run_id).await? else {
+        return Ok(None);
+    };
+    let invoker = run
+        .invoker
+        .as_deref()
+        .filter(|_| run.state == RunState::Started)
+        .and_then(Invoker::from_json);
+    if let Some(invoker) = invoker {
+        let told = format!("{run_id}:{}", run.created_at);
+        tell_invoker(store, &invoker, &told, end, now_ms).await?;
     }
-    Ok(before)
+    store
+        .end_workflow_generation(tenant, run_id, run.created_at, end, now_ms)
+        .await
 }
 
 async fn tell_invoker<S: Store>(
     store: &S,
     invoker: &Invoker,
+    told: &str,
     end: &RunEnd,
     now_ms: u64,
 ) -> Result<()> {
     let message = invoker.result_message(end, now_ms, store.partitions());
     let stored = store
-        .workflow_publish(&message, None, invoker.max_run_bytes)
+        .workflow_tell(&message, told, invoker.max_run_bytes)
         .await?;
-    if stored != RunPublish::Created {
+    if !matches!(stored, RunPublish::Created | RunPublish::Deduplicated) {
         tracing::warn!(
             workflow.run = %invoker.workflow_run_id,
             outcome = ?stored,

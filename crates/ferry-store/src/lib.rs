@@ -830,6 +830,17 @@ pub trait Store: Clone + Send + Sync + 'static {
         max_run_bytes: u64,
     ) -> impl Future<Output = Result<RunPublish>> + Send;
 
+    /// Stores an invoked run's result as a later message of its invoking
+    /// run, as [`Store::workflow_publish`] does, once per `told` token: the
+    /// run records the token, and a repeat stores nothing and answers
+    /// [`RunPublish::Deduplicated`]. See the `invoke` module.
+    fn workflow_tell(
+        &self,
+        msg: &NewMessage,
+        told: &str,
+        max_run_bytes: u64,
+    ) -> impl Future<Output = Result<RunPublish>> + Send;
+
     /// The tenant's run `run_id`, with its step list.
     fn workflow_run(
         &self,
@@ -844,6 +855,18 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         run_id: &str,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<RunState>>> + Send;
+
+    /// [`Store::end_workflow`] for the run created at `created_at` only: a
+    /// run since started under the same id is left as it is, and the
+    /// answer is `None`, as for no run.
+    fn end_workflow_generation(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        created_at: u64,
         end: &RunEnd,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<RunState>>> + Send;

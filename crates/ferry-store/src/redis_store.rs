@@ -1392,7 +1392,17 @@ impl Store for RedisStore {
         run: Option<&NewRun>,
         max_run_bytes: u64,
     ) -> Result<RunPublish> {
-        self.publish_workflow(msg, run, max_run_bytes).await
+        self.publish_workflow(msg, run, None, max_run_bytes).await
+    }
+
+    async fn workflow_tell(
+        &self,
+        msg: &NewMessage,
+        told: &str,
+        max_run_bytes: u64,
+    ) -> Result<RunPublish> {
+        self.publish_workflow(msg, None, Some(told), max_run_bytes)
+            .await
     }
 
     async fn workflow_run(&self, tenant: &TenantId, run_id: &str) -> Result<Option<WorkflowRun>> {
@@ -1406,7 +1416,19 @@ impl Store for RedisStore {
         end: &RunEnd,
         now_ms: u64,
     ) -> Result<Option<RunState>> {
-        self.end_run(tenant, run_id, end, now_ms).await
+        self.end_run(tenant, run_id, None, end, now_ms).await
+    }
+
+    async fn end_workflow_generation(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        created_at: u64,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> Result<Option<RunState>> {
+        self.end_run(tenant, run_id, Some(created_at), end, now_ms)
+            .await
     }
 
     async fn workflow_runs(&self, tenant: &TenantId, query: &RunQuery) -> Result<RunPage> {

@@ -93,7 +93,9 @@ pub struct NewRun {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunPublish {
     Created,
-    /// An Init message for a run that is active: nothing was stored.
+    /// Stored already: an Init message for a run that is active, or an
+    /// invoked run's result whose told token the run has recorded
+    /// ([`crate::Store::workflow_tell`]). Nothing was stored.
     Deduplicated,
     /// The run does not exist or has ended: nothing was stored.
     Inactive,

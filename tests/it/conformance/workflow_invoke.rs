@@ -17,20 +17,33 @@ use crate::conformance::fixture::{delayed, now_ms, tenant, within};
 
 const PARENT: &str = "wfr_parent";
 const BOUND: u64 = 64 * 1024;
+/// When the runs started with [`start`] were created.
+const CREATED: u64 = 1_700_000_000_000;
 
 /// The Init message of `run_id`, creating it (with `invoker`, if any).
 async fn start<S: Store>(store: &S, tenant: &TenantId, run_id: &str, invoker: Option<&Invoker>) {
+    start_at(store, tenant, run_id, invoker, CREATED).await;
+}
+
+/// [`start`] with the run created at `created`.
+async fn start_at<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    run_id: &str,
+    invoker: Option<&Invoker>,
+    created: u64,
+) {
     let p = run_partition(tenant, run_id, store.partitions());
     let mut msg = delayed(tenant, p.0, "{}", 0);
     msg.spec.workflow = Some(WorkflowRef {
         run_id: run_id.into(),
         call_type: CallType::Step,
-        run_created_at: 1_700_000_000_000,
+        run_created_at: created,
     });
     let run = NewRun {
         run_id: run_id.into(),
         url: format!("https://example.com/wf/{run_id}"),
-        created_at: 1_700_000_000_000,
+        created_at: created,
         user_headers: Vec::new(),
         config: RunConfig::default(),
         invoker: invoker.map(Invoker::to_json),
@@ -153,4 +166,115 @@ pub(crate) async fn an_ended_invoker_drops_the_result<B: Backend>(backend: &B) {
         Some(RunState::Started)
     );
     assert_eq!(parent_steps(&store, &acme).await.len(), 1);
+}
+
+/// Tells the parent `end` with the told token `told`, as ending a child
+/// does first.
+async fn tell<S: Store>(store: &S, tenant: &TenantId, told: &str, end: &RunEnd) -> RunPublish {
+    let message = invoker(tenant).result_message(end, now_ms(), store.partitions());
+    within(store.workflow_tell(&message, told, BOUND))
+        .await
+        .unwrap()
+}
+
+pub(crate) async fn telling_twice_stores_the_result_once<B: Backend>(backend: &B) {
+    let store = backend.open(Settings::default()).await;
+    let acme = tenant("acme");
+    start(&store, &acme, PARENT, None).await;
+    let told = format!("wfr_child:{CREATED}");
+    assert_eq!(
+        tell(&store, &acme, &told, &RunEnd::Failed).await,
+        RunPublish::Created
+    );
+    assert_eq!(
+        tell(&store, &acme, &told, &RunEnd::Failed).await,
+        RunPublish::Deduplicated,
+        "the second tell is answered as stored"
+    );
+    assert_eq!(parent_steps(&store, &acme).await.len(), 2);
+    assert_eq!(
+        tell(
+            &store,
+            &acme,
+            &format!("wfr_child:{}", CREATED + 1),
+            &RunEnd::Failed
+        )
+        .await,
+        RunPublish::Created,
+        "another generation of the child is another result"
+    );
+    assert_eq!(parent_steps(&store, &acme).await.len(), 3);
+}
+
+pub(crate) async fn an_interrupted_end_is_completed_once_by_its_retry<B: Backend>(backend: &B) {
+    let store = backend.open(Settings::default()).await;
+    let acme = tenant("acme");
+    start(&store, &acme, PARENT, None).await;
+    start(&store, &acme, "wfr_child", Some(&invoker(&acme))).await;
+    // Interrupted after the tell, before the end.
+    let done = RunEnd::Success(Bytes::from_static(b"done"));
+    let told = format!("wfr_child:{CREATED}");
+    assert_eq!(tell(&store, &acme, &told, &done).await, RunPublish::Created);
+    let child = within(store.workflow_run(&acme, "wfr_child"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(child.state, RunState::Started, "the end did not happen");
+
+    assert_eq!(
+        end(&store, &acme, "wfr_child", done.clone()).await,
+        Some(RunState::Started),
+        "the retry ends the run"
+    );
+    assert_eq!(
+        end(&store, &acme, "wfr_child", done).await,
+        Some(RunState::Success)
+    );
+    let steps = parent_steps(&store, &acme).await;
+    assert_eq!(steps.len(), 2, "the Init entry and exactly one result");
+    let out: Value = serde_json::from_str(steps[1]["out"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        out,
+        json!({"body": "done", "isFailed": false, "isCanceled": false})
+    );
+}
+
+pub(crate) async fn a_stale_generation_does_not_end_a_new_run<B: Backend>(backend: &B) {
+    let store = backend.open(Settings::default()).await;
+    let acme = tenant("acme");
+    start(&store, &acme, PARENT, None).await;
+    start(&store, &acme, "wfr_again", Some(&invoker(&acme))).await;
+    end(&store, &acme, "wfr_again", RunEnd::Canceled).await;
+    start_at(
+        &store,
+        &acme,
+        "wfr_again",
+        Some(&invoker(&acme)),
+        CREATED + 5,
+    )
+    .await;
+
+    let stale =
+        store.end_workflow_generation(&acme, "wfr_again", CREATED, &RunEnd::Failed, now_ms());
+    assert_eq!(within(stale).await.unwrap(), None, "answered as no run");
+    let run = within(store.workflow_run(&acme, "wfr_again"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.state, RunState::Started, "the new run is left alone");
+    assert_eq!(
+        parent_steps(&store, &acme).await.len(),
+        2,
+        "one result, the old run's"
+    );
+
+    assert_eq!(
+        end(&store, &acme, "wfr_again", RunEnd::Failed).await,
+        Some(RunState::Started)
+    );
+    assert_eq!(
+        parent_steps(&store, &acme).await.len(),
+        3,
+        "the new run tells its own result"
+    );
 }

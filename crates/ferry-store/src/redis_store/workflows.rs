@@ -20,6 +20,7 @@ impl RedisStore {
         &self,
         msg: &NewMessage,
         run: Option<&NewRun>,
+        told: Option<&str>,
         max_run_bytes: u64,
     ) -> Result<RunPublish> {
         let tenant = &msg.spec.tenant;
@@ -72,7 +73,8 @@ impl RedisStore {
             .arg(config)
             .arg(invoker)
             .arg(self.cfg.max_tenant_backlog_per_partition)
-            .arg(index_member(created, &workflow.run_id));
+            .arg(index_member(created, &workflow.run_id))
+            .arg(told.unwrap_or_default());
         let reply: Vec<String> = invocation.invoke_async(&mut self.publishing_conn()).await?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(RunPublish::Created),
@@ -144,9 +146,11 @@ impl RedisStore {
         &self,
         tenant: &TenantId,
         run_id: &str,
+        generation: Option<u64>,
         end: &RunEnd,
         now_ms: u64,
     ) -> Result<Option<RunState>> {
+        let generation = generation.map(|g| g.to_string()).unwrap_or_default();
         let p = run_partition(tenant, run_id, self.cfg.partitions);
         loop {
             // Cancel names the hashes of the run's messages; the script
@@ -180,7 +184,8 @@ impl RedisStore {
                 .arg(end.response())
                 .arg(Self::millis(RUN_RETENTION))
                 .arg(self.events_retention())
-                .arg(steps.len());
+                .arg(steps.len())
+                .arg(&generation);
             for id in &ids {
                 invocation.key(self.keys.msg(id)).arg(id.as_str());
             }

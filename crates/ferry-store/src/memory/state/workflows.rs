@@ -2,6 +2,8 @@
 //! [`crate::workflows`]). Each method is one transition under the state's
 //! lock, as each script is one step in Redis.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use ferry_core::ids::{MessageId, TenantId};
 use ferry_core::workflow::{RunConfig, raw_step, raw_step_message_id};
@@ -24,6 +26,8 @@ pub(super) struct Run {
     user_headers: Vec<(String, String)>,
     config: RunConfig,
     invoker: Option<String>,
+    /// The told tokens of the invoked runs' results stored.
+    told: HashSet<String>,
     steps: Vec<String>,
     /// Bytes of the step list.
     size: u64,
@@ -42,6 +46,7 @@ impl Run {
             user_headers: run.user_headers.clone(),
             config: run.config.clone(),
             invoker: run.invoker.clone(),
+            told: HashSet::new(),
             steps: Vec::new(),
             size: 0,
             expires_at: None,
@@ -82,6 +87,7 @@ impl State {
         &mut self,
         msg: &NewMessage,
         new_run: Option<&NewRun>,
+        told: Option<&str>,
         max_run_bytes: u64,
     ) -> RunPublish {
         let Some(workflow) = &msg.spec.workflow else {
@@ -89,9 +95,13 @@ impl State {
         };
         let key = key(&msg.spec.tenant, &workflow.run_id);
         let now_ms = msg.spec.created_at;
-        let active = self
-            .live_run(&key, now_ms)
-            .is_some_and(|r| r.state == RunState::Started);
+        let run = self.live_run(&key, now_ms);
+        if let Some(told) = told
+            && run.as_ref().is_some_and(|r| r.told.contains(told))
+        {
+            return RunPublish::Deduplicated;
+        }
+        let active = run.is_some_and(|r| r.state == RunState::Started);
         match (new_run, active) {
             (Some(_), true) => return RunPublish::Deduplicated,
             (None, false) => return RunPublish::Inactive,
@@ -125,6 +135,7 @@ impl State {
         };
         run.steps.push(entry);
         run.size = size;
+        run.told.extend(told.map(str::to_owned));
         self.create_published(msg);
         RunPublish::Created
     }
@@ -143,10 +154,13 @@ impl State {
         &mut self,
         tenant: &TenantId,
         run_id: &str,
+        generation: Option<u64>,
         end: &RunEnd,
         now_ms: u64,
     ) -> Option<RunState> {
-        let run = self.live_run(&key(tenant, run_id), now_ms)?;
+        let run = self
+            .live_run(&key(tenant, run_id), now_ms)
+            .filter(|r| generation.is_none_or(|created| r.created_at == created))?;
         let before = run.state;
         if before != RunState::Started {
             return Some(before);
