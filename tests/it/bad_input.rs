@@ -280,11 +280,11 @@ async fn unknown_and_unsupported_routes_answer_json() {
         "/v2/no-such-route",
     )
     .await;
-    // Workflows are out of scope for a relay.
+    // Runs are cancelled (DELETE) there, never read as a whole.
     assert_error(
         get("/v2/workflows/runs").await.unwrap(),
-        404,
-        "/v2/workflows/runs",
+        405,
+        "GET is not allowed on /v2/workflows/runs",
     )
     .await;
     target.assert_untouched().await;

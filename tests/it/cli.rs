@@ -388,3 +388,91 @@ async fn operators_steer_flow_control_keys_from_the_cli() {
     assert!(!ok, "pausing a missing key is an error");
     assert!(err.contains("not found"), "{err}");
 }
+
+/// Starts workflow run `run_id` at `url` whose first step waits an hour.
+async fn start_waiting_run(ferry: &TestFerry, url: &str, run_id: &str) {
+    let response = ferry
+        .http()
+        .post(ferry.url("/v2/batch"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!([{
+            "destination": url,
+            "headers": {
+                "upstash-workflow-runid": run_id,
+                "upstash-workflow-init": "true",
+                "upstash-workflow-url": url,
+                "upstash-delay": "1h",
+                "upstash-label": "nightly",
+            },
+            "body": "{\"n\":1}",
+        }]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn operators_list_show_and_cancel_workflow_runs_from_the_cli() {
+    let ferry = TestFerry::start().await;
+    let sink = TestSink::start().await;
+    start_waiting_run(&ferry, &sink.url("/wf/a"), "wfr_cli-a").await;
+    start_waiting_run(&ferry, &sink.url("/wf/b"), "wfr_cli-b").await;
+    start_waiting_run(&ferry, &sink.url("/other"), "wfr_cli-c").await;
+
+    let (ok, out, err) = ferry_cli(&ferry, &["workflows", "list"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "a heading and three runs: {out}");
+    assert!(lines[0].starts_with("RUN ID"), "{out}");
+    assert!(
+        lines[1].starts_with("wfr_cli-c") && lines[1].contains("RUN_STARTED"),
+        "newest first: {out}"
+    );
+
+    let run = ferry_cli_json(&ferry, &["workflows", "show", "wfr_cli-a"]).await;
+    assert_eq!(run["workflowRunId"], "wfr_cli-a");
+    assert_eq!(run["workflowUrl"], sink.url("/wf/a"));
+    assert_eq!(run["label"], "nightly");
+    assert_eq!(run["steps"][0]["steps"][0]["out"], "{\"n\":1}");
+    let (ok, out, err) = ferry_cli(&ferry, &["workflows", "show", "wfr_cli-a"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("RUN_STARTED") && out.contains("Initial"),
+        "{out}"
+    );
+    let (ok, _, err) = ferry_cli(&ferry, &["workflows", "show", "wfr_none"]).await;
+    assert!(!ok && err.contains("not found"), "{err}");
+
+    let (ok, out, err) = ferry_cli(&ferry, &["workflows", "cancel", "wfr_cli-a"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "cancelled 1 run(s)");
+    let cancelled = ferry_cli_json(&ferry, &["workflows", "list", "--state", "canceled"]).await;
+    assert_eq!(cancelled["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(cancelled["runs"][0]["workflowRunId"], "wfr_cli-a");
+
+    let by_prefix = ferry_cli_json(
+        &ferry,
+        &["workflows", "cancel", "--url-prefix", &sink.url("/wf/")],
+    )
+    .await;
+    assert_eq!(by_prefix["cancelled"], 1, "wfr_cli-b; wfr_cli-a had ended");
+    let all = ferry_cli_json(&ferry, &["workflows", "cancel", "--all"]).await;
+    assert_eq!(all["cancelled"], 1, "wfr_cli-c");
+    let page = ferry_cli_json(&ferry, &["workflows", "list", "--count", "2"]).await;
+    assert_eq!(page["runs"].as_array().unwrap().len(), 2);
+    let cursor = page["cursor"].as_str().expect("a next page");
+    let rest = ferry_cli_json(
+        &ferry,
+        &["workflows", "list", "--count", "2", "--cursor", cursor],
+    )
+    .await;
+    assert_eq!(rest["runs"][0]["workflowRunId"], "wfr_cli-a");
+    assert!(rest.get("cursor").is_none(), "{rest}");
+    let (ok, _, err) = ferry_cli(&ferry, &["workflows", "cancel"]).await;
+    assert!(!ok, "naming no runs is refused: {err}");
+}

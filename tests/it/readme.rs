@@ -53,7 +53,7 @@ use tokio::process::{Child, ChildStdout, Command};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+pub(crate) const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
 /// This file, which holds the Rust snippet.
 const THIS_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/it/readme.rs");
 const RUST_BEGIN: &str = "// README: rust begin";
@@ -72,7 +72,7 @@ const STDERR_LIMIT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(25);
 
 /// A README example made of two scripts run by an official SDK's runtime.
-struct ScriptExample {
+pub(crate) struct ScriptExample {
     /// The SDK directory: the scripts run from there, so they find the SDK.
     sdk_dir: &'static str,
     /// Exists once the SDK is installed.
@@ -85,10 +85,10 @@ struct ScriptExample {
     /// Settings of the runtime that the example does not depend on.
     runtime_env: &'static [(&'static str, &'static str)],
     /// The README fence language of the scripts.
-    language: &'static str,
+    pub(crate) language: &'static str,
 }
 
-const JS: ScriptExample = ScriptExample {
+pub(crate) const JS: ScriptExample = ScriptExample {
     sdk_dir: JS_DIR,
     installed: concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -101,7 +101,7 @@ const JS: ScriptExample = ScriptExample {
     language: "js",
 };
 
-const PYTHON: ScriptExample = ScriptExample {
+pub(crate) const PYTHON: ScriptExample = ScriptExample {
     sdk_dir: PY_DIR,
     installed: concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/py/.venv/bin/python"),
     interpreter: concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/py/.venv/bin/python"),
@@ -116,7 +116,7 @@ impl ScriptExample {
     /// Runs `script` with the SDK's runtime and nothing from this process's
     /// environment but `PATH`. Panics with the install command when the SDK
     /// is missing: these tests must never pass by not running.
-    fn command(&self, script: &str) -> Command {
+    pub(crate) fn command(&self, script: &str) -> Command {
         assert!(Path::new(self.installed).exists(), "{INSTALL_HINT}");
         let mut command = Command::new(self.interpreter);
         command
@@ -131,7 +131,7 @@ impl ScriptExample {
     }
 
     /// The script's text, as the README must quote it.
-    fn source(&self, script: &str) -> String {
+    pub(crate) fn source(&self, script: &str) -> String {
         let path = Path::new(self.sdk_dir).join(script);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
@@ -287,7 +287,7 @@ fn transcript(output: &Output) -> String {
 
 /// One fenced code block of the README.
 #[derive(Debug)]
-struct Fence {
+pub(crate) struct Fence {
     /// The word after the opening backticks, e.g. `js`.
     language: String,
     /// The lines between the fences, each ending in a newline.
@@ -295,7 +295,7 @@ struct Fence {
 }
 
 /// The fenced code blocks of a Markdown document, in order.
-fn fences(markdown: &str) -> Vec<Fence> {
+pub(crate) fn fences(markdown: &str) -> Vec<Fence> {
     let mut fences = Vec::new();
     let mut open: Option<Fence> = None;
     for line in markdown.lines() {
@@ -331,7 +331,7 @@ fn marked_region(source: &str, begin: &str, end: &str) -> String {
 
 /// Panics unless one of `fences` is a `language` block holding exactly
 /// `snippet`.
-fn check_quoted(fences: &[Fence], name: &str, language: &str, snippet: &str) {
+pub(crate) fn check_quoted(fences: &[Fence], name: &str, language: &str, snippet: &str) {
     let quoted = fences
         .iter()
         .any(|fence| fence.language == language && fence.text.trim_end() == snippet.trim_end());

@@ -31,7 +31,7 @@ pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// dropped.
 pub(crate) struct WorkflowApp {
     pub(crate) origin: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     _stdout: Lines<BufReader<ChildStdout>>,
     _child: Child,
 }
@@ -43,7 +43,7 @@ pub(crate) struct AppState {
 }
 
 impl WorkflowApp {
-    async fn start(ferry: &TestFerry) -> Self {
+    pub(crate) async fn start(ferry: &TestFerry) -> Self {
         Self::spawn(node("workflow-app.mjs"), ferry).await
     }
 
@@ -112,7 +112,7 @@ impl WorkflowApp {
     }
 }
 
-fn tenant() -> TenantId {
+pub(crate) fn tenant() -> TenantId {
     TenantId::new(TENANT).unwrap()
 }
 

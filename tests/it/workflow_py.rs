@@ -6,13 +6,14 @@
 //! itself, forwarding every header of that request (which Ferry drops where
 //! they cannot be forwarded). Each step body counts its executions.
 
-use ferry_sdk::PublishOptions;
+use ferry_sdk::{PublishOptions, WorkflowCancel, WorkflowRunQuery};
+use ferry_store::RunState;
 use ferry_tests::ferry::TestFerry;
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::sdk_py::python_script;
-use crate::workflow_js::{POLL, RUN_LIMIT, WorkflowApp};
+use crate::workflow_js::{POLL, RUN_LIMIT, WorkflowApp, run_in_state};
 
 /// Publishes `body` to the app's workflow `name` with an `X-User` header.
 async fn start(ferry: &TestFerry, app: &WorkflowApp, name: &str, body: &str, user: &str) {
@@ -77,4 +78,33 @@ async fn a_failing_python_workflow_calls_its_failure_function_once() {
     assert_eq!(failure["failResponse"], "py exploded");
     assert_eq!(failure["payload"], json!({"order": 7}));
     assert_eq!(failure["user"], "bob");
+}
+
+/// The Python SDK has no client for listing or cancelling runs; its runs
+/// are listed and cancelled through Ferry's API like any other.
+#[tokio::test]
+async fn a_python_run_is_listed_and_cancelled_through_the_api() {
+    let ferry = TestFerry::start().await;
+    let app = WorkflowApp::spawn(python_script("workflow_app.py"), &ferry).await;
+    start(&ferry, &app, "sleeper", "{}", "dora").await;
+    ran(&app, "sleeper/start").await;
+    let sdk = ferry.sdk();
+    let url = format!("{}/py/sleeper", app.origin);
+    let listed = sdk
+        .workflow_runs(&WorkflowRunQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.runs.len(), 1, "{listed:#?}");
+    let run = &listed.runs[0];
+    assert_eq!(
+        (run.workflow_url.as_str(), run.workflow_state.as_str()),
+        (url.as_str(), "RUN_STARTED")
+    );
+    let cancelled = sdk
+        .cancel_workflow_runs(&WorkflowCancel::UrlPrefix(format!("{}/py/", app.origin)))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.cancelled, 1);
+    run_in_state(&ferry, &run.workflow_run_id, RunState::Canceled).await;
+    assert_eq!(app.count("sleeper/woke").await, 0);
 }

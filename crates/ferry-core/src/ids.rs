@@ -74,6 +74,14 @@ impl MessageId {
         partition_of(&self.0[MESSAGE_PREFIX.len()..])
     }
 
+    /// When the id was made, Unix ms (the UUIDv7's time).
+    pub fn created_ms(&self) -> u64 {
+        let hex = &self.0[MESSAGE_PREFIX.len()..];
+        hex.get(..12)
+            .and_then(|t| u64::from_str_radix(t, 16).ok())
+            .unwrap_or(0)
+    }
+
     /// The id under which this message appears in the dead-letter queue.
     pub fn dlq_id(&self) -> DlqId {
         DlqId(format!("{DLQ_PREFIX}{}", &self.0[MESSAGE_PREFIX.len()..]))

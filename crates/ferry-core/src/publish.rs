@@ -140,6 +140,9 @@ pub struct WorkflowHeaders {
     pub call_type: CallType,
     /// Whether `Upstash-Retries` was given (else the run's retries apply).
     pub retries_set: bool,
+    /// `Upstash-Workflow-Invoke: true`: an Init message whose body is the
+    /// invoking run's envelope (`context.invoke`).
+    pub invoke: bool,
 }
 
 /// A publish header that cannot be honoured; the text goes to the client.
@@ -239,17 +242,19 @@ struct WorkflowFields {
     init: Option<String>,
     url: Option<String>,
     call_type: Option<String>,
+    invoke: Option<String>,
 }
 
 impl WorkflowFields {
     /// Takes `sub` (the name after `Upstash-Workflow-`); other workflow
-    /// headers (the SDK version, invoke markers) are for the app only.
+    /// headers (the SDK version, the invoke count) are for the app only.
     fn take(&mut self, sub: &str, value: &str) {
         let slot = match sub {
             "runid" => &mut self.run_id,
             "init" => &mut self.init,
             "url" => &mut self.url,
             "calltype" => &mut self.call_type,
+            "invoke" => &mut self.invoke,
             _ => return,
         };
         *slot = Some(value.trim().to_owned());
@@ -278,6 +283,7 @@ impl WorkflowFields {
         Ok(Some(WorkflowHeaders {
             call_type: self.call_type("Upstash")?,
             init: parse_bool(self.init.as_deref(), "Upstash-Workflow-Init")?,
+            invoke: parse_bool(self.invoke.as_deref(), "Upstash-Workflow-Invoke")?,
             url: self.url,
             run_id,
             retries_set,

@@ -501,3 +501,6 @@ mod label_keys {
 
 #[cfg(test)]
 mod tests;
+mod workflows;
+
+pub use workflows::{WorkflowInvoker, WorkflowRunList, WorkflowRunLog};

@@ -532,8 +532,9 @@ async fn finish_attempt<S: Store>(job: &Job<S>, msg: &StoredMessage, result: Att
     }
 }
 
-/// Marks the run of a message that failed for good as failed; its failure
-/// callback was created with the dead letter. A `context.call` request
+/// Marks the run of a message that failed for good as failed (telling the
+/// run that invoked it, if any); its failure callback was created with the
+/// dead letter. A `context.call` request
 /// that fails does not fail its run: its callback tells the app.
 async fn fail_run<S: Store>(job: &Job<S>, msg: &StoredMessage, now: u64) {
     let Some(workflow) = &msg.spec.workflow else {
@@ -542,12 +543,14 @@ async fn fail_run<S: Store>(job: &Job<S>, msg: &StoredMessage, now: u64) {
     if workflow.call_type == ferry_core::workflow::CallType::ToCallback {
         return;
     }
-    let ended = job
-        .work
-        .shared
-        .store
-        .end_workflow(&msg.spec.tenant, &workflow.run_id, &RunEnd::Failed, now)
-        .await;
+    let ended = ferry_store::end_workflow_run(
+        &job.work.shared.store,
+        &msg.spec.tenant,
+        &workflow.run_id,
+        &RunEnd::Failed,
+        now,
+    )
+    .await;
     match ended {
         Ok(_) => tracing::info!(workflow.run = %workflow.run_id, "workflow run failed"),
         Err(e) => {

@@ -54,6 +54,8 @@ mod schedules;
 mod serve;
 mod topics;
 mod workflow_events;
+mod workflow_invoke;
+mod workflow_runs;
 mod workflows;
 
 pub use auth::{Authenticated, TokenEntry, Tokens};
@@ -206,6 +208,9 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             "/v2/workflows/hooks/{user}/{run}/{event}",
             any(workflow_events::hook::<S>),
         )
+        .route("/v2/workflows/runs", delete(workflow_runs::cancel::<S>))
+        .route("/v2/workflows/events", get(workflow_runs::logs::<S>))
+        .route("/v2/workflows/logs", get(workflow_runs::logs::<S>))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready::<S>));
     let router = if state.cfg.metrics_on_api {

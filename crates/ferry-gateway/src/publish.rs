@@ -23,8 +23,8 @@ use tracing::Instrument;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::placement::partition_for;
-use crate::workflows;
 use crate::{AppState, now_ms};
+use crate::{workflow_invoke, workflows};
 
 pub(crate) const PUBLISH_PREFIX: &str = "/v2/publish/";
 
@@ -287,13 +287,14 @@ async fn publish_one<S: Store>(
 /// Places `request` and builds its message.
 pub(crate) async fn prepare<S: Store>(
     state: &AppState<S>,
-    request: PublishRequest,
+    mut request: PublishRequest,
 ) -> ApiResult<Prepared> {
     let Some(destination) = request.destination.clone() else {
         return Err(ApiError::Internal("publish without a destination".into()));
     };
     let dedup = dedup_key(&request, &destination);
     let workflow = request.opts.workflow.clone();
+    let envelope = workflow_invoke::take_envelope(workflow.as_ref(), &mut request.body)?;
     let partition = match &workflow {
         Some(wf) => workflows::partition(state, &request, wf)?,
         None => {
@@ -338,10 +339,13 @@ pub(crate) async fn prepare<S: Store>(
         flow_control: request.opts.flow_control,
         workflow: None,
     };
-    let workflow = match &workflow {
+    let mut workflow = match &workflow {
         Some(wf) => Some(workflows::prepare(state, wf, &mut spec).await?),
         None => None,
     };
+    if let (Some(envelope), Some(prepared)) = (envelope, workflow.as_mut()) {
+        workflow_invoke::attach(state, &spec, envelope, prepared).await?;
+    }
     Ok(Prepared {
         message: NewMessage {
             id,

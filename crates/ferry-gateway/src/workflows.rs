@@ -284,10 +284,9 @@ pub(crate) async fn end<S: Store>(
     } else {
         RunEnd::Success(body)
     };
-    let before = state
-        .store
-        .end_workflow(&tenant, &run_id, &end, crate::now_ms())
-        .await?;
+    let before =
+        ferry_store::end_workflow_run(&state.store, &tenant, &run_id, &end, crate::now_ms())
+            .await?;
     if before.is_none() && cancel {
         return Err(ApiError::not_found(format!(
             "workflow run {run_id} not found"

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use ferry_core::wire::{
     Cancelled, Deleted, DlqList, DlqMessage, DlqRetryResponse, Endpoint, Endpoints, ErrorBody,
     FlowControlInfo, GlobalParallelism, LogList, Message, PublishResponse, Queue, QueueUpsert,
-    Schedule, ScheduleCreated, SigningKeys, UrlGroup,
+    Schedule, ScheduleCreated, SigningKeys, UrlGroup, WorkflowRunList,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
@@ -227,6 +227,31 @@ pub struct CancelQuery {
     /// different keys must all match. No filters match every pending
     /// message of the tenant.
     pub filters: Vec<(String, String)>,
+}
+
+/// Which page of Upstash Workflow runs to list, and which runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkflowRunQuery {
+    /// The `cursor` of the previous page; `None` for the first page.
+    pub cursor: Option<String>,
+    /// Page size; the relay's default is 10 and its maximum 100.
+    pub count: Option<u32>,
+    /// Filters such as `("state", "RUN_STARTED")`, `("workflowRunId",
+    /// "wfr_…")`, `("workflowUrl", "https://…")` (an exact URL unless
+    /// `("workflowUrlExactMatch", "false")`), `("label", "…")` or
+    /// `("fromDate", "<Unix ms>")`; all must match.
+    pub filters: Vec<(String, String)>,
+}
+
+/// Which Upstash Workflow runs a cancel stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkflowCancel {
+    /// These runs.
+    Ids(Vec<String>),
+    /// Active runs whose URL starts with this.
+    UrlPrefix(String),
+    /// Every active run.
+    All,
 }
 
 /// A connection to one relay, authenticated with one API token.
@@ -640,6 +665,41 @@ impl Client {
         send(self.request(Method::PATCH, &["v2", "schedules", id, "resume"]))
             .await
             .map(drop)
+    }
+
+    /// Lists one page of Upstash Workflow runs, newest first, with their
+    /// steps.
+    pub async fn workflow_runs(&self, query: &WorkflowRunQuery) -> Result<WorkflowRunList> {
+        let request = self
+            .request(Method::GET, &["v2", "workflows", "logs"])
+            .query(&page_pairs(
+                query.cursor.as_deref(),
+                query.count,
+                None,
+                &query.filters,
+            ));
+        send_json(request).await
+    }
+
+    /// Cancels Upstash Workflow runs and reports how many this call
+    /// stopped (runs that had ended already do not count). A prefix or
+    /// `All` stops at most 1000 runs per call.
+    pub async fn cancel_workflow_runs(&self, which: &WorkflowCancel) -> Result<Cancelled> {
+        let pairs: Vec<(&str, String)> = match which {
+            WorkflowCancel::Ids(ids) => ids
+                .iter()
+                .map(|id| ("workflowRunIds", id.clone()))
+                .collect(),
+            WorkflowCancel::UrlPrefix(prefix) => vec![
+                ("workflowUrl", prefix.clone()),
+                ("count", "1000".to_owned()),
+            ],
+            WorkflowCancel::All => vec![("count", "1000".to_owned())],
+        };
+        let request = self
+            .request(Method::DELETE, &["v2", "workflows", "runs"])
+            .query(&pairs);
+        send_json(request).await
     }
 
     /// Lists one page of the event log: what happened to each message

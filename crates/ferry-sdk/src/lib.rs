@@ -2,7 +2,7 @@
 //!
 //! - [`Client`] publishes messages (to a URL or a URL group) and manages
 //!   them (messages, dead letters, URL groups, queues, schedules, flow
-//!   control, logs, signing keys) over the QStash v2 REST API.
+//!   control, logs, workflow runs, signing keys) over the QStash v2 REST API.
 //! - [`Receiver`] checks the `Upstash-Signature` of a delivery in the
 //!   destination handler.
 //!
@@ -17,7 +17,7 @@ pub mod verify;
 
 pub use client::{
     CancelQuery, Client, DlqOrder, DlqQuery, Error, FlowControl, FlowPin, LogOrder, LogQuery,
-    PublishOptions, Result, ScheduleOptions,
+    PublishOptions, Result, ScheduleOptions, WorkflowCancel, WorkflowRunQuery,
 };
 pub use ferry_core::wire;
 pub use http::Method;

@@ -116,6 +116,11 @@ impl Keys {
         format!("{}:wflook:{tenant}:{run_id}", self.partition(p))
     }
 
+    /// The tenant's run index in partition `p` (see `run_index`).
+    pub(crate) fn workflow_index(&self, p: Partition, tenant: &TenantId) -> String {
+        format!("{}:wfruns:{tenant}", self.partition(p))
+    }
+
     pub(crate) fn schedule(&self, p: Partition, tenant: &TenantId, id: &str) -> String {
         format!("{}:schedule:{tenant}:{id}", self.partition(p))
     }

@@ -39,6 +39,7 @@
 //! | `<prefix>:v1:{t:<tenant>}:flows` | hash | the tenant's flow-control keys: key = number of the partition holding it; entries of expired keys are dropped when listed |
 //! | `<prefix>:v1:{p<n>}:wf:<tenant>:<run id>`, `…:wfsteps:<tenant>:<run id>` | hash, list | an Upstash Workflow run and its step list, in the run's partition (see the `workflows` module) |
 //! | `<prefix>:v1:{p<n>}:wfwait:<tenant>:<run id>`, `…:wfwaiting:<tenant>`, `…:wflook:<tenant>:<run id>` | hash, sorted set, hash | a run's waiters, the partition's index of them by event, and a run's lookback events (see the `waiters` module) |
+//! | `<prefix>:v1:{p<n>}:wfruns:<tenant>` | sorted set | the tenant's runs created in the partition, by creation time (see the `run_index` module) |
 //! | `<prefix>:v1:{t:<tenant>}:home` | string | the number of the tenant's home partition, which holds its new queues and flow-control keys (see [Placement](#placement)) |
 //!
 //! # Transitions
@@ -170,6 +171,7 @@ mod dlq;
 pub mod events;
 mod flows;
 mod groups;
+mod invoke;
 mod keys;
 mod leases;
 mod memory;
@@ -179,6 +181,7 @@ mod placement;
 mod queues;
 mod record;
 mod redis_store;
+mod run_index;
 mod schedules;
 mod scripts;
 pub mod server_stats;
@@ -190,11 +193,13 @@ pub use dlq::{DlqFilter, DlqPage, DlqQuery};
 pub use events::{EventDetail, EventFilter, EventPage, EventQuery, EventState, LoggedEvent};
 pub use flows::{FlowChange, FlowKey, FlowSlot};
 pub use groups::{EndpointSelection, GroupEndpoint, UrlGroup};
+pub use invoke::{Invoker, end_workflow_run};
 pub use memory::{MemoryConfig, MemoryKeyRotations, MemoryReader, MemoryStore};
 pub use paging::{Order, valid_cursor};
 pub use pending::{MessageFilter, PendingMessage, Place};
 pub use queues::{Queue, QueueSettings};
 pub use redis_store::{RedisConfig, RedisKeyRotations, RedisReader, RedisStore};
+pub use run_index::{RunFilter, RunPage, RunQuery, parse_member as parse_run_cursor};
 pub use schedules::{DueSchedule, LAST_IDS_KEPT, Schedule, ScheduleDef, schedule_partition};
 pub use waiters::{
     EventStored, MAX_LOOKBACK_EVENTS, NewWaiter, Resolution, Resolved, ResolvedBy, WaitOutcome,
@@ -849,6 +854,17 @@ pub trait Store: Clone + Send + Sync + 'static {
         max_run_bytes: u64,
     ) -> impl Future<Output = Result<RunPublish>> + Send;
 
+    /// Stores an invoked run's result as a later message of its invoking
+    /// run, as [`Store::workflow_publish`] does, once per `told` token: the
+    /// run records the token, and a repeat stores nothing and answers
+    /// [`RunPublish::Deduplicated`]. See the `invoke` module.
+    fn workflow_tell(
+        &self,
+        msg: &NewMessage,
+        told: &str,
+        max_run_bytes: u64,
+    ) -> impl Future<Output = Result<RunPublish>> + Send;
+
     /// The tenant's run `run_id`, with its step list.
     fn workflow_run(
         &self,
@@ -897,4 +913,23 @@ pub trait Store: Clone + Send + Sync + 'static {
         tenant: &TenantId,
         event_id: &str,
     ) -> impl Future<Output = Result<Vec<Waiter>>> + Send;
+    /// [`Store::end_workflow`] for the run created at `created_at` only: a
+    /// run since started under the same id is left as it is, and the
+    /// answer is `None`, as for no run.
+    fn end_workflow_generation(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        created_at: u64,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<RunState>>> + Send;
+
+    /// A page of the tenant's runs, newest first, with their step lists
+    /// (see the `run_index` module).
+    fn workflow_runs(
+        &self,
+        tenant: &TenantId,
+        query: &RunQuery,
+    ) -> impl Future<Output = Result<RunPage>> + Send;
 }

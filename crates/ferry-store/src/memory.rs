@@ -35,6 +35,7 @@ use tokio::time::Instant;
 use crate::dlq::{self, DlqEntry, DlqPage, DlqQuery};
 use crate::events::{self, EventEntry, EventPage, EventQuery, LoggedEvent};
 use crate::paging::{Order, Source, Start};
+use crate::run_index::{RunPage, RunQuery};
 use crate::schedules::{DueSchedule, Schedule, ScheduleDef};
 use crate::waiters::{EventStored, NewWaiter, Resolution, Resolved, WaitOutcome, Waiter};
 use crate::workflows::{NewRun, RunEnd, RunPublish, RunState, WorkflowRun};
@@ -519,7 +520,18 @@ impl Store for MemoryStore {
         run: Option<&NewRun>,
         max_run_bytes: u64,
     ) -> Result<RunPublish> {
-        Ok(self.state().workflow_publish(msg, run, max_run_bytes))
+        Ok(self.state().workflow_publish(msg, run, None, max_run_bytes))
+    }
+
+    async fn workflow_tell(
+        &self,
+        msg: &NewMessage,
+        told: &str,
+        max_run_bytes: u64,
+    ) -> Result<RunPublish> {
+        Ok(self
+            .state()
+            .workflow_publish(msg, None, Some(told), max_run_bytes))
     }
 
     async fn workflow_run(&self, tenant: &TenantId, run_id: &str) -> Result<Option<WorkflowRun>> {
@@ -533,7 +545,24 @@ impl Store for MemoryStore {
         end: &RunEnd,
         now_ms: u64,
     ) -> Result<Option<RunState>> {
-        Ok(self.state().end_workflow(tenant, run_id, end, now_ms))
+        Ok(self.state().end_workflow(tenant, run_id, None, end, now_ms))
+    }
+
+    async fn end_workflow_generation(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        created_at: u64,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> Result<Option<RunState>> {
+        Ok(self
+            .state()
+            .end_workflow(tenant, run_id, Some(created_at), end, now_ms))
+    }
+
+    async fn workflow_runs(&self, tenant: &TenantId, query: &RunQuery) -> Result<RunPage> {
+        Ok(self.state().workflow_runs(tenant, query, wall_ms()))
     }
 
     async fn workflow_wait(&self, wait: &NewWaiter) -> Result<WaitOutcome> {

@@ -25,6 +25,7 @@ use redis::{AsyncCommands, Value};
 mod flows;
 mod leases;
 mod placement;
+mod run_index;
 mod waiters;
 mod workflows;
 
@@ -35,6 +36,7 @@ use crate::events::{
 use crate::keys::{GROUP, Keys};
 use crate::paging::{EntryPos, Order, Source, Start};
 use crate::record::{RawHash, decode};
+use crate::run_index::{RunPage, RunQuery};
 use crate::schedules::{self, DueSchedule, Schedule, ScheduleDef, schedule_partition};
 use crate::scripts;
 use crate::waiters::{EventStored, NewWaiter, Resolution, Resolved, WaitOutcome, Waiter};
@@ -1394,7 +1396,17 @@ impl Store for RedisStore {
         run: Option<&NewRun>,
         max_run_bytes: u64,
     ) -> Result<RunPublish> {
-        self.publish_workflow(msg, run, max_run_bytes).await
+        self.publish_workflow(msg, run, None, max_run_bytes).await
+    }
+
+    async fn workflow_tell(
+        &self,
+        msg: &NewMessage,
+        told: &str,
+        max_run_bytes: u64,
+    ) -> Result<RunPublish> {
+        self.publish_workflow(msg, None, Some(told), max_run_bytes)
+            .await
     }
 
     async fn workflow_run(&self, tenant: &TenantId, run_id: &str) -> Result<Option<WorkflowRun>> {
@@ -1408,7 +1420,23 @@ impl Store for RedisStore {
         end: &RunEnd,
         now_ms: u64,
     ) -> Result<Option<RunState>> {
-        self.end_run(tenant, run_id, end, now_ms).await
+        self.end_run(tenant, run_id, None, end, now_ms).await
+    }
+
+    async fn end_workflow_generation(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        created_at: u64,
+        end: &RunEnd,
+        now_ms: u64,
+    ) -> Result<Option<RunState>> {
+        self.end_run(tenant, run_id, Some(created_at), end, now_ms)
+            .await
+    }
+
+    async fn workflow_runs(&self, tenant: &TenantId, query: &RunQuery) -> Result<RunPage> {
+        self.list_workflow_runs(tenant, query).await
     }
 
     async fn workflow_wait(&self, wait: &NewWaiter) -> Result<WaitOutcome> {

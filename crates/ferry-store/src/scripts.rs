@@ -81,3 +81,4 @@ script!(WORKFLOW_WAIT, "workflow_wait.lua");
 script!(WORKFLOW_RESOLVE, "workflow_resolve.lua");
 script!(WORKFLOW_TIMEOUT, "workflow_timeout.lua");
 script!(WORKFLOW_EVENT, "workflow_event.lua");
+script!(RUN_INDEX_PRUNE, "run_index_prune.lua");

@@ -7,7 +7,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `<prefix>:v1:{p<n>}:wf:<tenant>:<run id>` | hash | `state` (`RUN_STARTED`, `RUN_SUCCESS`, `RUN_FAILED`, `RUN_CANCELED`), `url`, `created` (ms), `headers` (JSON user headers of the trigger), `config` (JSON [`RunConfig`]), `invoker`, `size` (bytes of the step list), and once ended `completed` (ms) and `response` |
+//! | `<prefix>:v1:{p<n>}:wf:<tenant>:<run id>` | hash | `state` (`RUN_STARTED`, `RUN_SUCCESS`, `RUN_FAILED`, `RUN_CANCELED`), `url`, `created` (ms), `headers` (JSON user headers of the trigger), `config` (JSON [`RunConfig`]), `invoker`, `size` (bytes of the step list), `told:<invoked run id>:<its created ms>` (ms, one per invoked run's result stored, see the `invoke` module), and once ended `completed` (ms) and `response` |
 //! | `<prefix>:v1:{p<n>}:wfsteps:<tenant>:<run id>` | list | the run's raw steps in append order; entry 0 is the initial payload |
 //!
 //! A run's waiters and lookback events (`wfwait`, `wfwaiting`, `wflook`)
@@ -96,7 +96,9 @@ pub struct NewRun {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunPublish {
     Created,
-    /// An Init message for a run that is active: nothing was stored.
+    /// Stored already: an Init message for a run that is active, or an
+    /// invoked run's result whose told token the run has recorded
+    /// ([`crate::Store::workflow_tell`]). Nothing was stored.
     Deduplicated,
     /// The run does not exist or has ended: nothing was stored.
     Inactive,

@@ -21,7 +21,7 @@ pub const EXIT_BAD_CONFIG: u8 = 64;
                   a signed request, with retries and a dead-letter queue.\n\n\
                   Try it with `ferry dev` (no Redis needed); run it in production with \
                   `ferry serve --config ferry.toml`; operate it with the \
-                  publish, dlq, messages, keys, topics, queues, schedules, flow-control and logs \
+                  publish, dlq, messages, keys, topics, queues, schedules, flow-control, logs and workflows \
                   commands, which talk to a running \
                   gateway (set FERRY_URL and FERRY_TOKEN)."
 )]

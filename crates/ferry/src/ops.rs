@@ -1,6 +1,6 @@
 //! Operator commands: `ferry publish`, `ferry dlq …`, `ferry messages …`,
 //! `ferry keys …`, `ferry topics …`, `ferry queues …`, `ferry schedules …`,
-//! `ferry flow-control …` and `ferry logs`.
+//! `ferry flow-control …`, `ferry logs` and `ferry workflows …`.
 //!
 //! They talk to a running gateway over its HTTP API through `ferry-sdk`, never
 //! to Redis, so they work against any deployment the operator can reach and
@@ -17,6 +17,7 @@ pub mod publish;
 pub mod queues;
 pub mod schedules;
 pub mod topics;
+pub mod workflows;
 
 use anyhow::Context as _;
 use ferry_sdk::Client;
@@ -112,6 +113,9 @@ pub enum OpsCommand {
     /// Show the event log, newest first: what happened to each message and
     /// when; --follow keeps printing new lines
     Logs(logs::LogsArgs),
+    /// List, inspect and cancel Upstash Workflow runs
+    #[command(subcommand)]
+    Workflows(workflows::WorkflowsCommand),
 }
 
 /// Runs one operator command against the gateway named in `args`.
@@ -128,6 +132,7 @@ pub async fn run(args: &OpsArgs, cmd: OpsCommand) -> anyhow::Result<()> {
         OpsCommand::Schedules(schedules) => schedules::run(&client, schedules, format).await,
         OpsCommand::FlowControl(flows) => flow_control::run(&client, flows, format).await,
         OpsCommand::Logs(logs) => logs::run(&client, &logs, format).await,
+        OpsCommand::Workflows(workflows) => workflows::run(&client, workflows, format).await,
     }
 }
 

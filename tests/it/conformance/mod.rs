@@ -19,10 +19,12 @@ mod ownership;
 mod queue_flows;
 mod queues;
 mod quotas;
+mod run_index;
 mod schedules;
 mod signing_keys;
 mod tenancy;
 mod waiters;
+mod workflow_invoke;
 mod workflows;
 
 /// Declares each case once per backend: `memory::<case>`, `redis::<case>`
@@ -128,6 +130,12 @@ conformance!(
     waiters::a_lookback_event_waits_for_its_wait,
     waiters::a_runs_end_takes_its_waiters,
     waiters::a_waits_timeout_counts_in_its_tenants_backlog,
+    workflow_invoke::an_invoked_run_tells_its_invoker_once,
+    workflow_invoke::an_ended_invoker_drops_the_result,
+    workflow_invoke::telling_twice_stores_the_result_once,
+    workflow_invoke::an_interrupted_end_is_completed_once_by_its_retry,
+    workflow_invoke::a_stale_generation_does_not_end_a_new_run,
+    run_index::runs_are_listed_newest_first_by_cursor,
     groups::a_group_holds_at_most_its_bound_of_endpoints,
     quotas::one_tenants_full_quota_leaves_the_others_room,
     quotas::waiting_in_a_paused_queue_or_under_a_flow_key_counts,

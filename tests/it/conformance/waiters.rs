@@ -6,8 +6,8 @@ use bytes::Bytes;
 use ferry_core::ids::{Partition, TenantId};
 use ferry_core::workflow::{CallType, raw_step};
 use ferry_store::{
-    BacklogBound, EventStored, PublishOutcome, NewMessage, NewWaiter, Resolution, Resolved, ResolvedBy, RunEnd, RunPublish,
-    Store, WaitOutcome, Waiter, run_partition,
+    BacklogBound, EventStored, NewMessage, NewWaiter, PublishOutcome, Resolution, Resolved,
+    ResolvedBy, RunEnd, RunPublish, Store, WaitOutcome, Waiter, run_partition,
 };
 
 use crate::conformance::backend::{Backend, Settings};

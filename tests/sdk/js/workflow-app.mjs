@@ -10,6 +10,8 @@
 //                     -> client.trigger(...) -> {workflowRunId}
 //   POST /__notify    {eventId, eventData, workflowRunId} -> client.notify(...)
 //   GET /__waiters?eventId=...  -> client.getWaiters(...)
+//   POST /__cancel    the body as client.cancel's argument -> its answer
+//   POST /__logs      the body as client.logs' argument -> its answer
 //   GET /__state      {counts, seen}: how often each step body ran, and what it saw
 //
 // Prints `listening <port>` once it accepts requests.
@@ -106,6 +108,70 @@ const workflows = {
         };
       },
     },
+  ),
+  // context.invoke: one child that succeeds, one that fails for good.
+  invoker: serve(
+    async (context) => {
+      const ok = await context.invoke("invoke-ok", {
+        workflow: { workflowId: "child-ok" },
+        body: "child-input",
+        headers: { "x-from": "parent" },
+      });
+      const failed = await context.invoke("invoke-failing", {
+        workflow: { workflowId: "child-failing" },
+        body: { n: 9 },
+        retries: 0,
+      });
+      await context.run("after", () => {
+        bump("invoker/after");
+        seen.invoke = { ok, failed };
+      });
+      return "parent done";
+    },
+    { env },
+  ),
+  "child-ok": serve(
+    async (context) => {
+      const got = await context.run("child-step", () => {
+        bump("child-ok/step");
+        return { input: context.requestPayload, from: context.headers.get("x-from") };
+      });
+      return { childResult: got };
+    },
+    { env },
+  ),
+  "child-failing": serve(
+    async (context) => {
+      await context.run("child-step", () => {
+        bump("child-failing/step");
+        throw new Error("child exploded");
+      });
+    },
+    {
+      env,
+      failureFunction: async ({ context, failStatus }) => {
+        bump("child-failing/failure");
+        seen.childFailure = { failStatus, payload: context.requestPayload };
+      },
+    },
+  ),
+  // context.cancel: the step after it never runs.
+  "self-cancel": serve(
+    async (context) => {
+      await context.run("before", () => bump("self-cancel/before"));
+      await context.cancel();
+      await context.run("never", () => bump("self-cancel/never"));
+    },
+    { env },
+  ),
+  // Sleeps long enough for client.cancel to stop it.
+  sleeper: serve(
+    async (context) => {
+      await context.run("start", () => bump("sleeper/start"));
+      await context.sleep("long", 30);
+      await context.run("woke", () => bump("sleeper/woke"));
+    },
+    { env },
   ),
   once: serve(
     async (context) => {
@@ -236,6 +302,8 @@ const server = http.createServer(async (req, res) => {
       const eventId = new URL(req.url, origin).searchParams.get("eventId");
       return json(res, 200, await client.getWaiters({ eventId }));
     }
+    if (path === "/__cancel") return json(res, 200, await client.cancel(JSON.parse(body.toString())));
+    if (path === "/__logs") return json(res, 200, await client.logs(JSON.parse(body.toString())));
     if (path === "/__state") return json(res, 200, { counts, seen });
     json(res, 404, { error: "not found" });
   } catch (error) {

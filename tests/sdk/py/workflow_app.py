@@ -5,6 +5,7 @@ Driven by tests/it/workflow_py.rs.
 Routes:
   /py/main          run -> sleep(1) -> call(/echo) -> final step
   /py/failing       a step that raises; its failure function records what it got
+  /py/sleeper       a step, then a 30 s sleep (long enough to be cancelled), then a step
   /echo             a third party for context.call: 201 with the request echoed
   GET /__state      {"counts", "seen"}: how often each step body ran, and what it saw
 
@@ -97,7 +98,14 @@ def failure_function(context, fail_status, fail_response, fail_headers):
     }
 
 
+def sleeper(context):
+    context.run("start", lambda: bump("sleeper/start"))
+    context.sleep("long", 30)
+    context.run("woke", lambda: bump("sleeper/woke"))
+
+
 WORKFLOWS = {
+    "sleeper": serve(sleeper, env=ENV)["handler"],
     "main": serve(main, env=ENV)["handler"],
     "failing": serve(failing, env=ENV, retries=0, failure_function=failure_function)[
         "handler"

@@ -50,3 +50,17 @@ fn names_follow_the_qstash_character_set() {
         assert!(validate_name(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn message_ids_tell_when_they_were_made() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let id = MessageId::generate(Partition(1));
+    let made = id.created_ms();
+    assert!(
+        made >= before && made < before + 60_000,
+        "{made} vs {before}"
+    );
+}

@@ -314,6 +314,28 @@ fn webhook_mode_forwards_every_header_but_credentials_and_framing() {
 }
 
 #[test]
+fn workflow_invoke_marks_an_envelope() {
+    let invoke = |value: &str| {
+        ok(&[
+            ("upstash-workflow-runid", "wfr_child"),
+            ("upstash-workflow-init", "true"),
+            ("upstash-workflow-invoke", value),
+        ])
+        .workflow
+        .map(|w| w.invoke)
+    };
+    assert_eq!(invoke("true"), Some(true));
+    assert_eq!(invoke("false"), Some(false));
+    assert!(
+        err(&[
+            ("upstash-workflow-runid", "wfr_child"),
+            ("upstash-workflow-invoke", "yes"),
+        ])
+        .contains("Upstash-Workflow-Invoke")
+    );
+}
+
+#[test]
 fn workflow_headers_configure_the_run_and_its_callbacks() {
     let o = ok(&[
         ("upstash-workflow-runid", "wfr_abc"),
@@ -345,6 +367,7 @@ fn workflow_headers_configure_the_run_and_its_callbacks() {
             url: Some("https://app.example.com/wf".into()),
             call_type: CallType::ToCallback,
             retries_set: true,
+            invoke: false,
         })
     );
     assert!(

@@ -20,6 +20,7 @@ mod bulk_cancel;
 mod flows;
 mod leases;
 mod queues;
+mod run_index;
 mod waiters;
 mod workflows;
 

@@ -8,6 +8,7 @@ use ferry_core::workflow::raw_step_message_id;
 use super::RedisStore;
 use crate::events::EventDetail;
 use crate::record::RawHash;
+use crate::run_index::index_member;
 use crate::workflows::{
     NewRun, RUN_RETENTION, RunEnd, RunPublish, RunState, WorkflowRun, delivers_step_list,
     prepare_step_body, run_partition,
@@ -19,6 +20,7 @@ impl RedisStore {
         &self,
         msg: &NewMessage,
         run: Option<&NewRun>,
+        told: Option<&str>,
         max_run_bytes: u64,
     ) -> Result<RunPublish> {
         let tenant = &msg.spec.tenant;
@@ -52,6 +54,7 @@ impl RedisStore {
             .key(self.keys.delayed(p))
             .key(self.keys.events(p, tenant))
             .key(self.keys.backlog(p))
+            .key(self.keys.workflow_index(p, tenant))
             .arg(msg.id.as_str())
             .arg(tenant.as_str())
             .arg(self.message_args(msg)?)
@@ -69,7 +72,9 @@ impl RedisStore {
             .arg(headers)
             .arg(config)
             .arg(invoker)
-            .arg(self.cfg.max_tenant_backlog_per_partition);
+            .arg(self.cfg.max_tenant_backlog_per_partition)
+            .arg(index_member(created, &workflow.run_id))
+            .arg(told.unwrap_or_default());
         let reply: Vec<String> = invocation.invoke_async(&mut self.publishing_conn()).await?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(RunPublish::Created),
@@ -141,9 +146,11 @@ impl RedisStore {
         &self,
         tenant: &TenantId,
         run_id: &str,
+        generation: Option<u64>,
         end: &RunEnd,
         now_ms: u64,
     ) -> Result<Option<RunState>> {
+        let generation = generation.map(|g| g.to_string()).unwrap_or_default();
         let p = run_partition(tenant, run_id, self.cfg.partitions);
         loop {
             // Cancel names the hashes of the run's messages; the script
@@ -181,7 +188,8 @@ impl RedisStore {
                 .arg(Self::millis(RUN_RETENTION))
                 .arg(self.events_retention())
                 .arg(steps.len())
-                .arg(run_id);
+                .arg(run_id)
+                .arg(&generation);
             for id in &ids {
                 invocation.key(self.keys.msg(id)).arg(id.as_str());
             }

@@ -105,7 +105,7 @@ impl State {
             }
             _ => Admission::Bounded,
         };
-        match self.append_step(msg, None, max_run_bytes, admission) {
+        match self.append_step(msg, None, None, max_run_bytes, admission) {
             RunPublish::Created => {}
             RunPublish::TooLarge => return Resolved::TooLarge,
             RunPublish::BacklogFull(bound) => return Resolved::BacklogFull(bound),

@@ -2,6 +2,8 @@
 //! [`crate::workflows`]). Each method is one transition under the state's
 //! lock, as each script is one step in Redis.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use ferry_core::ids::{MessageId, TenantId};
 use ferry_core::workflow::{RunConfig, raw_step, raw_step_message_id};
@@ -17,13 +19,15 @@ use crate::{NewMessage, StoredMessage};
 #[derive(Debug)]
 pub(super) struct Run {
     url: String,
-    created_at: u64,
+    pub(super) created_at: u64,
     state: RunState,
     completed_at: Option<u64>,
     response: Option<Bytes>,
     user_headers: Vec<(String, String)>,
     config: RunConfig,
     invoker: Option<String>,
+    /// The told tokens of the invoked runs' results stored.
+    told: HashSet<String>,
     steps: Vec<String>,
     /// Bytes of the step list.
     size: u64,
@@ -42,6 +46,7 @@ impl Run {
             user_headers: run.user_headers.clone(),
             config: run.config.clone(),
             invoker: run.invoker.clone(),
+            told: HashSet::new(),
             steps: Vec::new(),
             size: 0,
             expires_at: None,
@@ -63,6 +68,28 @@ impl Run {
     pub(super) fn has(&self, entry: &str) -> bool {
         self.steps.iter().any(|s| s == entry)
     }
+
+    /// The run as the store shows it.
+    pub(super) fn view(&self, tenant: &TenantId, run_id: &str) -> WorkflowRun {
+        WorkflowRun {
+            tenant: tenant.clone(),
+            run_id: run_id.to_owned(),
+            url: self.url.clone(),
+            created_at: self.created_at,
+            state: self.state,
+            completed_at: self.completed_at,
+            response: self.response.clone(),
+            user_headers: self.user_headers.clone(),
+            config: self.config.clone(),
+            invoker: self.invoker.clone(),
+            steps: self.steps.clone(),
+        }
+    }
+
+    /// Whether the run is past its retention.
+    pub(super) fn expired(&self, now_ms: u64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now_ms)
+    }
 }
 
 fn key(tenant: &TenantId, run_id: &str) -> (TenantId, String) {
@@ -82,18 +109,20 @@ impl State {
         &mut self,
         msg: &NewMessage,
         new_run: Option<&NewRun>,
+        told: Option<&str>,
         max_run_bytes: u64,
     ) -> RunPublish {
-        self.append_step(msg, new_run, max_run_bytes, Admission::Bounded)
+        self.append_step(msg, new_run, told, max_run_bytes, Admission::Bounded)
     }
 
-    /// Appends `msg` to its run and stores it; `admission` says whether the
-    /// backlog bounds apply (not to a message taking the place of one the
-    /// same call removes).
+    /// Appends `msg` to its run and stores it (once per `told` token);
+    /// `admission` says whether the backlog bounds apply (not to a message
+    /// taking the place of one the same call removes).
     pub(super) fn append_step(
         &mut self,
         msg: &NewMessage,
         new_run: Option<&NewRun>,
+        told: Option<&str>,
         max_run_bytes: u64,
         admission: Admission,
     ) -> RunPublish {
@@ -102,9 +131,13 @@ impl State {
         };
         let key = key(&msg.spec.tenant, &workflow.run_id);
         let now_ms = msg.spec.created_at;
-        let active = self
-            .live_run(&key, now_ms)
-            .is_some_and(|r| r.state == RunState::Started);
+        let run = self.live_run(&key, now_ms);
+        if let Some(told) = told
+            && run.as_ref().is_some_and(|r| r.told.contains(told))
+        {
+            return RunPublish::Deduplicated;
+        }
+        let active = run.is_some_and(|r| r.state == RunState::Started);
         match (new_run, active) {
             (Some(_), true) => return RunPublish::Deduplicated,
             (None, false) => return RunPublish::Inactive,
@@ -140,6 +173,7 @@ impl State {
         };
         run.steps.push(entry);
         run.size = size;
+        run.told.extend(told.map(str::to_owned));
         self.create_published(msg);
         RunPublish::Created
     }
@@ -151,29 +185,20 @@ impl State {
         now_ms: u64,
     ) -> Option<WorkflowRun> {
         let run = self.live_run(&key(tenant, run_id), now_ms)?;
-        Some(WorkflowRun {
-            tenant: tenant.clone(),
-            run_id: run_id.to_owned(),
-            url: run.url.clone(),
-            created_at: run.created_at,
-            state: run.state,
-            completed_at: run.completed_at,
-            response: run.response.clone(),
-            user_headers: run.user_headers.clone(),
-            config: run.config.clone(),
-            invoker: run.invoker.clone(),
-            steps: run.steps.clone(),
-        })
+        Some(run.view(tenant, run_id))
     }
 
     pub(in crate::memory) fn end_workflow(
         &mut self,
         tenant: &TenantId,
         run_id: &str,
+        generation: Option<u64>,
         end: &RunEnd,
         now_ms: u64,
     ) -> Option<RunState> {
-        let run = self.live_run(&key(tenant, run_id), now_ms)?;
+        let run = self
+            .live_run(&key(tenant, run_id), now_ms)
+            .filter(|r| generation.is_none_or(|created| r.created_at == created))?;
         let before = run.state;
         if before != RunState::Started {
             return Some(before);
@@ -226,11 +251,7 @@ impl State {
     /// The run unless it is absent or past its retention, which is
     /// forgotten here (expiry is lazy, as for dead letters).
     pub(super) fn live_run(&mut self, key: &(TenantId, String), now_ms: u64) -> Option<&mut Run> {
-        if self
-            .workflows
-            .get(key)
-            .is_some_and(|r| r.expires_at.is_some_and(|at| at <= now_ms))
-        {
+        if self.workflows.get(key).is_some_and(|r| r.expired(now_ms)) {
             self.workflows.remove(key);
         }
         self.workflows.get_mut(key)
