@@ -202,13 +202,25 @@ async fn python_suite(options: TestOptions) {
     assert!(passed > 0, "{}", run.stdout);
 
     let expected = run.expected_deliveries();
-    let requests = sink.wait_for_requests(expected.len(), DELIVERY_LIMIT).await;
+    sink.wait_for_requests(expected.len(), DELIVERY_LIMIT).await;
     sink.assert_quiet(QUIET).await;
-    assert_eq!(
-        sink.n_requests(),
-        expected.len(),
-        "only the announced deliveries arrive"
-    );
+    let requests = sink.requests();
+    // Delivery is at least once: a repeat of an announced delivery is
+    // allowed (and reported), anything else arriving is not.
+    for request in &requests {
+        assert!(
+            expected.iter().any(|d| d.matches(request)),
+            "only the announced deliveries arrive, but {} {} did",
+            request.method,
+            request.uri
+        );
+    }
+    if requests.len() > expected.len() {
+        eprintln!(
+            "{} repeated deliveries of announced messages",
+            requests.len() - expected.len()
+        );
+    }
     for delivery in &expected {
         let Some(request) = requests.iter().find(|r| delivery.matches(r)) else {
             panic!("{delivery:?} never arrived; the sink got {requests:#?}");

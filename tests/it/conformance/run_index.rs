@@ -4,24 +4,15 @@
 
 use bytes::Bytes;
 use ferry_core::ids::TenantId;
-use ferry_core::workflow::{CallType, RunConfig, WorkflowRef};
-use ferry_store::{
-    NewRun, RunEnd, RunFilter, RunPublish, RunQuery, RunState, Store, run_partition,
-};
+use ferry_core::workflow::RunConfig;
+use ferry_store::{NewRun, RunEnd, RunFilter, RunQuery, RunState, Store};
 
 use crate::conformance::backend::{Backend, Settings};
-use crate::conformance::fixture::{delayed, now_ms, tenant, within};
+use crate::conformance::fixture::{now_ms, tenant, within};
+use crate::conformance::workflows::start_run;
 
 /// Creates `run_id` at `created_at` with `url` and `label`.
 async fn start<S: Store>(store: &S, tenant: &TenantId, run_id: &str, created_at: u64, url: &str) {
-    let p = run_partition(tenant, run_id, store.partitions());
-    let mut msg = delayed(tenant, p.0, "{}", 0);
-    msg.spec.workflow = Some(WorkflowRef {
-        run_id: run_id.into(),
-        call_type: CallType::Step,
-        run_created_at: created_at,
-        wait_event: None,
-    });
     let run = NewRun {
         run_id: run_id.into(),
         url: url.into(),
@@ -33,10 +24,7 @@ async fn start<S: Store>(store: &S, tenant: &TenantId, run_id: &str, created_at:
         },
         invoker: None,
     };
-    let stored = within(store.workflow_publish(&msg, Some(&run), 1 << 20))
-        .await
-        .unwrap();
-    assert_eq!(stored, RunPublish::Created);
+    start_run(store, tenant, &run).await;
 }
 
 async fn list<S: Store>(

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::conformance::backend::{Backend, Settings};
 use crate::conformance::fixture::{delayed, now_ms, tenant, within};
+use crate::conformance::workflows::start_run;
 
 const PARENT: &str = "wfr_parent";
 const BOUND: u64 = 64 * 1024;
@@ -33,14 +34,6 @@ async fn start_at<S: Store>(
     invoker: Option<&Invoker>,
     created: u64,
 ) {
-    let p = run_partition(tenant, run_id, store.partitions());
-    let mut msg = delayed(tenant, p.0, "{}", 0);
-    msg.spec.workflow = Some(WorkflowRef {
-        run_id: run_id.into(),
-        call_type: CallType::Step,
-        run_created_at: created,
-        wait_event: None,
-    });
     let run = NewRun {
         run_id: run_id.into(),
         url: format!("https://example.com/wf/{run_id}"),
@@ -49,10 +42,7 @@ async fn start_at<S: Store>(
         config: RunConfig::default(),
         invoker: invoker.map(Invoker::to_json),
     };
-    let stored = within(store.workflow_publish(&msg, Some(&run), BOUND))
-        .await
-        .unwrap();
-    assert_eq!(stored, RunPublish::Created);
+    start_run(store, tenant, &run).await;
 }
 
 /// The parent's invoker, as the gateway builds it for a child.

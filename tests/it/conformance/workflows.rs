@@ -50,6 +50,22 @@ pub(crate) fn new_run() -> NewRun {
     }
 }
 
+/// Starts `run` with an empty initial message in its partition.
+pub(crate) async fn start_run<S: Store>(store: &S, tenant: &TenantId, run: &NewRun) {
+    let p = run_partition(tenant, &run.run_id, store.partitions());
+    let mut msg = delayed(tenant, p.0, "{}", 0);
+    msg.spec.workflow = Some(WorkflowRef {
+        run_id: run.run_id.clone(),
+        call_type: CallType::Step,
+        run_created_at: run.created_at,
+        wait_event: None,
+    });
+    assert_eq!(
+        publish_step(store, &msg, Some(run)).await,
+        RunPublish::Created
+    );
+}
+
 async fn publish_step<S: Store>(store: &S, msg: &NewMessage, run: Option<&NewRun>) -> RunPublish {
     within(store.workflow_publish(msg, run, BOUND))
         .await
